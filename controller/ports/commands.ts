@@ -1,0 +1,61 @@
+/** Commands on hosts (SSM Run Command): start a sync or probe on a batch, read results per command. */
+
+/** SSM SendCommand takes at most 50 instance ids per call. */
+export const MAX_TARGETS_PER_SEND = 50;
+
+export type CommandMode = 'sync' | 'probe';
+
+/** The host script's parameters, already validated (state/validate.ts), never spliced into a shell. */
+export interface SyncParams {
+  source: string;
+  revision: string;
+  destination: string;
+  strategy: 'release' | 'inplace';
+  excludes: string[];
+  links: Record<string, string>;
+  checkCommand?: string;
+  keepReleases: number;
+}
+
+export interface SendArgs {
+  fleet: string;
+  /** travels in the command (SSM's comment) so a crashed leader's command can be found */
+  attemptId: string;
+  mode: CommandMode;
+  instanceIds: string[];
+  params: SyncParams;
+  timeoutSeconds: number;
+}
+
+/** The host script's one stdout line: `FLEETSYNC-RESULT {json}`. */
+export interface HostResult {
+  revision: string | null;
+  strategy?: string;
+  status: string;
+  files?: number;
+  bytes?: number;
+  seconds?: number;
+  log?: string;
+  error?: string;
+}
+
+export type InvocationStatus = 'pending' | 'success' | 'failed' | 'busy' | 'timedOut' | 'cancelled';
+
+export interface InvocationResult {
+  instanceId: string;
+  status: InvocationStatus;
+  exitCode?: number;
+  result?: HostResult;
+  /** why it failed, from the host script's result line when there is one */
+  error?: string;
+}
+
+export interface Commands {
+  /** One command for at most MAX_TARGETS_PER_SEND hosts. */
+  send(args: SendArgs): Promise<{ commandId: string }>;
+  /** Per-host status of one command (paginated inside), not one call per host. */
+  results(commandId: string, signal?: AbortSignal): Promise<InvocationResult[]>;
+  cancel(args: { commandId: string; instanceIds?: string[] }): Promise<void>;
+  /** The command sent for an attempt, when a crash came between sending it and recording its id. */
+  findByAttempt(args: { fleet: string; attemptId: string }): Promise<string | null>;
+}

@@ -1,0 +1,35 @@
+/** The hosts of one fleet: an Auto Scaling group's instances, with lifecycle and agent state. */
+
+export interface FleetRef {
+  autoScalingGroupName: string;
+  lifecycleHookName: string;
+}
+
+export interface Instance {
+  instanceId: string;
+  /** the ASG lifecycle state: Pending, Pending:Wait, InService, Terminating, Terminating:Wait, Standby, ... */
+  lifecycleState: string;
+  privateIp?: string;
+  availabilityZone?: string;
+  launchTimeMs?: number;
+  /** the host's command agent (SSM) is online, so commands can reach it */
+  agentOnline: boolean;
+}
+
+export type LifecycleResult = 'CONTINUE' | 'ABANDON';
+
+export interface Fleet {
+  /** Every instance of the group, with a bounded number of paginated list calls (never one per host). */
+  list(ref: FleetRef, signal?: AbortSignal): Promise<Instance[]>;
+  completeLifecycle(args: { ref: FleetRef; instanceId: string; result: LifecycleResult }): Promise<void>;
+  /** Extends the lifecycle hook's heartbeat timeout of a launching host still being synced. */
+  heartbeat(args: { ref: FleetRef; instanceId: string }): Promise<void>;
+  /** Marks a quarantined in-service host unhealthy so the group replaces it (optional on some adapters). */
+  markUnhealthy(args: { ref: FleetRef; instanceId: string }): Promise<void>;
+}
+
+export const isLaunching = (lifecycleState: string): boolean =>
+  lifecycleState === 'Pending' || lifecycleState === 'Pending:Wait';
+export const isInService = (lifecycleState: string): boolean => lifecycleState === 'InService';
+export const isLeaving = (lifecycleState: string): boolean =>
+  lifecycleState.startsWith('Terminat') || lifecycleState === 'Detaching' || lifecycleState === 'Detached';

@@ -1,0 +1,102 @@
+/** The Fleet resource of the design: what an operator applies, what the controller reports. */
+
+export const API_VERSION = 'fleetsync.dev/v1';
+
+export type Strategy = 'release' | 'inplace';
+
+export interface RolloutSpec {
+  /** a count ("3" or 3) or a percent ("25%") of the in-service hosts at the start of the rollout */
+  maxUnavailable: number | string;
+  maxLaunching: number;
+  maxFailures: number;
+  autoRollback: boolean;
+  paused: boolean;
+  drain: boolean;
+  syncTimeoutSeconds: number;
+  maxAttempts: number;
+}
+
+export interface FleetSpec {
+  autoScalingGroupName: string;
+  /** the ASG lifecycle hook holding new instances in Pending:Wait */
+  lifecycleHookName: string;
+  targetGroupArns: string[];
+  /** revisions live at <source>/<revision>/: s3://bucket/prefix or file:///path */
+  source: string;
+  destination: string;
+  revision: string;
+  strategy: Strategy;
+  excludes: string[];
+  /** release strategy: name inside the release -> absolute shared folder */
+  links: Record<string, string>;
+  rollout: RolloutSpec;
+  check?: { command: string };
+  keepReleases: number;
+  /** operator requests: instanceId -> request id; the leader retries a failed host once per new id */
+  retries: Record<string, string>;
+}
+
+export const DEFAULT_ROLLOUT: RolloutSpec = {
+  maxUnavailable: '25%',
+  maxLaunching: 50,
+  maxFailures: 1,
+  autoRollback: false,
+  paused: false,
+  drain: false,
+  syncTimeoutSeconds: 900,
+  maxAttempts: 3,
+};
+
+export const DEFAULT_EXCLUDES = ['media/*', 'var/*'];
+export const DEFAULT_LIFECYCLE_HOOK = 'fleetsync-launch';
+export const DEFAULT_KEEP_RELEASES = 5;
+
+export type ConditionType = 'Ready' | 'Progressing' | 'Degraded';
+
+export interface Condition {
+  type: ConditionType;
+  status: 'True' | 'False' | 'Unknown';
+  reason: string;
+  message: string;
+  lastTransitionTime: string;
+}
+
+/** Every machine state belongs to exactly one bucket (design: hostCounts and metrics share them). */
+export interface HostCounts {
+  total: number;
+  inSync: number;
+  syncing: number;
+  queued: number;
+  failed: number;
+  launching: number;
+}
+
+export interface RolloutRecord {
+  revision: string;
+  generation: number;
+  startedAtMs: number;
+  /** in-service hosts when the rollout started: the base of a percent maxUnavailable */
+  inServiceAtStart: number;
+  finishedAtMs?: number;
+}
+
+export interface FleetStatus {
+  observedGeneration: number;
+  /** the revision every live host has reached, when it has */
+  revision?: string;
+  lastAttemptedRevision?: string;
+  hostCounts: HostCounts;
+  conditions: Condition[];
+  rollout?: RolloutRecord;
+  /** reasons items of this fleet could not be read (a malformed item written by hand) */
+  errors?: string[];
+  updatedAtMs: number;
+}
+
+export interface FleetResource {
+  apiVersion: typeof API_VERSION;
+  kind: 'Fleet';
+  metadata: { name: string; generation: number };
+  spec: FleetSpec;
+  status?: FleetStatus;
+}
