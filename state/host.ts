@@ -2,7 +2,7 @@
 
 export type HostState =
   | 'discovered' | 'waitingForAgent' | 'probing' | 'idle' | 'inSync' | 'queued' | 'draining' | 'syncing'
-  | 'verifying' | 'restoring' | 'backoff' | 'completing' | 'failed' | 'gone';
+  | 'verifying' | 'restoring' | 'attemptFailed' | 'backoff' | 'completing' | 'failed' | 'gone';
 
 export interface HostContext {
   instanceId: string;
@@ -10,6 +10,8 @@ export interface HostContext {
   /** launched under the lifecycle hook and not yet let into service */
   launching: boolean;
   lifecycleCompleted: boolean;
+  /** the host's command agent was online at the last observation */
+  agentOnline: boolean;
   reportedRevision: string | null;
   /** what the rollout wants this host to run now */
   desiredRevision: string | null;
