@@ -1,0 +1,34 @@
+/** The Traffic port over the simulated group: every live instance is a healthy target unless deregistered. */
+import type { TargetState, Traffic } from '../ports/traffic.ts';
+import type { SimWorld } from './simWorld.ts';
+
+export class SimTraffic implements Traffic {
+  private readonly deregistered = new Set<string>();
+  /** in-service instances out of the load balancer at once, at most */
+  maxDeregistered = 0;
+
+  constructor(private readonly world: SimWorld) {}
+
+  health(targetGroupArns: string[]): Promise<Map<string, TargetState>> {
+    for (let i = 0; i < targetGroupArns.length; i++) this.world.request('DescribeTargetHealth');
+    const states = new Map<string, TargetState>();
+    for (const inst of this.world.live()) {
+      if (inst.lifecycleState !== 'InService') continue;
+      states.set(inst.instanceId, this.deregistered.has(inst.instanceId) ? 'unused' : 'healthy');
+    }
+    return Promise.resolve(states);
+  }
+
+  deregister(args: { targetGroupArns: string[]; instanceIds: string[] }): Promise<void> {
+    for (let i = 0; i < args.targetGroupArns.length; i++) this.world.request('DeregisterTargets');
+    for (const id of args.instanceIds) this.deregistered.add(id);
+    this.maxDeregistered = Math.max(this.maxDeregistered, this.deregistered.size);
+    return Promise.resolve();
+  }
+
+  register(args: { targetGroupArns: string[]; instanceIds: string[] }): Promise<void> {
+    for (let i = 0; i < args.targetGroupArns.length; i++) this.world.request('RegisterTargets');
+    for (const id of args.instanceIds) this.deregistered.delete(id);
+    return Promise.resolve();
+  }
+}

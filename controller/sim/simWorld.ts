@@ -1,0 +1,95 @@
+/**
+ * The simulated world behind the sim adapters: an Auto Scaling group's instances, what each host's disk
+ * holds, the commands running on them, and a count of every control-plane request by operation.
+ */
+import type { Clock, Random } from '../ports/clock.ts';
+import { ThrottledError } from '../errors.ts';
+
+const SDK_MAX_ATTEMPTS = 3;
+
+export interface SimInstance {
+  instanceId: string;
+  lifecycleState: string;
+  launchTimeMs: number;
+  agentOnlineAtMs: number;
+  /** what the host's disk holds */
+  revision: string | null;
+  /** commands running on the host now (the host script's flock makes a second one exit busy) */
+  running: number;
+}
+
+export interface SimWorldOptions {
+  clock: Clock;
+  random: Random;
+  /** probability that one request is throttled */
+  throttleRate: number;
+  /** a lifecycle hook holds new instances in Pending:Wait */
+  lifecycleHook: boolean;
+  /** how long a new instance's agent takes to come online */
+  agentDelayMs: number;
+  /** the revision baked into new instances' image */
+  imageRevision: string | null;
+}
+
+export class SimWorld {
+  readonly instances = new Map<string, SimInstance>();
+  readonly calls = new Map<string, number>();
+  throttled = 0;
+  /** lifecycle completions: what the host ran when it was let into service */
+  readonly completions: Array<{ instanceId: string; result: string; revision: string | null; atMs: number }> = [];
+  maxRunningPerHost = 0;
+  private nextId = 1;
+
+  constructor(readonly options: SimWorldOptions) {}
+
+  /**
+   * Counts one request to a control plane, throttled at the configured rate. Like the SDK's standard retry,
+   * a throttled request is tried again (each try counted) up to SDK_MAX_ATTEMPTS times before it fails.
+   */
+  request(operation: string): void {
+    for (let attempt = 1; ; attempt++) {
+      this.calls.set(operation, (this.calls.get(operation) ?? 0) + 1);
+      if (!(this.options.throttleRate > 0 && this.options.random() < this.options.throttleRate)) return;
+      this.throttled += 1;
+      if (attempt >= SDK_MAX_ATTEMPTS) throw new ThrottledError(`${operation}: Rate exceeded (simulated)`);
+    }
+  }
+
+  resetCounts(): void {
+    this.calls.clear();
+    this.throttled = 0;
+  }
+
+  totalCalls(): number {
+    let total = 0;
+    for (const n of this.calls.values()) total += n;
+    return total;
+  }
+
+  launch(count: number, options: { inService?: boolean; revision?: string | null } = {}): string[] {
+    const now = this.options.clock.nowMs();
+    const ids: string[] = [];
+    for (let i = 0; i < count; i++) {
+      const instanceId = `i-${(this.nextId++).toString(16).padStart(17, '0')}`;
+      const inService = options.inService ?? false;
+      this.instances.set(instanceId, {
+        instanceId,
+        lifecycleState: inService ? 'InService' : this.options.lifecycleHook ? 'Pending:Wait' : 'InService',
+        launchTimeMs: now,
+        agentOnlineAtMs: inService ? now : now + this.options.agentDelayMs,
+        revision: options.revision !== undefined ? options.revision : this.options.imageRevision,
+        running: 0,
+      });
+      ids.push(instanceId);
+    }
+    return ids;
+  }
+
+  terminate(instanceId: string): void {
+    this.instances.delete(instanceId);
+  }
+
+  live(): SimInstance[] {
+    return [...this.instances.values()];
+  }
+}
