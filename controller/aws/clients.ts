@@ -1,0 +1,68 @@
+/**
+ * The AWS SDK clients of the controller, built one way: the standard credential chain and region, adaptive
+ * retry (throttling is absorbed by the SDK first, by the work queue's backoff after), and the endpoint
+ * overrides of the environment.
+ *
+ * Endpoints: we pass none, so the SDK itself honours AWS_ENDPOINT_URL and AWS_ENDPOINT_URL_<SERVICE>
+ * (smithy's getEndpointUrlConfig: the service id upper-cased with spaces as underscores, e.g.
+ * AWS_ENDPOINT_URL_SSM, AWS_ENDPOINT_URL_AUTO_SCALING, AWS_ENDPOINT_URL_ELASTIC_LOAD_BALANCING_V2). Passing an
+ * explicit `endpoint` would switch that off, which is why this factory never does.
+ */
+import { AutoScalingClient } from '@aws-sdk/client-auto-scaling';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { EC2Client } from '@aws-sdk/client-ec2';
+import { ElasticLoadBalancingV2Client } from '@aws-sdk/client-elastic-load-balancing-v2';
+import { S3Client } from '@aws-sdk/client-s3';
+import { SSMClient } from '@aws-sdk/client-ssm';
+import { attachCallCounter, type OnCall } from './callCounter.ts';
+
+export interface AwsClients {
+  autoScaling: AutoScalingClient;
+  ec2: EC2Client;
+  ssm: SSMClient;
+  elb: ElasticLoadBalancingV2Client;
+  s3: S3Client;
+  dynamodb: DynamoDBClient;
+}
+
+export interface AwsClientOptions {
+  /** default: the standard chain (AWS_REGION, the profile's region, ...) */
+  region?: string;
+  /** attempts per call including the first; default the SDK's (3) */
+  maxAttempts?: number;
+  /** told of every HTTP attempt, throttles included even when a retry absorbed them */
+  onAttempt?: OnCall;
+  /** read for the S3 endpoint override only; default process.env */
+  env?: Record<string, string | undefined>;
+}
+
+/**
+ * Builds every client the AWS adapters and the DynamoDB store use. Call `destroyAwsClients` on shutdown.
+ * S3 uses path-style addressing when an endpoint override is set: local emulators rarely serve
+ * bucket-named hosts.
+ */
+export function makeAwsClients(options: AwsClientOptions = {}): AwsClients {
+  const env = options.env ?? process.env;
+  const common = {
+    ...(options.region !== undefined ? { region: options.region } : {}),
+    ...(options.maxAttempts !== undefined ? { maxAttempts: options.maxAttempts } : {}),
+    retryMode: 'adaptive',
+  } as const;
+  const s3Override = Boolean(env.AWS_ENDPOINT_URL_S3 ?? env.AWS_ENDPOINT_URL);
+  const clients: AwsClients = {
+    autoScaling: new AutoScalingClient(common),
+    ec2: new EC2Client(common),
+    ssm: new SSMClient(common),
+    elb: new ElasticLoadBalancingV2Client(common),
+    // A bucket in another region answers 301: follow it rather than fail the artifact check.
+    s3: new S3Client({ ...common, followRegionRedirects: true, forcePathStyle: s3Override }),
+    dynamodb: new DynamoDBClient(common),
+  };
+  const onAttempt = options.onAttempt;
+  if (onAttempt) for (const client of Object.values(clients)) attachCallCounter(client, onAttempt);
+  return clients;
+}
+
+export function destroyAwsClients(clients: AwsClients): void {
+  for (const client of Object.values(clients)) client.destroy();
+}

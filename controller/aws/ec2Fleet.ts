@@ -1,0 +1,206 @@
+/**
+ * Fleet on AWS: an Auto Scaling group's instances (Auto Scaling), their details (EC2) and whether their SSM
+ * agent is online (Systems Manager). One pass costs a handful of paginated calls, never one per host:
+ * 1 DescribeAutoScalingGroups page + ceil(n/100) DescribeInstances + ceil(n/50) DescribeInstanceInformation.
+ */
+import {
+  type AutoScalingClient, CompleteLifecycleActionCommand, DescribeAutoScalingGroupsCommand,
+  RecordLifecycleActionHeartbeatCommand, SetInstanceHealthCommand,
+} from '@aws-sdk/client-auto-scaling';
+import { DescribeInstancesCommand, type EC2Client } from '@aws-sdk/client-ec2';
+import { DescribeInstanceInformationCommand, type SSMClient } from '@aws-sdk/client-ssm';
+import { NotFoundError } from '../errors.ts';
+import type { Fleet, FleetRef, Instance, LifecycleResult } from '../ports/fleet.ts';
+import { callAws, type OnCall } from './callCounter.ts';
+import { sdkErrorCode, sdkErrorMessage } from './sdkErrors.ts';
+
+/** EC2 allows 200 values per filter; 100 keeps each page small. */
+export const DESCRIBE_INSTANCES_BATCH = 100;
+/** DescribeInstanceInformation takes at most 50 ids in its InstanceIds filter. */
+export const INSTANCE_INFORMATION_BATCH = 50;
+
+export interface Ec2FleetOptions {
+  autoScaling: AutoScalingClient;
+  ec2: EC2Client;
+  ssm: SSMClient;
+  onCall?: OnCall;
+}
+
+export function chunk<T>(items: readonly T[], size: number): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
+  return out;
+}
+
+interface Details {
+  privateIp?: string;
+  availabilityZone?: string;
+  launchTimeMs?: number;
+}
+
+/**
+ * Auto Scaling answers a lifecycle call for an instance no longer waiting (already completed, timed out,
+ * or gone) with this ValidationError: the action we wanted is already over.
+ */
+function isNoActiveLifecycleAction(error: unknown): boolean {
+  const cause = error instanceof Error && error.cause !== undefined ? error.cause : error;
+  return sdkErrorCode(cause) === 'ValidationError' && /No active Lifecycle Action/i.test(sdkErrorMessage(cause));
+}
+
+export class Ec2Fleet implements Fleet {
+  private readonly autoScaling: AutoScalingClient;
+  private readonly ec2: EC2Client;
+  private readonly ssm: SSMClient;
+  private readonly onCall: OnCall | undefined;
+
+  constructor(options: Ec2FleetOptions) {
+    this.autoScaling = options.autoScaling;
+    this.ec2 = options.ec2;
+    this.ssm = options.ssm;
+    this.onCall = options.onCall;
+  }
+
+  async list(ref: FleetRef, signal?: AbortSignal): Promise<Instance[]> {
+    const members = await this.groupMembers(ref.autoScalingGroupName, signal);
+    const ids = members.map((m) => m.instanceId);
+    const details = await this.details(ids, signal);
+    const online = await this.agentsOnline(ids, signal);
+    return members.map((m): Instance => {
+      const d = details.get(m.instanceId);
+      const instance: Instance = {
+        instanceId: m.instanceId,
+        lifecycleState: m.lifecycleState,
+        agentOnline: online.has(m.instanceId),
+      };
+      const az = d?.availabilityZone ?? m.availabilityZone;
+      if (d?.privateIp !== undefined) instance.privateIp = d.privateIp;
+      if (az !== undefined) instance.availabilityZone = az;
+      if (d?.launchTimeMs !== undefined) instance.launchTimeMs = d.launchTimeMs;
+      return instance;
+    });
+  }
+
+  private async groupMembers(groupName: string, signal?: AbortSignal) {
+    const members: Array<{ instanceId: string; lifecycleState: string; availabilityZone?: string }> = [];
+    let found = false;
+    let nextToken: string | undefined;
+    do {
+      const page = await callAws('DescribeAutoScalingGroups', this.onCall, () => this.autoScaling.send(
+        new DescribeAutoScalingGroupsCommand({ AutoScalingGroupNames: [groupName], NextToken: nextToken }),
+        { abortSignal: signal }));
+      for (const group of page.AutoScalingGroups ?? []) {
+        if (group.AutoScalingGroupName !== groupName) continue;
+        found = true;
+        for (const i of group.Instances ?? []) {
+          if (i.InstanceId === undefined) continue;
+          members.push({
+            instanceId: i.InstanceId,
+            lifecycleState: i.LifecycleState ?? 'Unknown',
+            ...(i.AvailabilityZone !== undefined ? { availabilityZone: i.AvailabilityZone } : {}),
+          });
+        }
+      }
+      nextToken = page.NextToken;
+    } while (nextToken);
+    if (!found) {
+      throw new NotFoundError(`Auto Scaling group ${JSON.stringify(groupName)} not found: check the fleet's `
+        + 'spec.autoScalingGroupName and the controller\'s AWS_REGION');
+    }
+    return members;
+  }
+
+  private async details(ids: string[], signal?: AbortSignal): Promise<Map<string, Details>> {
+    const out = new Map<string, Details>();
+    for (const batch of chunk(ids, DESCRIBE_INSTANCES_BATCH)) {
+      let nextToken: string | undefined;
+      do {
+        // A filter, not InstanceIds: EC2 refuses MaxResults with InstanceIds, and fails the whole call when
+        // one id has just been terminated and purged.
+        const page = await callAws('DescribeInstances', this.onCall, () => this.ec2.send(
+          new DescribeInstancesCommand({
+            Filters: [{ Name: 'instance-id', Values: batch }], MaxResults: 1000, NextToken: nextToken,
+          }),
+          { abortSignal: signal }));
+        for (const reservation of page.Reservations ?? []) {
+          for (const i of reservation.Instances ?? []) {
+            if (i.InstanceId === undefined) continue;
+            const d: Details = {};
+            if (i.PrivateIpAddress !== undefined) d.privateIp = i.PrivateIpAddress;
+            if (i.Placement?.AvailabilityZone !== undefined) d.availabilityZone = i.Placement.AvailabilityZone;
+            if (i.LaunchTime !== undefined) d.launchTimeMs = new Date(i.LaunchTime).getTime();
+            out.set(i.InstanceId, d);
+          }
+        }
+        nextToken = page.NextToken;
+      } while (nextToken);
+    }
+    return out;
+  }
+
+  private async agentsOnline(ids: string[], signal?: AbortSignal): Promise<Set<string>> {
+    const online = new Set<string>();
+    for (const batch of chunk(ids, INSTANCE_INFORMATION_BATCH)) {
+      let nextToken: string | undefined;
+      do {
+        let page;
+        try {
+          page = await callAws('DescribeInstanceInformation', this.onCall, () => this.ssm.send(
+            new DescribeInstanceInformationCommand({
+              Filters: [{ Key: 'InstanceIds', Values: batch }], MaxResults: 50, NextToken: nextToken,
+            }),
+            { abortSignal: signal }));
+        } catch (error) {
+          // SSM may refuse ids it has never seen (instances still booting): none of them is online yet.
+          if (error instanceof Error && sdkErrorCode(error.cause) === 'InvalidInstanceId') break;
+          throw error;
+        }
+        for (const info of page.InstanceInformationList ?? []) {
+          if (info.InstanceId !== undefined && info.PingStatus === 'Online') online.add(info.InstanceId);
+        }
+        nextToken = page.NextToken;
+      } while (nextToken);
+    }
+    return online;
+  }
+
+  async completeLifecycle(args: { ref: FleetRef; instanceId: string; result: LifecycleResult }): Promise<void> {
+    const { ref, instanceId, result } = args;
+    try {
+      await callAws('CompleteLifecycleAction', this.onCall, () => this.autoScaling.send(
+        new CompleteLifecycleActionCommand({
+          AutoScalingGroupName: ref.autoScalingGroupName,
+          LifecycleHookName: ref.lifecycleHookName,
+          InstanceId: instanceId,
+          LifecycleActionResult: result,
+        })));
+    } catch (error) {
+      // Already completed (by us before a crash, by a timeout, or the instance is gone): nothing left to do.
+      if (isNoActiveLifecycleAction(error)) return;
+      throw error;
+    }
+  }
+
+  async heartbeat(args: { ref: FleetRef; instanceId: string }): Promise<void> {
+    const { ref, instanceId } = args;
+    try {
+      await callAws('RecordLifecycleActionHeartbeat', this.onCall, () => this.autoScaling.send(
+        new RecordLifecycleActionHeartbeatCommand({
+          AutoScalingGroupName: ref.autoScalingGroupName,
+          LifecycleHookName: ref.lifecycleHookName,
+          InstanceId: instanceId,
+        })));
+    } catch (error) {
+      // No hook is waiting any more: nothing to extend; the next observation shows the instance's new state.
+      if (isNoActiveLifecycleAction(error)) return;
+      throw error;
+    }
+  }
+
+  async markUnhealthy(args: { ref: FleetRef; instanceId: string }): Promise<void> {
+    await callAws('SetInstanceHealth', this.onCall, () => this.autoScaling.send(
+      // Quarantine comes after failed attempts: the grace period must not make the group ignore it.
+      new SetInstanceHealthCommand({
+        InstanceId: args.instanceId, HealthStatus: 'Unhealthy', ShouldRespectGracePeriod: false,
+      })));
+  }
+}
