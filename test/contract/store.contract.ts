@@ -33,7 +33,7 @@ export function hostFixture(instanceId: string, overrides: Partial<HostRecord['c
     instanceId,
     state: 'inSync',
     context: {
-      instanceId, lifecycleState: 'InService', launching: false, lifecycleCompleted: true,
+      instanceId, lifecycleState: 'InService', launching: false, lifecycleCompleted: true, agentOnline: true,
       reportedRevision: 'r1', desiredRevision: 'r1', targetRevision: 'r1', attempt: 1,
       attemptId: `a-${instanceId}`, commandId: 'cmd-1', deadlineMs: null, lastError: null, failedRevision: null,
       retryRequestId: null, deregistered: false, sinceMs: 1_000, ...overrides,
