@@ -1,0 +1,226 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { mockClient } from 'aws-sdk-client-mock';
+import {
+  AutoScalingClient, CompleteLifecycleActionCommand, DescribeAutoScalingGroupsCommand,
+  RecordLifecycleActionHeartbeatCommand, SetInstanceHealthCommand,
+} from '@aws-sdk/client-auto-scaling';
+import { DescribeInstancesCommand, EC2Client } from '@aws-sdk/client-ec2';
+import { DescribeInstanceInformationCommand, InvalidInstanceId, SSMClient } from '@aws-sdk/client-ssm';
+import { Ec2Fleet } from '../../controller/aws/ec2Fleet.ts';
+import { CallTally } from '../../controller/aws/callCounter.ts';
+import { ControlPlaneError, NotFoundError, ThrottledError } from '../../controller/errors.ts';
+import type { FleetRef } from '../../controller/ports/fleet.ts';
+import { TEST_CLIENT_CONFIG, instanceIds, sdkError } from './awsMocks.ts';
+
+const ref: FleetRef = { autoScalingGroupName: 'web-prod-asg', lifecycleHookName: 'fleetsync-launch' };
+
+const autoScaling = new AutoScalingClient(TEST_CLIENT_CONFIG);
+const ec2 = new EC2Client(TEST_CLIENT_CONFIG);
+const ssm = new SSMClient(TEST_CLIENT_CONFIG);
+const asgMock = mockClient(autoScaling);
+const ec2Mock = mockClient(ec2);
+const ssmMock = mockClient(ssm);
+
+let tally: CallTally;
+let fleet: Ec2Fleet;
+
+beforeEach(() => {
+  asgMock.reset();
+  ec2Mock.reset();
+  ssmMock.reset();
+  tally = new CallTally();
+  fleet = new Ec2Fleet({ autoScaling, ec2, ssm, onCall: tally.onCall });
+});
+
+afterEach(() => {
+  asgMock.reset();
+  ec2Mock.reset();
+  ssmMock.reset();
+});
+
+const asgInstance = (id: string, state: string) => ({
+  InstanceId: id, LifecycleState: state as 'InService', AvailabilityZone: 'us-east-1a', HealthStatus: 'Healthy',
+  ProtectedFromScaleIn: false,
+});
+const ec2Instance = (id: string, n: number) => ({
+  InstanceId: id, PrivateIpAddress: `10.0.${n >> 8}.${n & 255}`,
+  Placement: { AvailabilityZone: n % 2 === 0 ? 'us-east-1a' : 'us-east-1b' },
+  LaunchTime: new Date(Date.UTC(2024, 0, 1, 0, 0, n)),
+});
+
+describe('Ec2Fleet.list', () => {
+  it('reads a 120-instance group over every page of each list call', async () => {
+    const ids = instanceIds(120);
+    const state = (i: number) => (i >= 110 ? 'Pending:Wait' : 'InService');
+    // the group's instances come over two pages
+    asgMock.on(DescribeAutoScalingGroupsCommand)
+      .resolvesOnce({
+        AutoScalingGroups: [{ AutoScalingGroupName: ref.autoScalingGroupName,
+          Instances: ids.slice(0, 60).map((id, i) => asgInstance(id, state(i))) } as never],
+        NextToken: 'asg-page-2',
+      })
+      .resolvesOnce({
+        AutoScalingGroups: [{ AutoScalingGroupName: ref.autoScalingGroupName,
+          Instances: ids.slice(60).map((id, i) => asgInstance(id, state(60 + i))) } as never],
+      });
+    // EC2 answers each batch of ids; the first batch over two pages
+    ec2Mock.on(DescribeInstancesCommand).callsFake((input: { Filters: Array<{ Values: string[] }>; NextToken?: string }) => {
+      const batch = input.Filters[0]!.Values;
+      const half = Math.ceil(batch.length / 2);
+      const part = batch.length === 100 ? (input.NextToken ? batch.slice(half) : batch.slice(0, half)) : batch;
+      return {
+        Reservations: [{ Instances: part.map((id) => ec2Instance(id, ids.indexOf(id))) }],
+        ...(batch.length === 100 && !input.NextToken ? { NextToken: 'ec2-page-2' } : {}),
+      };
+    });
+    // SSM: 3 batches of <= 50 ids; the second over two pages; the last 10 (just launched) not online yet
+    ssmMock.on(DescribeInstanceInformationCommand).callsFake((input: { Filters: Array<{ Values: string[] }>; NextToken?: string }) => {
+      const batch = input.Filters[0]!.Values;
+      const paged = batch.includes(ids[50]!);
+      const part = paged ? (input.NextToken ? batch.slice(25) : batch.slice(0, 25)) : batch;
+      return {
+        InstanceInformationList: part.map((id) => ({
+          InstanceId: id, PingStatus: ids.indexOf(id) >= 110 ? 'ConnectionLost' : 'Online',
+        })),
+        ...(paged && !input.NextToken ? { NextToken: 'ssm-page-2' } : {}),
+      };
+    });
+
+    const hosts = await fleet.list(ref);
+
+    expect(hosts).toHaveLength(120);
+    expect(hosts.map((h) => h.instanceId)).toEqual(ids);
+    expect(hosts[7]).toEqual({
+      instanceId: ids[7], lifecycleState: 'InService', privateIp: '10.0.0.7', availabilityZone: 'us-east-1b',
+      launchTimeMs: Date.UTC(2024, 0, 1, 0, 0, 7), agentOnline: true,
+    });
+    expect(hosts[115]).toMatchObject({ lifecycleState: 'Pending:Wait', agentOnline: false });
+    expect(hosts.filter((h) => h.agentOnline)).toHaveLength(110);
+    expect(hosts.every((h) => h.privateIp !== undefined)).toBe(true);
+
+    // the group is asked for by name and the second page by its token
+    const asgCalls = asgMock.commandCalls(DescribeAutoScalingGroupsCommand).map((c) => c.args[0].input);
+    expect(asgCalls).toEqual([
+      { AutoScalingGroupNames: [ref.autoScalingGroupName] },
+      { AutoScalingGroupNames: [ref.autoScalingGroupName], NextToken: 'asg-page-2' },
+    ]);
+    const ec2Calls = ec2Mock.commandCalls(DescribeInstancesCommand).map((c) => c.args[0].input);
+    expect(ec2Calls.map((i) => [i.Filters?.[0]?.Values?.length, i.NextToken])).toEqual([
+      [100, undefined], [100, 'ec2-page-2'], [20, undefined],
+    ]);
+    const ssmCalls = ssmMock.commandCalls(DescribeInstanceInformationCommand).map((c) => c.args[0].input);
+    expect(ssmCalls.map((i) => [i.Filters?.[0]?.Key, i.Filters?.[0]?.Values?.length, i.NextToken])).toEqual([
+      ['InstanceIds', 50, undefined], ['InstanceIds', 50, undefined], ['InstanceIds', 50, 'ssm-page-2'],
+      ['InstanceIds', 20, undefined],
+    ]);
+    // counted by operation: a bounded number of calls for 120 hosts, not one per host
+    expect(tally.snapshot()).toEqual({
+      DescribeAutoScalingGroups: { ok: 2, throttled: 0, error: 0 },
+      DescribeInstances: { ok: 3, throttled: 0, error: 0 },
+      DescribeInstanceInformation: { ok: 4, throttled: 0, error: 0 },
+    });
+  });
+
+  it('keeps an instance EC2 no longer describes, with the group\'s zone and no address', async () => {
+    const [a, b] = instanceIds(2);
+    asgMock.on(DescribeAutoScalingGroupsCommand).resolves({
+      AutoScalingGroups: [{ AutoScalingGroupName: ref.autoScalingGroupName,
+        Instances: [asgInstance(a!, 'InService'), asgInstance(b!, 'Terminating')] } as never],
+    });
+    ec2Mock.on(DescribeInstancesCommand).resolves({ Reservations: [{ Instances: [ec2Instance(a!, 1)] }] });
+    ssmMock.on(DescribeInstanceInformationCommand).resolves({ InstanceInformationList: [] });
+    const hosts = await fleet.list(ref);
+    expect(hosts[1]).toEqual({ instanceId: b, lifecycleState: 'Terminating', availabilityZone: 'us-east-1a', agentOnline: false });
+  });
+
+  it('makes no EC2 or SSM call for an empty group', async () => {
+    asgMock.on(DescribeAutoScalingGroupsCommand).resolves({
+      AutoScalingGroups: [{ AutoScalingGroupName: ref.autoScalingGroupName, Instances: [] } as never],
+    });
+    expect(await fleet.list(ref)).toEqual([]);
+    expect(ec2Mock.calls()).toHaveLength(0);
+    expect(ssmMock.calls()).toHaveLength(0);
+  });
+
+  it('says which group is missing and what to check', async () => {
+    asgMock.on(DescribeAutoScalingGroupsCommand).resolves({ AutoScalingGroups: [] });
+    const error = await fleet.list(ref).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(NotFoundError);
+    expect((error as Error).message).toMatch(/web-prod-asg.*not found.*autoScalingGroupName/);
+  });
+
+  it('reads hosts SSM refuses to know (still booting) as agent offline', async () => {
+    const [a] = instanceIds(1);
+    asgMock.on(DescribeAutoScalingGroupsCommand).resolves({
+      AutoScalingGroups: [{ AutoScalingGroupName: ref.autoScalingGroupName, Instances: [asgInstance(a!, 'Pending:Wait')] } as never],
+    });
+    ec2Mock.on(DescribeInstancesCommand).resolves({ Reservations: [{ Instances: [ec2Instance(a!, 1)] }] });
+    ssmMock.on(DescribeInstanceInformationCommand).rejects(new InvalidInstanceId({ message: 'Instances not in a valid state', $metadata: {} }));
+    const hosts = await fleet.list(ref);
+    expect(hosts[0]).toMatchObject({ instanceId: a, agentOnline: false, lifecycleState: 'Pending:Wait' });
+  });
+
+  it('turns a throttle that outlasted the SDK retries into ThrottledError, counted apart', async () => {
+    asgMock.on(DescribeAutoScalingGroupsCommand).rejects(sdkError('Throttling', 'Rate exceeded'));
+    const error = await fleet.list(ref).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(ThrottledError);
+    expect((error as Error).cause).toMatchObject({ name: 'Throttling' });
+    expect(tally.get('DescribeAutoScalingGroups')).toEqual({ ok: 0, throttled: 1, error: 0 });
+  });
+});
+
+describe('Ec2Fleet lifecycle', () => {
+  const [id] = instanceIds(1, 42);
+
+  it('completes a launching host with CONTINUE, naming its group, hook and instance', async () => {
+    asgMock.on(CompleteLifecycleActionCommand).resolves({});
+    await fleet.completeLifecycle({ ref, instanceId: id!, result: 'CONTINUE' });
+    expect(asgMock.commandCalls(CompleteLifecycleActionCommand).map((c) => c.args[0].input)).toEqual([{
+      AutoScalingGroupName: 'web-prod-asg', LifecycleHookName: 'fleetsync-launch', InstanceId: id,
+      LifecycleActionResult: 'CONTINUE',
+    }]);
+  });
+
+  it('abandons a host that failed with ABANDON', async () => {
+    asgMock.on(CompleteLifecycleActionCommand).resolves({});
+    await fleet.completeLifecycle({ ref, instanceId: id!, result: 'ABANDON' });
+    expect(asgMock.commandCalls(CompleteLifecycleActionCommand)[0]!.args[0].input).toMatchObject({
+      InstanceId: id, LifecycleActionResult: 'ABANDON', AutoScalingGroupName: 'web-prod-asg',
+    });
+  });
+
+  it('treats "No active Lifecycle Action found" as already done (a second CONTINUE after a crash)', async () => {
+    asgMock.on(CompleteLifecycleActionCommand).rejects(sdkError('ValidationError',
+      `No active Lifecycle Action found with instance ID ${id}`));
+    await expect(fleet.completeLifecycle({ ref, instanceId: id!, result: 'CONTINUE' })).resolves.toBeUndefined();
+  });
+
+  it('reports any other ValidationError (a wrong hook name) as ControlPlaneError with its cause', async () => {
+    asgMock.on(CompleteLifecycleActionCommand).rejects(sdkError('ValidationError', 'No such lifecycle hook: nope'));
+    const error = await fleet.completeLifecycle({ ref: { ...ref, lifecycleHookName: 'nope' }, instanceId: id!, result: 'CONTINUE' })
+      .catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(ControlPlaneError);
+    expect((error as Error).message).toMatch(/CompleteLifecycleAction failed: ValidationError: No such lifecycle hook/);
+    expect((error as Error).cause).toMatchObject({ name: 'ValidationError' });
+  });
+
+  it('records a heartbeat for a host still syncing, and ignores one whose hook is over', async () => {
+    asgMock.on(RecordLifecycleActionHeartbeatCommand).resolvesOnce({})
+      .rejectsOnce(sdkError('ValidationError', `No active Lifecycle Action found with instance ID ${id}`));
+    await fleet.heartbeat({ ref, instanceId: id! });
+    await fleet.heartbeat({ ref, instanceId: id! });
+    const calls = asgMock.commandCalls(RecordLifecycleActionHeartbeatCommand).map((c) => c.args[0].input);
+    expect(calls).toEqual([
+      { AutoScalingGroupName: 'web-prod-asg', LifecycleHookName: 'fleetsync-launch', InstanceId: id },
+      { AutoScalingGroupName: 'web-prod-asg', LifecycleHookName: 'fleetsync-launch', InstanceId: id },
+    ]);
+  });
+
+  it('marks a quarantined host unhealthy, grace period or not', async () => {
+    asgMock.on(SetInstanceHealthCommand).resolves({});
+    await fleet.markUnhealthy({ ref, instanceId: id! });
+    expect(asgMock.commandCalls(SetInstanceHealthCommand)[0]!.args[0].input).toEqual({
+      InstanceId: id, HealthStatus: 'Unhealthy', ShouldRespectGracePeriod: false,
+    });
+  });
+});
