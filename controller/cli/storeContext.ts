@@ -1,0 +1,153 @@
+/**
+ * Where the CLI's store and artifacts are (design Contract): the only place the CLI chooses adapters.
+ * `--table` or FLEETSYNC_TABLE: AWS mode, DynamoDB from the standard chain (AWS_REGION, AWS_ENDPOINT_URL,
+ * AWS_ENDPOINT_URL_DYNAMODB are read by the SDK). Unset: the embedded default, whose running controller
+ * publishes its DynamoDB endpoint in $FLEETSYNC_HOME/controller.json.
+ * AWS SDK modules are imported on first use so `--help` and bad input answer fast.
+ */
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import type { Artifacts } from '../ports/artifacts.ts';
+import type { Clock } from '../ports/clock.ts';
+import type { Store } from '../ports/store.ts';
+import { OperationError, UsageError } from './cliErrors.ts';
+
+export const DEFAULT_HOME = './.fleetsync';
+export const CONTROLLER_FILE = 'controller.json';
+const TABLE_NAME = /^[A-Za-z0-9_.-]{3,255}$/;
+
+export interface StoreContext {
+  mode: 'aws' | 'embedded';
+  table: string;
+  /** where the store is, for messages */
+  describe: string;
+  store: Store;
+  /** Creates the table when missing and waits until it is active. */
+  initTable(): Promise<{ created: boolean }>;
+  /** The Artifacts adapter for a fleet's source scheme. */
+  artifactsFor(source: string): Promise<Artifacts>;
+  close(): void;
+}
+
+/** What the running embedded controller writes so the CLI can find it. */
+export interface ControllerFile {
+  pid: number;
+  dynamoEndpoint: string;
+  table: string;
+  httpEndpoint?: string;
+}
+
+export function checkTableName(table: string, what: string): void {
+  if (!TABLE_NAME.test(table)) {
+    throw new UsageError(`${what} ${JSON.stringify(table)} is not a DynamoDB table name: use 3-255 letters, digits, _ . -`);
+  }
+}
+
+export function fleetsyncHome(env: Record<string, string | undefined>, cwd: string): string {
+  return path.resolve(cwd, env.FLEETSYNC_HOME || DEFAULT_HOME);
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    // EPERM: the process exists but belongs to someone else
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+function parseControllerFile(text: string, file: string): ControllerFile {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (err) {
+    throw new OperationError(`${file} is not JSON (${(err as Error).message}): restart the controller with \`npm start\``);
+  }
+  const v = value as Partial<ControllerFile> | null;
+  const endpointOk = typeof v?.dynamoEndpoint === 'string' && /^https?:\/\/[^\s/]+\/?$/.test(v.dynamoEndpoint);
+  if (!v || !Number.isInteger(v.pid) || !endpointOk || typeof v.table !== 'string' || !TABLE_NAME.test(v.table)) {
+    throw new OperationError(`${file} does not hold { pid, dynamoEndpoint, table }: restart the controller with \`npm start\``);
+  }
+  return v as ControllerFile;
+}
+
+async function readControllerFile(home: string): Promise<ControllerFile> {
+  const file = path.join(home, CONTROLLER_FILE);
+  const notRunning = `no controller is running in ${home}: start it with \`npm start\``
+    + ' (or set FLEETSYNC_TABLE / --table to use a DynamoDB table in AWS)';
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new OperationError(notRunning);
+    throw new OperationError(`cannot read ${file}: ${(err as Error).message}`, { cause: err });
+  }
+  const controller = parseControllerFile(text, file);
+  if (!isAlive(controller.pid)) throw new OperationError(`${notRunning} (process ${controller.pid} has exited)`);
+  return controller;
+}
+
+export async function openStoreContext(args: {
+  table?: string;
+  env: Record<string, string | undefined>;
+  cwd: string;
+  clock: Clock;
+}): Promise<StoreContext> {
+  const table = args.table ?? (args.env.FLEETSYNC_TABLE || undefined);
+  const { DynamoDBClient } = await import('@aws-sdk/client-dynamodb');
+  const { DynamoStore } = await import('../aws/dynamoStore.ts');
+  const { ensureTable } = await import('../aws/tableSchema.ts');
+
+  let client: InstanceType<typeof DynamoDBClient>;
+  let context: Pick<StoreContext, 'mode' | 'table' | 'describe'>;
+  if (table !== undefined) {
+    checkTableName(table, args.table !== undefined ? '--table' : 'FLEETSYNC_TABLE');
+    client = new DynamoDBClient({});
+    context = { mode: 'aws', table, describe: `DynamoDB table ${table}` };
+  } else {
+    const home = fleetsyncHome(args.env, args.cwd);
+    const controller = await readControllerFile(home);
+    // the embedded DynamoDB checks no signature, but the SDK wants some credentials and a region to sign with
+    client = new DynamoDBClient({
+      endpoint: controller.dynamoEndpoint,
+      region: 'local',
+      credentials: { accessKeyId: 'fleetsync', secretAccessKey: 'fleetsync' },
+    });
+    context = {
+      mode: 'embedded',
+      table: controller.table,
+      describe: `the embedded store of the controller in ${home} (${controller.dynamoEndpoint})`,
+    };
+  }
+
+  const store = new DynamoStore({ client, tableName: context.table });
+  let s3: { client: { destroy(): void }; artifacts: Artifacts } | undefined;
+  return {
+    ...context,
+    store,
+    initTable: () => ensureTable({ client, tableName: context.table, clock: args.clock }),
+    async artifactsFor(source: string): Promise<Artifacts> {
+      if (source.startsWith('file:///')) {
+        const { LocalArtifacts } = await import('../local/localArtifacts.ts');
+        return new LocalArtifacts();
+      }
+      if (source.startsWith('s3://')) {
+        if (!s3) {
+          const { S3Client } = await import('@aws-sdk/client-s3');
+          const { S3Artifacts } = await import('../aws/s3Artifacts.ts');
+          // emulators behind an endpoint override rarely serve bucket-named hosts; a bucket elsewhere answers 301
+          const override = Boolean(args.env.AWS_ENDPOINT_URL_S3 ?? args.env.AWS_ENDPOINT_URL);
+          const s3Client = new S3Client({ forcePathStyle: override, followRegionRedirects: true });
+          s3 = { client: s3Client, artifacts: new S3Artifacts({ client: s3Client }) };
+        }
+        return s3.artifacts;
+      }
+      throw new UsageError(`source ${JSON.stringify(source)} is neither s3:// nor file:///: fix the fleet's spec.source`);
+    },
+    close: () => {
+      client.destroy();
+      s3?.client.destroy();
+    },
+  };
+}

@@ -1,0 +1,93 @@
+/** `status` as text: a summary a person reads at a glance, then the conditions and one row per host. */
+import type { Condition, ConditionType, FleetStatus } from '../../state/spec.ts';
+import type { FleetDocument, FleetListDocument } from './fleetDocument.ts';
+import { age, orDash, table } from './output.ts';
+
+export function condition(status: FleetStatus | undefined, type: ConditionType): Condition | undefined {
+  return status?.conditions.find((c) => c.type === type);
+}
+
+function sinceMs(iso: string, nowMs: number): string {
+  const at = Date.parse(iso);
+  return Number.isNaN(at) ? '-' : age(nowMs - at);
+}
+
+/** running / paused / halted / finished, as the operator would say it */
+export function rolloutPhase(doc: FleetDocument): string {
+  const status = doc.status;
+  const progressing = condition(status, 'Progressing');
+  const degraded = condition(status, 'Degraded');
+  if ((progressing?.status === 'False' && progressing.reason === 'RolloutHalted')
+    || (degraded?.status === 'True' && degraded.reason === 'MaxFailuresReached')) return 'halted';
+  if (doc.spec.rollout.paused) return 'paused';
+  if (!status || status.observedGeneration < doc.metadata.generation) return 'waiting for the controller';
+  if (condition(status, 'Ready')?.status === 'True') return 'finished';
+  return 'in progress';
+}
+
+export function countsLine(status: FleetStatus): string {
+  const c = status.hostCounts;
+  return `${c.total} total: ${c.inSync} in sync, ${c.syncing} syncing, ${c.queued} queued, ${c.failed} failed, ${c.launching} launching`;
+}
+
+function indent(text: string): string {
+  return text.split('\n').map((l) => `  ${l}`).join('\n');
+}
+
+export function hostTable(doc: FleetDocument, nowMs: number): string {
+  if (doc.hosts.length === 0) return '  (no hosts reported yet)';
+  return indent(table(
+    ['INSTANCE', 'LIFECYCLE', 'STATE', 'REVISION', 'TARGET', 'ATTEMPT', 'AGE', 'ERROR'],
+    doc.hosts.map((h) => [
+      h.instanceId, h.lifecycleState, h.state, orDash(h.reportedRevision), orDash(h.targetRevision),
+      String(h.attempt), sinceMs(h.since, nowMs), orDash(h.lastError),
+    ]),
+  ));
+}
+
+export function conditionTable(status: FleetStatus, nowMs: number): string {
+  if (status.conditions.length === 0) return '  (none yet)';
+  return indent(table(
+    ['TYPE', 'STATUS', 'REASON', 'AGE', 'MESSAGE'],
+    status.conditions.map((c) => [c.type, c.status, c.reason, sinceMs(c.lastTransitionTime, nowMs), c.message]),
+  ));
+}
+
+export function fleetText(doc: FleetDocument, nowMs: number): string {
+  const { spec, status } = doc;
+  const lines = [
+    `Fleet ${doc.metadata.name}  (generation ${doc.metadata.generation}${status ? `, observed ${status.observedGeneration}` : ''})`,
+    `  group:     ${spec.autoScalingGroupName}`,
+    `  source:    ${spec.source}  ->  ${spec.destination} (${spec.strategy})`,
+    `  desired:   ${spec.revision}`,
+    `  reached:   ${orDash(status?.revision)}  (the revision every live host runs)`,
+    `  rollout:   ${rolloutPhase(doc)}`,
+  ];
+  if (!status) {
+    lines.push('  status:    not observed yet: is a controller running for this table?');
+  } else {
+    lines.push(`  hosts:     ${countsLine(status)}`, '', 'Conditions:', conditionTable(status, nowMs));
+  }
+  lines.push('', 'Hosts:', hostTable(doc, nowMs));
+  if (status?.errors?.length) lines.push('', 'Errors:', ...status.errors.map((e) => `  ${e}`));
+  return `${lines.join('\n')}\n`;
+}
+
+export function fleetListText(list: FleetListDocument): string {
+  const lines: string[] = [];
+  if (list.items.length === 0) {
+    lines.push('no fleets yet: create one with `fleetsync fleet apply -f fleet.yaml`');
+  } else {
+    lines.push(table(
+      ['NAME', 'DESIRED', 'REACHED', 'IN SYNC', 'READY', 'DEGRADED', 'ROLLOUT'],
+      list.items.map((doc) => [
+        doc.metadata.name, doc.spec.revision, orDash(doc.status?.revision),
+        doc.status ? `${doc.status.hostCounts.inSync}/${doc.status.hostCounts.total}` : '-',
+        orDash(condition(doc.status, 'Ready')?.status), orDash(condition(doc.status, 'Degraded')?.status),
+        rolloutPhase(doc),
+      ]),
+    ));
+  }
+  for (const e of list.errors ?? []) lines.push(`unreadable item ${e.key}: ${e.error}`);
+  return `${lines.join('\n')}\n`;
+}
