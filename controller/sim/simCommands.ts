@@ -5,7 +5,7 @@
 import type { Commands, InvocationResult, SendArgs } from '../ports/commands.ts';
 import { MAX_TARGETS_PER_SEND } from '../ports/commands.ts';
 import { ControlPlaneError, NotFoundError } from '../errors.ts';
-import type { SimWorld } from './simWorld.ts';
+import type { SimInstance, SimWorld } from './simWorld.ts';
 
 interface SimInvocation {
   instanceId: string;
@@ -57,11 +57,12 @@ export class SimCommands implements Commands {
       if (!host) return { instanceId, doneAtMs: now, outcome: 'failed', settled: true, cancelled: false };
       if (host.running > 0) return { instanceId, doneAtMs: now + 1000, outcome: 'busy', settled: false, cancelled: false };
       host.running += 1;
-      this.world.maxRunningPerHost = Math.max(this.world.maxRunningPerHost, host.running);
+      if (args.mode === 'sync') host.syncing += 1;
       const fails = args.mode === 'sync' && this.options.failRate > 0 && this.world.options.random() < this.options.failRate;
       const duration = args.mode === 'sync' ? this.options.syncMs : this.options.probeMs;
       return { instanceId, doneAtMs: now + duration, outcome: fails ? 'failed' : 'success', settled: false, cancelled: false };
     });
+    this.world.noteRunning();
     this.commands.set(commandId, {
       commandId, fleet: args.fleet, attemptId: args.attemptId, mode: args.mode, revision: args.params.revision, invocations,
     });
@@ -84,7 +85,7 @@ export class SimCommands implements Commands {
     const host = this.world.instances.get(inv.instanceId);
     if (!inv.settled) {
       inv.settled = true;
-      if (host && inv.outcome !== 'busy') host.running -= 1;
+      if (host && inv.outcome !== 'busy') this.release(host, command.mode);
       if (host && inv.outcome === 'success' && command.mode === 'sync') host.revision = command.revision;
     }
     if (inv.outcome === 'busy') {
@@ -109,9 +110,14 @@ export class SimCommands implements Commands {
       inv.cancelled = true;
       inv.settled = true;
       const host = this.world.instances.get(inv.instanceId);
-      if (host && inv.outcome !== 'busy') host.running -= 1;
+      if (host && inv.outcome !== 'busy') this.release(host, command?.mode ?? 'sync');
     }
     return Promise.resolve();
+  }
+
+  private release(host: SimInstance, mode: SendArgs['mode']): void {
+    host.running -= 1;
+    if (mode === 'sync') host.syncing -= 1;
   }
 
   findByAttempt(args: { fleet: string; attemptId: string }): Promise<string | null> {

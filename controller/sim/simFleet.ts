@@ -31,7 +31,8 @@ export class SimFleet implements Fleet {
     if (!inst) return Promise.reject(new NotFoundError(`instance ${args.instanceId} is gone`));
     if (inst.lifecycleState !== 'Pending:Wait') return Promise.resolve();
     this.world.completions.push({
-      instanceId: inst.instanceId, result: args.result, revision: inst.revision, atMs: this.world.options.clock.nowMs(),
+      instanceId: inst.instanceId, result: args.result, revision: inst.revision, intended: this.world.intendedRevision(),
+      atMs: this.world.options.clock.nowMs(),
     });
     if (args.result === 'CONTINUE') inst.lifecycleState = 'InService';
     else this.world.terminate(inst.instanceId);

@@ -16,6 +16,8 @@ export interface SimInstance {
   revision: string | null;
   /** commands running on the host now (the host script's flock makes a second one exit busy) */
   running: number;
+  /** syncs among them: a probe reads, it does not take a host out of service */
+  syncing: number;
 }
 
 export interface SimWorldOptions {
@@ -36,8 +38,14 @@ export class SimWorld {
   readonly calls = new Map<string, number>();
   throttled = 0;
   /** lifecycle completions: what the host ran when it was let into service */
-  readonly completions: Array<{ instanceId: string; result: string; revision: string | null; atMs: number }> = [];
+  readonly completions: Array<{
+    instanceId: string; result: string; revision: string | null; intended: string | null; atMs: number;
+  }> = [];
   maxRunningPerHost = 0;
+  /** in-service hosts running a command at once, at most */
+  maxInServiceBusy = 0;
+  /** the revision a launching host should run when let into service (set by the simulation) */
+  intendedRevision: () => string | null = () => null;
   private nextId = 1;
 
   constructor(readonly options: SimWorldOptions) {}
@@ -79,6 +87,7 @@ export class SimWorld {
         agentOnlineAtMs: inService ? now : now + this.options.agentDelayMs,
         revision: options.revision !== undefined ? options.revision : this.options.imageRevision,
         running: 0,
+        syncing: 0,
       });
       ids.push(instanceId);
     }
@@ -87,6 +96,20 @@ export class SimWorld {
 
   terminate(instanceId: string): void {
     this.instances.delete(instanceId);
+  }
+
+  launchedCount(): number {
+    return this.nextId - 1;
+  }
+
+  /** Called when a command starts on a host. */
+  noteRunning(): void {
+    let busy = 0;
+    for (const inst of this.instances.values()) {
+      this.maxRunningPerHost = Math.max(this.maxRunningPerHost, inst.running);
+      if (inst.syncing > 0 && inst.lifecycleState === 'InService') busy += 1;
+    }
+    this.maxInServiceBusy = Math.max(this.maxInServiceBusy, busy);
   }
 
   live(): SimInstance[] {

@@ -1,0 +1,116 @@
+/**
+ * Leadership of one fleet: a lease item in the Store, acquired and renewed with conditional writes. A leader
+ * that cannot renew within its renew deadline (shorter than the lease) stops acting before its lease can
+ * expire, so two controllers never act on one fleet at once.
+ */
+import type { Clock, Random } from './ports/clock.ts';
+import type { Lease, Store } from './ports/store.ts';
+import type { Logger } from './log.ts';
+
+export interface LeaderSettings {
+  leaseDurationMs: number;
+  renewDeadlineMs: number;
+  retryPeriodMs: number;
+}
+
+export const DEFAULT_LEADER_SETTINGS: LeaderSettings = { leaseDurationMs: 15_000, renewDeadlineMs: 10_000, retryPeriodMs: 2_000 };
+
+export interface LeaderElectorOptions {
+  store: Store;
+  fleet: string;
+  holder: string;
+  clock: Clock;
+  random: Random;
+  settings: LeaderSettings;
+  log: Logger;
+  /** leases this process already holds: a busier process waits longer before taking a free one (spreads fleets) */
+  heldElsewhere: () => number;
+  onLeaseChange?: (held: boolean) => void;
+}
+
+export class LeaderElector {
+  constructor(private readonly o: LeaderElectorOptions) {
+    if (o.settings.renewDeadlineMs >= o.settings.leaseDurationMs) {
+      throw new Error(`renewDeadlineMs (${o.settings.renewDeadlineMs}) must be shorter than leaseDurationMs (${o.settings.leaseDurationMs})`);
+    }
+  }
+
+  /** Campaigns for the lease until `signal` aborts; while leading, runs `lead` with a signal that aborts on loss. */
+  async run(signal: AbortSignal, lead: (lease: Lease, signal: AbortSignal) => Promise<void>): Promise<void> {
+    while (!signal.aborted) {
+      const lease = await this.acquire(signal);
+      if (!lease) return;
+      await this.leadWhileRenewed(lease, signal, lead);
+    }
+  }
+
+  private async acquire(signal: AbortSignal): Promise<Lease | null> {
+    const { store, fleet, holder, clock, settings } = this.o;
+    while (!signal.aborted) {
+      try {
+        const current = await store.getLease(fleet);
+        const free = !current || current.holder === '' || current.expiresAtMs <= clock.nowMs();
+        if (free) {
+          const spread = this.o.heldElsewhere() * settings.retryPeriodMs * (0.5 + this.o.random() / 2);
+          if (spread > 0) await clock.sleep(spread, signal);
+          const lease = await store.acquireLease({ fleet, holder, durationMs: settings.leaseDurationMs, nowMs: clock.nowMs() });
+          if (lease) {
+            this.o.log.info({ fleet, token: lease.token }, 'took the fleet lease: leading');
+            this.o.onLeaseChange?.(true);
+            return lease;
+          }
+        }
+      } catch (error) {
+        if (signal.aborted) return null;
+        this.o.log.warn({ fleet, err: error }, 'could not read or take the lease');
+      }
+      try {
+        await clock.sleep(settings.retryPeriodMs, signal);
+      } catch {
+        return null;
+      }
+    }
+    return null;
+  }
+
+  private async leadWhileRenewed(first: Lease, signal: AbortSignal, lead: (lease: Lease, signal: AbortSignal) => Promise<void>): Promise<void> {
+    const { store, clock, settings, fleet } = this.o;
+    const leading = new AbortController();
+    const onAbort = (): void => leading.abort(signal.reason);
+    signal.addEventListener('abort', onAbort, { once: true });
+    const running = lead(first, leading.signal).catch((error: unknown) => {
+      this.o.log.error({ fleet, err: error }, 'fleet reconciler stopped with an error');
+    }).finally(() => leading.abort());
+    let lease = first;
+    let renewedAtMs = clock.nowMs();
+    while (!leading.signal.aborted) {
+      try {
+        await clock.sleep(settings.retryPeriodMs, leading.signal);
+      } catch {
+        break;
+      }
+      try {
+        const renewed = await store.renewLease({ lease, durationMs: settings.leaseDurationMs, nowMs: clock.nowMs() });
+        if (!renewed) {
+          this.o.log.warn({ fleet, token: lease.token }, 'lost the fleet lease: stepping down');
+          break;
+        }
+        lease = renewed;
+        renewedAtMs = clock.nowMs();
+      } catch (error) {
+        this.o.log.warn({ fleet, err: error }, 'could not renew the lease');
+      }
+      if (clock.nowMs() - renewedAtMs >= settings.renewDeadlineMs) {
+        this.o.log.warn({ fleet }, 'renew deadline passed: stepping down before the lease can expire');
+        break;
+      }
+    }
+    leading.abort();
+    signal.removeEventListener('abort', onAbort);
+    await running;
+    this.o.onLeaseChange?.(false);
+    if (signal.aborted) {
+      await store.releaseLease(lease).catch(() => undefined);
+    }
+  }
+}

@@ -1,0 +1,621 @@
+/**
+ * The level-triggered reconciler of one fleet, run by its leader. Each pass reads the spec, observes the
+ * whole group with a bounded number of list calls, diffs desired against observed and enqueues the hosts
+ * whose state must change. Workers apply events to host machines, persist the result (fenced by the lease
+ * token), and only then carry out the effects the machine asked for.
+ */
+import { initialTransition } from 'xstate';
+import { fromRecord, hostMachine, toRecord, transition, type HostEvent, type HostPolicy } from '../../state/hostMachine.ts';
+import { planRollout, type RolloutPlan } from '../../state/rollout.ts';
+import { countHosts } from '../../state/buckets.ts';
+import { fleetConditions } from '../../state/conditions.ts';
+import type { FleetStatus } from '../../state/spec.ts';
+import type { HostContext, HostState } from '../../state/host.ts';
+import type { Clock, Random } from '../ports/clock.ts';
+import type { Commands, SyncParams } from '../ports/commands.ts';
+import { isLaunching, isLeaving, type Fleet, type FleetRef, type Instance } from '../ports/fleet.ts';
+import type { FleetRecord, Lease, Store } from '../ports/store.ts';
+import type { Traffic } from '../ports/traffic.ts';
+import { StaleTokenError } from '../errors.ts';
+import { WorkQueue, runWorkers } from '../workqueue/workQueue.ts';
+import { ExponentialFailureRateLimiter } from '../workqueue/rateLimiter.ts';
+import type { Logger } from '../log.ts';
+import { HostCell } from './hostCell.ts';
+import type { HostMailbox } from './mailbox.ts';
+import { SendBatcher } from './sendBatcher.ts';
+import { CommandPoller } from './commandPoller.ts';
+import type { ReconcilerObserver } from './observer.ts';
+import type { ReconcilerSettings } from './settings.ts';
+
+export interface FleetReconcilerOptions {
+  fleet: string;
+  lease: Lease;
+  store: Store;
+  fleetPort: Fleet;
+  commands: Commands;
+  traffic: Traffic;
+  clock: Clock;
+  random: Random;
+  settings: ReconcilerSettings;
+  log: Logger;
+  observer?: ReconcilerObserver;
+}
+
+type Action = ReturnType<typeof transition>[1][number];
+
+const CONTROLLER = 'controller';
+
+export class FleetReconciler implements HostMailbox {
+  private readonly cells = new Map<string, HostCell>();
+  private readonly queue: WorkQueue<string>;
+  private readonly pendingGrants = new Set<string>();
+  private readonly batcher: SendBatcher;
+  private readonly poller: CommandPoller;
+  private readonly abort = new AbortController();
+  private readonly work = new Set<Promise<void>>();
+  private spec: FleetRecord | null = null;
+  private status: FleetStatus | null = null;
+  private statusJson = '';
+  private plan: RolloutPlan | null = null;
+  private planTimer: (() => void) | null = null;
+  private statusTimer: (() => void) | null = null;
+  private haltRecordedFor: string | null = null;
+  private readonly log: Logger;
+
+  constructor(private readonly o: FleetReconcilerOptions) {
+    this.log = o.log.child({ fleet: o.fleet });
+    this.queue = new WorkQueue<string>({
+      clock: o.clock,
+      rateLimiter: new ExponentialFailureRateLimiter({ baseMs: 1_000, maxMs: 60_000, random: o.random }),
+    });
+    const track = (p: Promise<void>): void => this.track(p);
+    this.poller = new CommandPoller({
+      fleet: o.fleet, clock: o.clock, random: o.random, commands: o.commands, mailbox: this, pollMs: o.settings.pollMs,
+      log: this.log, signal: this.abort.signal, track,
+    });
+    this.batcher = new SendBatcher({
+      fleet: o.fleet, clock: o.clock, random: o.random, commands: o.commands, mailbox: this, poller: this.poller,
+      windowMs: o.settings.batchWindowMs, attemptPrefix: String(o.lease.token), log: this.log, signal: this.abort.signal,
+      track, paramsFor: (revision) => this.paramsFor(revision),
+      timeoutSeconds: () => this.spec?.spec.rollout.syncTimeoutSeconds ?? 900,
+    });
+  }
+
+  /** Runs until `signal` aborts (leadership lost or shutdown). */
+  async run(signal: AbortSignal): Promise<void> {
+    const onAbort = (): void => this.abort.abort(signal.reason);
+    if (signal.aborted) return;
+    signal.addEventListener('abort', onAbort, { once: true });
+    const workers = runWorkers({
+      queue: this.queue,
+      concurrency: this.o.settings.workers,
+      handle: (id) => this.processHost(id),
+      onError: (id, error) => this.onHostError(id, error),
+    });
+    try {
+      await this.load();
+      await this.safePass();
+      for (const cell of this.cells.values()) this.deliver(cell.instanceId, { type: 'RESUME', nowMs: this.now() });
+      await Promise.all([this.loop(this.o.settings.resyncMs, () => this.safePass()), this.loop(this.o.settings.specPollMs, () => this.checkSpec())]);
+    } finally {
+      signal.removeEventListener('abort', onAbort);
+      this.abort.abort();
+      this.queue.shutdown();
+      this.batcher.stop();
+      this.poller.stop();
+      this.planTimer?.();
+      this.statusTimer?.();
+      await workers;
+      await Promise.allSettled([...this.work]);
+    }
+  }
+
+  // ---- HostMailbox -------------------------------------------------------------------------------------------
+
+  deliver(instanceId: string, event: HostEvent): void {
+    const cell = this.cells.get(instanceId);
+    if (!cell || this.abort.signal.aborted) return;
+    cell.pending.push(event);
+    this.queue.add(instanceId);
+  }
+
+  async deliverNow(instanceId: string, event: HostEvent): Promise<void> {
+    const cell = this.cells.get(instanceId);
+    if (!cell) return;
+    cell.pending.push(event);
+    await this.processHost(instanceId);
+  }
+
+  peek(instanceId: string): { state: string; context: HostContext } | null {
+    const cell = this.cells.get(instanceId);
+    return cell ? { state: cell.state, context: cell.snapshot.context } : null;
+  }
+
+  // ---- loops -------------------------------------------------------------------------------------------------
+
+  private now(): number {
+    return this.o.clock.nowMs();
+  }
+
+  private track(p: Promise<void>): void {
+    const tracked = p.catch((error: unknown) => this.onBackgroundError(error)).finally(() => this.work.delete(tracked));
+    this.work.add(tracked);
+  }
+
+  private async loop(intervalMs: number, fn: () => Promise<void>): Promise<void> {
+    while (!this.abort.signal.aborted) {
+      try {
+        await this.o.clock.sleep(intervalMs, this.abort.signal);
+      } catch {
+        return;
+      }
+      await fn();
+    }
+  }
+
+  private onBackgroundError(error: unknown): void {
+    if (error instanceof StaleTokenError) {
+      this.log.warn({ err: error }, 'a newer leader wrote this fleet: stepping down');
+      this.abort.abort(error);
+      return;
+    }
+    this.log.error({ err: error }, 'background work failed');
+  }
+
+  private async safePass(): Promise<void> {
+    const started = this.now();
+    try {
+      await this.pass();
+    } catch (error) {
+      if (error instanceof StaleTokenError) {
+        this.onBackgroundError(error);
+        return;
+      }
+      this.log.warn({ err: error }, 'reconcile pass failed; the next one retries');
+    }
+    this.o.observer?.passFinished?.(this.o.fleet, this.now() - started);
+  }
+
+  private async checkSpec(): Promise<void> {
+    try {
+      const fleet = await this.o.store.getFleet(this.o.fleet);
+      if (fleet && fleet.generation !== this.spec?.generation) await this.safePass();
+    } catch (error) {
+      this.log.warn({ err: error }, 'could not read the fleet spec');
+    }
+  }
+
+  // ---- load and pass -----------------------------------------------------------------------------------------
+
+  /** Resumes from the store: a new leader continues where the last one stopped. */
+  private async load(): Promise<void> {
+    this.status = await this.o.store.getStatus(this.o.fleet).catch((error: unknown) => {
+      this.log.warn({ err: error }, 'fleet status unreadable; starting a fresh one');
+      return null;
+    });
+    const { hosts, malformed } = await this.o.store.listHosts(this.o.fleet);
+    for (const bad of malformed) this.log.error({ key: bad.key, problem: bad.error }, 'malformed host item skipped');
+    this.malformed = malformed.map((m) => `${m.key}: ${m.error}`);
+    for (const record of hosts) {
+      const cell = new HostCell(record.instanceId, fromRecord(hostMachine, record, this.policy()));
+      // Claim the item with this leader's token so a deposed leader's late writes are refused.
+      await this.o.store.putHost({ fleet: this.o.fleet, host: record, token: this.o.lease.token });
+      cell.persistedJson = JSON.stringify(record);
+      this.cells.set(record.instanceId, cell);
+    }
+  }
+
+  private malformed: string[] = [];
+
+  private policy(): HostPolicy {
+    const rollout = this.spec?.spec.rollout;
+    const s = this.o.settings;
+    return {
+      maxAttempts: rollout?.maxAttempts ?? 3,
+      syncTimeoutMs: (rollout?.syncTimeoutSeconds ?? 900) * 1000,
+      backoffBaseMs: s.backoffBaseMs,
+      backoffCapMs: s.backoffCapMs,
+      agentWaitMs: s.agentWaitMs,
+      drain: (rollout?.drain ?? false) && (this.spec?.spec.targetGroupArns.length ?? 0) > 0,
+    };
+  }
+
+  private ref(): FleetRef {
+    const spec = this.spec!.spec;
+    return { autoScalingGroupName: spec.autoScalingGroupName, lifecycleHookName: spec.lifecycleHookName };
+  }
+
+  private async pass(): Promise<void> {
+    const fleet = await this.o.store.getFleet(this.o.fleet);
+    if (!fleet) {
+      this.log.warn('the fleet has no spec (deleted?); nothing to do');
+      return;
+    }
+    const newGeneration = fleet.generation !== this.status?.observedGeneration;
+    this.spec = fleet;
+    const instances = await this.o.fleetPort.list(this.ref(), this.abort.signal);
+    if (newGeneration) await this.onNewGeneration(fleet, instances);
+    this.observe(instances);
+    await this.heartbeat(instances);
+    this.schedulePlan();
+    this.scheduleStatus();
+  }
+
+  private async onNewGeneration(fleet: FleetRecord, instances: Instance[]): Promise<void> {
+    const previous = this.status;
+    const revision = fleet.spec.revision;
+    const inService = instances.filter((i) => !isLaunching(i.lifecycleState) && !isLeaving(i.lifecycleState)).length;
+    const sameRollout = previous?.rollout?.revision === revision;
+    const rollout = sameRollout && previous?.rollout
+      ? { ...previous.rollout, generation: fleet.generation }
+      : { revision, generation: fleet.generation, startedAtMs: this.now(), inServiceAtStart: inService };
+    this.status = {
+      observedGeneration: fleet.generation,
+      revision: previous?.revision,
+      lastAttemptedRevision: revision,
+      hostCounts: previous?.hostCounts ?? { total: 0, inSync: 0, syncing: 0, queued: 0, failed: 0, launching: 0 },
+      conditions: previous?.conditions ?? [],
+      rollout,
+      updatedAtMs: this.now(),
+    };
+    this.haltRecordedFor = null;
+    // The CLI writes the spec first and its event after; a spec change that came without one gets one here.
+    const recent = await this.o.store.listHistory(this.o.fleet, { limit: 20 });
+    if (!recent.some((e) => e.generation === fleet.generation)) {
+      await this.o.store.appendHistory(this.o.fleet, {
+        type: 'apply', atMs: this.now(), actor: CONTROLLER, generation: fleet.generation, revision,
+        message: `generation ${fleet.generation} observed with no recorded change: recorded by the controller`,
+      });
+    }
+    if (!sameRollout && previous) {
+      await this.o.store.appendHistory(this.o.fleet, {
+        type: 'rolloutStarted', atMs: this.now(), actor: CONTROLLER, revision, generation: fleet.generation,
+        message: `rollout of ${revision} started over ${inService} in-service host(s)`,
+      });
+    }
+  }
+
+  /** Diffs the observed group against the cells and enqueues the hosts whose observation changed. */
+  private observe(instances: Instance[]): void {
+    const spec = this.spec!.spec;
+    const plan = this.computePlan();
+    const seen = new Set<string>();
+    const policy = this.policy();
+    const policyKey = JSON.stringify(policy);
+    const now = this.now();
+    for (const inst of instances) {
+      seen.add(inst.instanceId);
+      let cell = this.cells.get(inst.instanceId);
+      if (isLeaving(inst.lifecycleState)) {
+        if (cell && cell.state !== 'gone') this.deliver(inst.instanceId, { type: 'GONE', nowMs: now });
+        continue;
+      }
+      if (!cell) {
+        const [snapshot] = initialTransition(hostMachine, { instanceId: inst.instanceId, nowMs: now });
+        cell = new HostCell(inst.instanceId, snapshot);
+        this.cells.set(inst.instanceId, cell);
+      }
+      const launching = isLaunching(inst.lifecycleState);
+      const desiredRevision = launching && !cell.snapshot.context.lifecycleCompleted ? plan.launchTarget : spec.revision;
+      const retryRequestId = spec.retries[inst.instanceId] ?? null;
+      const key = [inst.lifecycleState, inst.agentOnline, desiredRevision, retryRequestId, policyKey].join('|');
+      if (key === cell.observationKey) continue;
+      cell.observationKey = key;
+      this.deliver(inst.instanceId, {
+        type: 'OBSERVE', nowMs: now, lifecycleState: inst.lifecycleState, launching, agentOnline: inst.agentOnline,
+        desiredRevision, policy, retryRequestId,
+      });
+    }
+    for (const cell of this.cells.values()) {
+      if (!seen.has(cell.instanceId) && cell.state !== 'gone') this.deliver(cell.instanceId, { type: 'GONE', nowMs: now });
+    }
+  }
+
+  /** Keeps the lifecycle hook of hosts still being brought up from timing out into ABANDON. */
+  private async heartbeat(instances: Instance[]): Promise<void> {
+    const now = this.now();
+    for (const inst of instances) {
+      if (inst.lifecycleState !== 'Pending:Wait') continue;
+      const cell = this.cells.get(inst.instanceId);
+      if (!cell || cell.state === 'failed' || cell.state === 'completing') continue;
+      cell.lastHeartbeatMs ??= now;
+      if (now - cell.lastHeartbeatMs < this.o.settings.heartbeatIntervalMs) continue;
+      cell.lastHeartbeatMs = now;
+      await this.o.fleetPort.heartbeat({ ref: this.ref(), instanceId: inst.instanceId })
+        .catch((error: unknown) => this.log.warn({ instanceId: inst.instanceId, err: error }, 'lifecycle heartbeat failed'));
+    }
+  }
+
+  // ---- rollout plan ------------------------------------------------------------------------------------------
+
+  private computePlan(): RolloutPlan {
+    const spec = this.spec!.spec;
+    const hosts = [...this.cells.values()].filter((c) => c.state !== 'gone').map((c) => ({
+      instanceId: c.instanceId,
+      state: c.state as HostState,
+      launching: c.snapshot.context.launching,
+      reportedRevision: c.snapshot.context.reportedRevision,
+      failedRevision: c.snapshot.context.failedRevision,
+    }));
+    this.plan = planRollout({
+      desiredRevision: spec.revision,
+      lastCompleteRevision: this.status?.revision ?? null,
+      rollout: spec.rollout,
+      inServiceAtStart: this.status?.rollout?.inServiceAtStart ?? hosts.filter((h) => !h.launching).length,
+      hosts,
+      pendingGrants: this.pendingGrants,
+    });
+    return this.plan;
+  }
+
+  private schedulePlan(): void {
+    if (this.planTimer || this.abort.signal.aborted || !this.spec) return;
+    this.planTimer = this.o.clock.setTimer(0, () => {
+      this.planTimer = null;
+      this.track(this.runPlan());
+    });
+  }
+
+  private async runPlan(): Promise<void> {
+    const plan = this.computePlan();
+    const now = this.now();
+    for (const grant of plan.grants) {
+      this.pendingGrants.add(grant.instanceId);
+      this.deliver(grant.instanceId, { type: 'GRANT', nowMs: now, targetRevision: grant.targetRevision });
+    }
+    if (plan.halted) await this.onHalted(plan);
+  }
+
+  private async onHalted(plan: RolloutPlan): Promise<void> {
+    const fleet = this.spec!;
+    const revision = fleet.spec.revision;
+    if (this.haltRecordedFor === revision) return;
+    this.haltRecordedFor = revision;
+    const reason = `${plan.failedAtDesired} host(s) failed at ${revision} (maxFailures ${fleet.spec.rollout.maxFailures})`;
+    this.log.warn({ revision, failed: plan.failedAtDesired }, `rollout halted: ${reason}`);
+    await this.o.store.appendHistory(this.o.fleet, {
+      type: 'halted', atMs: this.now(), actor: CONTROLLER, revision, generation: fleet.generation, reason,
+      message: `rollout of ${revision} halted: no new in-service syncs`,
+    });
+    if (plan.rollbackTo) {
+      const spec = { ...fleet.spec, revision: plan.rollbackTo };
+      const updated = await this.o.store.putFleetSpec({
+        name: this.o.fleet, spec, expectedGeneration: fleet.generation, nowMs: this.now(),
+      });
+      await this.o.store.appendHistory(this.o.fleet, {
+        type: 'autoRollback', atMs: this.now(), actor: CONTROLLER, revision: plan.rollbackTo,
+        generation: updated.generation, reason, message: `rolled back from ${revision} to ${plan.rollbackTo}`,
+      });
+      await this.safePass();
+    }
+  }
+
+  // ---- hosts -------------------------------------------------------------------------------------------------
+
+  private onHostError(instanceId: string, error: unknown): void {
+    if (error instanceof StaleTokenError || this.abort.signal.aborted) {
+      this.onBackgroundError(error);
+      return;
+    }
+    this.log.warn({ instanceId, err: error }, 'host work failed; retrying with backoff');
+    this.queue.addRateLimited(instanceId);
+  }
+
+  /** Applies the host's pending events, persists the result, then carries out the effects. */
+  private async processHost(instanceId: string): Promise<void> {
+    const cell = this.cells.get(instanceId);
+    if (!cell || this.abort.signal.aborted) return;
+    const before = cell.state;
+    const actions = await cell.locked(async () => {
+      const events: HostEvent[] = [{ type: 'TICK', nowMs: this.now(), random: this.o.random() }, ...cell.pending.splice(0)];
+      const collected: Action[] = [];
+      let snapshot = cell.snapshot;
+      for (const event of events) {
+        const [next, actions] = transition(hostMachine, snapshot, event);
+        snapshot = next;
+        collected.push(...actions);
+      }
+      cell.snapshot = snapshot;
+      try {
+        await this.persist(cell);
+      } catch (error) {
+        // Not stored, so not done: go back to what the store holds and try the same events again.
+        cell.snapshot = cell.persistedSnapshot;
+        cell.pending.unshift(...events.slice(1));
+        throw error;
+      }
+      this.pendingGrants.delete(instanceId);
+      return collected;
+    });
+    for (const action of actions) await this.execute(cell, action);
+    const deadline = cell.snapshot.context.deadlineMs;
+    if (deadline !== null && cell.state !== 'gone') this.queue.addAfter(instanceId, deadline - this.now());
+    if (cell.state === 'gone') await this.forget(cell);
+    if (before !== cell.state) {
+      this.queue.forget(instanceId);
+      this.schedulePlan();
+      this.scheduleStatus();
+    }
+  }
+
+  private async persist(cell: HostCell): Promise<void> {
+    if (cell.state === 'gone') return;
+    const record = toRecord(cell.snapshot);
+    const json = JSON.stringify(record);
+    if (json === cell.persistedJson) return;
+    await this.o.store.putHost({ fleet: this.o.fleet, host: record, token: this.o.lease.token });
+    cell.persistedJson = json;
+    cell.persistedSnapshot = cell.snapshot;
+  }
+
+  private async forget(cell: HostCell): Promise<void> {
+    this.cells.delete(cell.instanceId);
+    this.batcher.remove(cell.instanceId);
+    this.poller.forget(cell.instanceId);
+    if (cell.persistedJson !== null) {
+      await this.o.store.deleteHost({ fleet: this.o.fleet, instanceId: cell.instanceId, token: this.o.lease.token });
+    }
+  }
+
+  private paramsFor(revision: string): SyncParams {
+    const spec = this.spec!.spec;
+    return {
+      source: spec.source, revision, destination: spec.destination, strategy: spec.strategy, excludes: spec.excludes,
+      links: spec.links, keepReleases: spec.keepReleases,
+      ...(spec.check ? { checkCommand: spec.check.command } : {}),
+    };
+  }
+
+  /** Carries out one effect the machine asked for. Failures come back to the host as events or retries. */
+  private async execute(cell: HostCell, action: Action): Promise<void> {
+    const ctx = cell.snapshot.context;
+    const id = cell.instanceId;
+    const log = this.log.child({ instanceId: id, attemptId: ctx.attemptId, commandId: ctx.commandId });
+    switch (action.type) {
+      case 'requestProbe':
+        this.batcher.add('probe', id, this.spec!.spec.revision);
+        return;
+      case 'requestSync':
+        if (ctx.targetRevision) this.batcher.add('sync', id, ctx.targetRevision);
+        return;
+      case 'resumeAttempt':
+        await this.resumeAttempt(cell);
+        return;
+      case 'cancelCommand': {
+        const commandId = cell.persistedSnapshot.context.commandId ?? ctx.commandId;
+        this.poller.forget(id);
+        this.batcher.remove(id);
+        if (commandId) {
+          await this.o.commands.cancel({ commandId, instanceIds: [id] })
+            .catch((error: unknown) => log.warn({ err: error }, 'could not cancel the command'));
+        }
+        return;
+      }
+      case 'completeLifecycle': {
+        const result = (action.params as { result: 'CONTINUE' | 'ABANDON' }).result;
+        try {
+          await this.o.fleetPort.completeLifecycle({ ref: this.ref(), instanceId: id, result });
+        } catch (error) {
+          log.warn({ err: error, result }, 'could not complete the lifecycle action; retrying');
+          cell.pending.push({ type: 'RESUME', nowMs: this.now() });
+          this.queue.addRateLimited(id);
+          return;
+        }
+        log.info({ result, revision: ctx.reportedRevision }, `lifecycle action completed: ${result}`);
+        this.o.observer?.lifecycleCompleted?.(this.o.fleet, id, result);
+        if (result === 'CONTINUE') this.deliver(id, { type: 'LIFECYCLE_DONE', nowMs: this.now() });
+        return;
+      }
+      case 'hostFailed':
+        log.warn({ revision: ctx.failedRevision, reason: ctx.lastError, attempts: ctx.attempt }, `host failed: ${ctx.lastError}`);
+        await this.o.store.appendHistory(this.o.fleet, {
+          type: 'hostFailed', atMs: this.now(), actor: CONTROLLER, instanceId: id, revision: ctx.failedRevision ?? undefined,
+          reason: ctx.lastError ?? undefined, message: `${id} failed at ${ctx.failedRevision} after ${ctx.attempt} attempt(s)`,
+        });
+        return;
+      case 'quarantine':
+        log.warn('host quarantined: it keeps its current revision and is left out of the rollout until a retry or a new revision');
+        return;
+      case 'deregister':
+        await this.drain(cell);
+        return;
+      case 'register':
+        await this.o.traffic.register({ targetGroupArns: this.spec!.spec.targetGroupArns, instanceIds: [id] });
+        this.deliver(id, { type: 'RESTORED', nowMs: this.now() });
+        return;
+      default:
+        return;
+    }
+  }
+
+  private async resumeAttempt(cell: HostCell): Promise<void> {
+    const ctx = cell.snapshot.context;
+    const id = cell.instanceId;
+    if (ctx.commandId) {
+      this.poller.track({ commandId: ctx.commandId, mode: 'sync', instanceIds: [id] });
+      return;
+    }
+    if (ctx.attemptId) {
+      // The attempt was recorded but not its command: a command may have gone out just before a crash.
+      const commandId = await this.o.commands.findByAttempt({ fleet: this.o.fleet, attemptId: ctx.attemptId });
+      if (commandId) {
+        this.log.info({ instanceId: id, attemptId: ctx.attemptId, commandId }, 'adopted the command of an attempt recorded before a restart');
+        await this.deliverNowLater(id, { type: 'SENT', nowMs: this.now(), commandId });
+        this.poller.track({ commandId, mode: 'sync', instanceIds: [id] });
+        return;
+      }
+    }
+    if (ctx.targetRevision) this.batcher.add('sync', id, ctx.targetRevision);
+  }
+
+  /** deliverNow from inside an effect: the host's lock is free again by the time effects run. */
+  private deliverNowLater(id: string, event: HostEvent): Promise<void> {
+    return this.deliverNow(id, event);
+  }
+
+  private async drain(cell: HostCell): Promise<void> {
+    const arns = this.spec!.spec.targetGroupArns;
+    const id = cell.instanceId;
+    await this.o.traffic.deregister({ targetGroupArns: arns, instanceIds: [id] });
+    const deadline = this.now() + this.o.settings.drainTimeoutMs;
+    while (this.now() < deadline && !this.abort.signal.aborted) {
+      const health = await this.o.traffic.health(arns, this.abort.signal);
+      const state = health.get(id);
+      if (state !== 'draining') break;
+      await this.o.clock.sleep(Math.min(5_000, this.o.settings.pollMs), this.abort.signal);
+    }
+    this.deliver(id, { type: 'DRAINED', nowMs: this.now() });
+  }
+
+  // ---- status ------------------------------------------------------------------------------------------------
+
+  private scheduleStatus(): void {
+    if (this.statusTimer || this.abort.signal.aborted || !this.spec) return;
+    this.statusTimer = this.o.clock.setTimer(this.o.settings.statusDebounceMs, () => {
+      this.statusTimer = null;
+      this.track(this.writeStatus());
+    });
+  }
+
+  private async writeStatus(): Promise<void> {
+    const fleet = this.spec;
+    if (!fleet || this.abort.signal.aborted) return;
+    const spec = fleet.spec;
+    const live = [...this.cells.values()].filter((c) => c.state !== 'gone');
+    const counts = countHosts(live.map((c) => c.state as HostState));
+    const atDesired = live.filter((c) => c.state === 'inSync' && c.snapshot.context.reportedRevision === spec.revision).length;
+    const plan = this.plan ?? this.computePlan();
+    const previous = this.status;
+    const now = this.now();
+    const complete = counts.total > 0 && atDesired === counts.total;
+    let rollout = previous?.rollout;
+    const finishing = complete && rollout && rollout.revision === spec.revision && rollout.finishedAtMs === undefined;
+    if (finishing && rollout) rollout = { ...rollout, finishedAtMs: now };
+    const status: FleetStatus = {
+      observedGeneration: fleet.generation,
+      revision: complete ? spec.revision : previous?.revision,
+      lastAttemptedRevision: spec.revision,
+      hostCounts: counts,
+      conditions: fleetConditions({
+        desiredRevision: spec.revision, counts, atDesired, halted: plan.halted, paused: spec.rollout.paused,
+        failedAtDesired: plan.failedAtDesired, previous: previous?.conditions ?? [], nowIso: new Date(now).toISOString(),
+      }),
+      ...(rollout ? { rollout } : {}),
+      ...(this.malformed.length > 0 ? { errors: this.malformed } : {}),
+      updatedAtMs: now,
+    };
+    const json = JSON.stringify({ ...status, updatedAtMs: 0 });
+    if (json === this.statusJson) return;
+    await this.o.store.putStatus({ fleet: this.o.fleet, status, token: this.o.lease.token });
+    this.status = status;
+    this.statusJson = json;
+    this.o.observer?.statusWritten?.(this.o.fleet, status);
+    if (finishing && rollout) {
+      await this.o.store.appendHistory(this.o.fleet, {
+        type: 'rolloutFinished', atMs: now, actor: CONTROLLER, revision: spec.revision, generation: fleet.generation,
+        durationMs: now - rollout.startedAtMs,
+        message: `every host runs ${spec.revision} (${counts.total} host(s), ${Math.round((now - rollout.startedAtMs) / 1000)}s)`,
+      });
+    }
+  }
+}
