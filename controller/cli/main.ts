@@ -63,7 +63,7 @@ Example:
   registerPauseResume(program, session);
   registerHistory(program, session);
   registerRetry(program, session);
-  registerSimulate(program);
+  registerSimulate(program, session);
   registerController(program);
   return program;
 }

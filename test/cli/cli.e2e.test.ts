@@ -8,7 +8,8 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { parse as parseYaml } from 'yaml';
 import { DescribeTableCommand } from '@aws-sdk/client-dynamodb';
-import { DynamoStore } from '../../controller/aws/dynamoStore.ts';
+import { DynamoDBDocumentClient, PutCommand } from '@aws-sdk/lib-dynamodb';
+import { DynamoStore, dynamoKeys } from '../../controller/aws/dynamoStore.ts';
 import type { Store } from '../../controller/ports/store.ts';
 import { startDynalite, type Dynalite } from '../support/dynalite.ts';
 import { hostRecord, run, statusOf } from './cliHarness.ts';
@@ -150,6 +151,24 @@ describe('fleet apply and list', () => {
       ['apply', 'tester@testhost', 1],
     ]);
     expect(history[1]?.reason).toBe('first setup');
+  });
+
+  it('a hand-edited spec item nobody can read: status names it, apply says to fix it by hand (exit 1)', async () => {
+    const t = await withFleet();
+    const doc = DynamoDBDocumentClient.from(db.client());
+    await doc.send(new PutCommand({
+      TableName: t.env.FLEETSYNC_TABLE,
+      Item: { ...dynamoKeys.fleetSpec('broken'), name: 'broken', generation: 3, spec: { revision: 42 }, updatedAtMs: 0 },
+    }));
+    const status = await t.run(['status']);
+    expect(status.code).toBe(0);
+    expect(status.stdout).toMatch(/web\s+rev-a/);
+    expect(status.stdout).toContain('unreadable item fleet broken');
+    const file = await writeFleetFile('broken.yaml', fleetYaml('broken', 'rev-a'));
+    const apply = await t.run(['fleet', 'apply', '-f', file]);
+    expect(apply.code).toBe(1);
+    expect(apply.stderr).toContain('the spec item of fleet broken cannot be read');
+    expect(apply.stderr).toContain('fix or delete');
   });
 
   it('lists fleets as a table and as a FleetList', async () => {

@@ -6,7 +6,8 @@ import { API_VERSION, type FleetSpec } from '../../../state/spec.ts';
 import { parseFleetResource, ValidationError } from '../../../state/validate.ts';
 import type { Session } from '../session.ts';
 import { changeOptions, example, type ChangeOptions } from '../args.ts';
-import { UsageError } from '../cliErrors.ts';
+import { OperationError, UsageError } from '../cliErrors.ts';
+import { MalformedItemError } from '../../errors.ts';
 import { orDash, parseOutputFormat, serialize, table, type OutputFormat } from '../output.ts';
 import { requesterFrom, writeChange } from '../specChange.ts';
 
@@ -55,7 +56,14 @@ function registerApply(fleet: Command, session: Session): void {
       }
       const { name } = parsed;
       const { store } = await session.open(command);
-      const current = await store.getFleet(name);
+      const current = await store.getFleet(name).catch((err: unknown) => {
+        // the store can replace a spec only at a known generation, and an unreadable item has none to offer
+        if (err instanceof MalformedItemError) {
+          throw new OperationError(`${err.message.replace(/; fix it with.*$/, '')}: the CLI cannot replace an unreadable spec;`
+            + ` fix or delete fleet ${name}'s spec item in the table by hand, then apply again`, { cause: err });
+        }
+        throw err;
+      });
       const spec = parsed.spec;
       const rawSpec = (raw as { spec?: Record<string, unknown> }).spec ?? {};
       // retries are requests the CLI adds one at a time: a file that names none keeps the pending ones

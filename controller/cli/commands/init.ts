@@ -6,7 +6,8 @@ export function registerInit(program: Command, session: Session): void {
   example(
     program.command('init')
       .description('create the DynamoDB table if it is missing and wait until it is active (safe to run again)'),
-    'FLEETSYNC_TABLE=fleetsync AWS_REGION=eu-west-1 fleetsync init',
+    'fleetsync init --table fleetsync          (AWS mode: AWS_REGION and credentials from the environment)',
+    'fleetsync init                            (the embedded default: the table of the running controller)',
   ).action(async (_options: object, command: Command) => {
     const context = await session.open(command);
     const { created } = await context.initTable();
