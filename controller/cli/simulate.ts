@@ -1,12 +1,106 @@
-import type { Command } from 'commander';
-
 /** `fleetsync simulate`: one rollout against a simulated Auto Scaling group in virtual time. */
-export function registerSimulate(program: Command): void {
-  program
+import { InvalidArgumentError, Option, type Command } from 'commander';
+import { checkMaxUnavailable } from '../../state/validate.ts';
+import { simulate, SIMULATE_DEFAULTS, type SimulateResult } from '../sim/simulate.ts';
+import { EXIT_FAILED, EXIT_OK } from './cliErrors.ts';
+import type { Session } from './session.ts';
+import { example } from './args.ts';
+
+function wholeNumber(min: number, max: number) {
+  return (value: string): number => {
+    if (!/^\d+$/.test(value) || Number(value) < min || Number(value) > max) {
+      throw new InvalidArgumentError(`must be a whole number from ${min} to ${max}`);
+    }
+    return Number(value);
+  };
+}
+
+function seconds(min: number, max: number) {
+  return (value: string): number => {
+    const n = Number(value);
+    if (!/^\d+(\.\d+)?$/.test(value) || n < min || n > max) {
+      throw new InvalidArgumentError(`must be a number of seconds from ${min} to ${max}`);
+    }
+    return n;
+  };
+}
+
+function fraction(max: number) {
+  return (value: string): number => {
+    const n = Number(value);
+    if (!/^(0(\.\d+)?|1(\.0+)?|\.\d+)$/.test(value) || n > max) {
+      throw new InvalidArgumentError(`must be a fraction from 0 to ${max} (like 0.05)`);
+    }
+    return n;
+  };
+}
+
+function maxUnavailable(value: string): string {
+  const problem = checkMaxUnavailable(value, 'value');
+  if (problem) throw new InvalidArgumentError(problem);
+  return value;
+}
+
+interface SimulateFlags {
+  hosts: number; maxUnavailable: string; syncSeconds: number; pollSeconds: number; resyncSeconds: number; seed: number;
+  failRate: number; maxAttempts: number; maxFailures: number; scaleOut: number; scaleOutAt?: number; bumpAt?: number;
+  crashAt?: number; throttleRate: number; paused?: boolean; agentDelaySeconds: number; maxSeconds?: number;
+  output: 'json' | 'text';
+}
+
+const DAY = 86_400;
+
+export function registerSimulate(program: Command, session: Session): void {
+  const d = SIMULATE_DEFAULTS;
+  const command = program
     .command('simulate')
-    .description('run one rollout against a simulated Auto Scaling group in virtual time')
-    .action(() => {
-      process.stderr.write('fleetsync simulate is not built yet\n');
-      process.exitCode = 1;
+    .description('run one rollout against a simulated Auto Scaling group in virtual time (no AWS account needed)')
+    .option('--hosts <n>', 'in-service hosts at the deploy', wholeNumber(1, 100_000), d.hosts)
+    .option('--max-unavailable <n|p%>', 'in-service hosts synced at once: a count or a percent', maxUnavailable, String(d.maxUnavailable))
+    .option('--sync-seconds <s>', 'how long one sync takes', seconds(0.001, DAY), d.syncSeconds)
+    .option('--poll-seconds <s>', 'how often command results are read', seconds(0.1, 3_600), d.pollSeconds)
+    .option('--resync-seconds <s>', 'how often the whole fleet is observed', seconds(1, 3_600), d.resyncSeconds)
+    .option('--seed <k>', 'random seed: the same flags and seed give the same result', wholeNumber(0, 2 ** 32 - 1), d.seed)
+    .option('--fail-rate <f>', 'share of syncs that fail', fraction(1), d.failRate)
+    .option('--max-attempts <n>', 'attempts per host before it is marked failed', wholeNumber(1, 100), d.maxAttempts)
+    .option('--max-failures <n>', 'failed hosts that halt the rollout', wholeNumber(1, 100_000), d.maxFailures)
+    .option('--scale-out <n>', 'instances launched during the rollout (held in Pending:Wait)', wholeNumber(0, 100_000), d.scaleOut)
+    .option('--scale-out-at <s>', 'when, in seconds after the deploy (default 0)', seconds(0, DAY))
+    .option('--bump-at <s>', 'bump the desired revision again at this second', seconds(0, DAY))
+    .option('--crash-at <s>', 'kill the controller at this second and start a new one at once', seconds(0, DAY))
+    .option('--throttle-rate <f>', 'share of control-plane requests throttled', fraction(0.9), d.throttleRate)
+    .option('--paused', 'deploy with the rollout paused (launching hosts are still synced)')
+    .option('--agent-delay-seconds <s>', 'how long a new instance takes to register its agent', seconds(0, DAY), d.agentDelaySeconds)
+    .option('--max-seconds <s>', 'give up after this long from the deploy (default: 3 x hosts x sync + 1 hour)', seconds(1, 365 * DAY))
+    .addOption(new Option('--output <format>', 'json: one JSON object; text: a short summary').choices(['json', 'text']).default('json'))
+    .action(async (flags: SimulateFlags) => {
+      const result = await simulate({
+        hosts: flags.hosts, maxUnavailable: flags.maxUnavailable, syncSeconds: flags.syncSeconds,
+        pollSeconds: flags.pollSeconds, resyncSeconds: flags.resyncSeconds, seed: flags.seed, failRate: flags.failRate,
+        maxAttempts: flags.maxAttempts, maxFailures: flags.maxFailures, scaleOut: flags.scaleOut,
+        scaleOutAt: flags.scaleOutAt ?? null, bumpAt: flags.bumpAt ?? null, crashAt: flags.crashAt ?? null,
+        throttleRate: flags.throttleRate, paused: flags.paused === true, agentDelaySeconds: flags.agentDelaySeconds,
+        maxSeconds: flags.maxSeconds ?? null,
+      });
+      session.out(flags.output === 'json' ? JSON.stringify(result) : summary(result));
+      session.exitCode = result.converged ? EXIT_OK : EXIT_FAILED;
     });
+  example(command,
+    'fleetsync simulate --hosts 400 --max-unavailable 25% --sync-seconds 60 --output text',
+    'fleetsync simulate --hosts 120 --fail-rate 0.05 --crash-at 90 --scale-out 10 --scale-out-at 30');
+}
+
+function summary(r: SimulateResult): string {
+  const s = r.settings;
+  const lines = [
+    `${r.converged ? 'converged' : 'did NOT converge'}: ${r.hosts} host(s) at ${r.finalRevision}` +
+      (r.convergedSeconds !== null ? ` after ${r.convergedSeconds}s` : ''),
+    `  lower bound ${r.lowerBoundSeconds}s (ceil(hosts / ${r.maxUnavailableAllowed}) x ${s.syncSeconds}s); one host after another: ${r.sequentialSeconds}s`,
+    `  unavailable at once: ${r.maxUnavailableObserved} of ${r.maxUnavailableAllowed} allowed; commands per host at once: ${r.maxInFlightPerHost}; duplicate sends: ${r.duplicateSends}`,
+    `  API calls: ${r.apiCalls.total} (${r.apiCalls.perHost} per host, ${r.apiCalls.throttled} throttled) ` +
+      Object.entries(r.apiCalls.byOperation).map(([op, n]) => `${op}=${n}`).join(' '),
+    `  store: ${r.storeCalls.reads} reads, ${r.storeCalls.writes} writes`,
+    `  failed hosts: ${r.failedHosts}; lifecycle CONTINUE: ${r.lifecycleCompleted}, ABANDON: ${r.lifecycleAbandoned}; stale in service: ${r.staleInService}`,
+  ];
+  return lines.join('\n');
 }

@@ -36,13 +36,15 @@ export interface SimulateOptions {
   paused: boolean;
   /** how long a new instance's agent takes to come online */
   agentDelaySeconds: number;
+  /** give up after this much virtual time from the deploy (default: 3 x sequentialSeconds + 1 hour) */
+  maxSeconds: number | null;
   log?: Logger;
 }
 
 export const SIMULATE_DEFAULTS: SimulateOptions = {
   hosts: 100, maxUnavailable: '25%', syncSeconds: 60, pollSeconds: 5, resyncSeconds: 30, seed: 1, failRate: 0,
   maxAttempts: 3, maxFailures: 1, scaleOut: 0, scaleOutAt: null, bumpAt: null, crashAt: null, throttleRate: 0,
-  paused: false, agentDelaySeconds: 0,
+  paused: false, agentDelaySeconds: 0, maxSeconds: null,
 };
 
 export interface SimulateResult {
@@ -191,7 +193,8 @@ export async function simulate(input: Partial<SimulateOptions> = {}): Promise<Si
   });
 
   const sequentialSeconds = hostsAtT0 * options.syncSeconds;
-  await clock.run({ untilMs: t0 + (sequentialSeconds * 3 + 3_600) * 1000, done: () => convergedAtMs !== null });
+  const limitSeconds = options.maxSeconds ?? sequentialSeconds * 3 + 3_600;
+  await clock.run({ untilMs: t0 + limitSeconds * 1000, done: () => convergedAtMs !== null });
   controller.stop();
   await clock.run({ untilMs: clock.nowMs() + 60_000 });
   await Promise.all([controller.done, ...background]);
