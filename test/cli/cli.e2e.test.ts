@@ -12,7 +12,7 @@ import { DynamoDBDocumentClient, PutCommand } from '@aws-sdk/lib-dynamodb';
 import { DynamoStore, dynamoKeys } from '../../controller/aws/dynamoStore.ts';
 import type { Store } from '../../controller/ports/store.ts';
 import { startDynalite, type Dynalite } from '../support/dynalite.ts';
-import { hostRecord, run, statusOf } from './cliHarness.ts';
+import { ScriptedClock, hostRecord, run, statusOf } from './cliHarness.ts';
 
 let db: Dynalite;
 let dir: string;
@@ -293,6 +293,48 @@ describe('status', () => {
     expect(text.stdout).toMatch(/NAME\s+DESIRED\s+REACHED/);
     expect(text.stdout).toMatch(/web\s+rev-a/);
     expect((await t.run(['status', 'web'])).stdout).toContain('not observed yet');
+  });
+});
+
+describe('status --watch', () => {
+  it('follows a rollout written by a controller and exits 0 once every host is in sync', async () => {
+    const t = await withFleet();
+    await t.run(['deploy', 'web', 'rev-b']);
+    const ids = ['i-0000000000000001', 'i-0000000000000002'];
+    const observe = async (states: Array<'syncing' | 'done'>): Promise<void> => {
+      const hosts = states.map((s, i) => s === 'done'
+        ? hostRecord({ instanceId: ids[i]!, state: 'inSync', reported: 'rev-b' })
+        : hostRecord({ instanceId: ids[i]!, state: 'syncing', reported: 'rev-a', target: 'rev-b', attempt: 1 }));
+      for (const host of hosts) await t.store.putHost({ fleet: 'web', host, token: 1 });
+      await t.store.putStatus({ fleet: 'web', token: 1, status: statusOf({ observedGeneration: 2, desired: 'rev-b', hosts }) });
+    };
+    const clock = new ScriptedClock([() => observe(['syncing', 'syncing']), () => observe(['done', 'syncing']), () => observe(['done', 'done'])]);
+    const result = await run(['status', 'web', '--watch', '--output', 'json', '--interval-seconds', '5'], { env: t.env, clock });
+    expect(result.code, result.stderr).toBe(0);
+    expect(clock.sleeps).toEqual([5_000, 5_000, 5_000]);
+    const lines = result.stdout.trim().split('\n').map((l) => JSON.parse(l) as { kind: string; hosts?: unknown[] });
+    expect(lines.map((l) => l.kind)).toEqual(['Fleet', 'Fleet', 'Fleet', 'Fleet', 'WatchResult']);
+    expect(lines.at(-1)).toMatchObject({ result: 'finished', exitCode: 0 });
+  });
+
+  it('exits 1 when the rollout halts', async () => {
+    const t = await withFleet();
+    await t.run(['deploy', 'web', 'rev-b']);
+    const hosts = [hostRecord({ instanceId: 'i-0000000000000001', state: 'queued', reported: 'rev-a' })];
+    const clock = new ScriptedClock([async () => {
+      await t.store.putStatus({ fleet: 'web', token: 1, status: statusOf({ observedGeneration: 2, desired: 'rev-b', hosts, halted: true }) });
+    }]);
+    const result = await run(['status', 'web', '--watch'], { env: t.env, clock });
+    expect(result.code).toBe(1);
+    expect(result.stdout).toContain('halted');
+  });
+
+  it('needs one fleet and a line format: exit 2 otherwise', async () => {
+    const t = await withFleet();
+    expect((await t.run(['status', '--watch'])).stderr).toContain('--watch follows one fleet');
+    expect((await t.run(['status', '--watch'])).code).toBe(2);
+    expect((await t.run(['status', 'web', '--watch', '-o', 'yaml'])).code).toBe(2);
+    expect((await t.run(['status', 'web', '--watch', '--interval-seconds', '0'])).code).toBe(2);
   });
 });
 

@@ -121,3 +121,23 @@ export function statusOf(args: {
     updatedAtMs: args.updatedAtMs ?? 1_700_000_000_000,
   };
 }
+
+/** A clock whose every sleep first runs the next step; it gives up after `maxSleeps` so a bug cannot hang. */
+export class ScriptedClock implements Clock {
+  now = 1_800_000_000_000;
+  sleeps: number[] = [];
+  constructor(private readonly steps: Array<() => Promise<void>>, private readonly maxSleeps = 20) {}
+  nowMs(): number {
+    return this.now;
+  }
+  async sleep(ms: number, signal?: AbortSignal): Promise<void> {
+    this.sleeps.push(ms);
+    if (this.sleeps.length > this.maxSleeps) throw new Error('the watch did not end');
+    this.now += ms;
+    await this.steps.shift()?.();
+    if (signal?.aborted) throw signal.reason;
+  }
+  setTimer(): () => void {
+    throw new Error('not used');
+  }
+}
