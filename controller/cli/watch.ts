@@ -45,7 +45,8 @@ class Screen {
 
   /** Replaces the previous frame; lines are cut to the terminal's width so each takes exactly one row. */
   draw(lines: string[]): void {
-    const width = Math.max(20, (this.out.columns ?? 120) - 1);
+    // a terminal that reports no size (0) gets a common width rather than nothing
+    const width = Math.max(20, (this.out.columns || 120) - 1);
     const up = this.drawn > 0 ? `\x1b[${this.drawn}F\x1b[J` : '';
     this.out.write(`${up}${lines.map((l) => (l.length > width ? `${l.slice(0, width - 1)}…` : l)).join('\n')}\n`);
     this.drawn = lines.length;

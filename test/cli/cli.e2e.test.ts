@@ -269,6 +269,15 @@ describe('status', () => {
     expect(parseYaml(yaml.stdout)).toEqual(json);
   });
 
+  it('the yaml of status applies back unchanged (status and hosts are ignored)', async () => {
+    const t = await withFleet();
+    await observed(t);
+    const file = await writeFleetFile('roundtrip.yaml', (await t.run(['status', 'web', '-o', 'yaml'])).stdout);
+    const applied = await t.run(['fleet', 'apply', '-f', file]);
+    expect(applied.code, applied.stderr).toBe(0);
+    expect(applied.stdout).toContain('fleet web unchanged (generation 2)');
+  });
+
   it('text shows the revisions, the counts, the conditions and a row per host', async () => {
     const t = await withFleet();
     await observed(t);
