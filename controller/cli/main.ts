@@ -64,7 +64,7 @@ Example:
   registerHistory(program, session);
   registerRetry(program, session);
   registerSimulate(program, session);
-  registerController(program);
+  registerController(program, session);
   return program;
 }
 
@@ -80,8 +80,7 @@ export async function main(argv: string[], io: CliIo = processIo()): Promise<num
   const session = new Session(io);
   try {
     await buildProgram(session).parseAsync(argv, { from: 'user' });
-    // the simulate and controller commands report through process.exitCode
-    return session.exitCode ?? Number(process.exitCode ?? EXIT_OK);
+    return session.exitCode ?? EXIT_OK;
   } catch (err) {
     if (err instanceof CommanderError) return commanderExitCode(err);
     session.err(`error: ${messageOf(err)}`);
