@@ -3,7 +3,7 @@
  * offline (no AWS account, no CDK CLI). The CDK CLI can run it too (deploy/infra/cdk.json), which passes its own
  * output folder and context.
  */
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { App, DefaultStackSynthesizer } from 'aws-cdk-lib';
@@ -50,6 +50,20 @@ function controllerCommand(): string[] {
   return start.trim().split(/\s+/);
 }
 
+/** CloudFormation's limit for a template passed in the request rather than from S3. */
+const INLINE_TEMPLATE_MAX_BYTES = 51_200;
+
+/**
+ * The same template without indentation: the SSM document carries the whole host script, which pushes the
+ * indented file past the inline limit while the compact one stays under it, so a deploy needs no S3 bucket.
+ */
+function writeCompactTemplate(templatePath: string): { path: string; bytes: number } {
+  const path = templatePath.replace(/\.template\.json$/, '.compact.json');
+  const text = JSON.stringify(JSON.parse(readFileSync(templatePath, 'utf8')));
+  writeFileSync(path, text);
+  return { path, bytes: Buffer.byteLength(text) };
+}
+
 function main(argv: string[]): number {
   if (argv.includes('--help') || argv.includes('-h')) {
     console.log(USAGE);
@@ -59,6 +73,8 @@ function main(argv: string[]): number {
     outdir: process.env.CDK_OUTDIR ?? `${INFRA_DIR}/cdk.out`,
     context: featureFlags(),
     postCliContext: parseArgs(argv),
+    // Only an app that finished building may write: a bad context must leave no half-written output behind.
+    autoSynth: false,
   });
   const config = readConfig((key) => app.node.tryGetContext(key));
   const stack = new FleetsyncStack(app, STACK_NAME, {
@@ -71,14 +87,21 @@ function main(argv: string[]): number {
   });
   const assembly = app.synth();
   const artifact = assembly.getStackArtifact(stack.artifactId);
+  // With annotationsInValidationReport on (cdk.json), synth has printed its report already.
+  const reported = app.node.tryGetContext('@aws-cdk/core:annotationsInValidationReport') === true;
   let errors = 0;
   for (const message of artifact.messages) {
     if (message.level === 'info') continue;
     if (message.level === 'error') errors++;
-    console.error(`[${message.level}] ${message.id}: ${String(message.entry.data)}`);
+    if (!reported) console.error(`[${message.level}] ${message.id}: ${String(message.entry.data)}`);
   }
   if (errors > 0) return 1;
   console.log(`Wrote the CloudFormation template to ${relative(process.cwd(), artifact.templateFullPath)}`);
+  const compact = writeCompactTemplate(artifact.templateFullPath);
+  console.log(`and its compact copy, for aws cloudformation deploy, to ${relative(process.cwd(), compact.path)} (${compact.bytes} bytes)`);
+  if (compact.bytes > INLINE_TEMPLATE_MAX_BYTES) {
+    console.log(`That is over CloudFormation's ${INLINE_TEMPLATE_MAX_BYTES}-byte limit for a template sent inline: add --s3-bucket BUCKET to aws cloudformation deploy.`);
+  }
   return 0;
 }
 
