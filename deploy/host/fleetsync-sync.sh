@@ -56,7 +56,7 @@ FS_DIR='' LOG='' STAGING='' RESULT_PRINTED=0
 START_SECONDS=$SECONDS
 
 usage() {
-  sed -n '2,16p' "${BASH_SOURCE[0]}" 2>/dev/null | sed 's/^# \{0,1\}//' >&2 || true
+  awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "${BASH_SOURCE[0]}" >&2 2>/dev/null || true
 }
 
 # JSON string body: escapes what JSON needs and replaces any other non-printable byte with '?'.
@@ -73,6 +73,10 @@ json_escape() {
 
 json_field() { # name value: "name":"value" or "name":null when empty
   if [[ -n $2 ]]; then printf '"%s":"%s"' "$1" "$(json_escape "$2")"; else printf '"%s":null' "$1"; fi
+}
+
+json_optional() { # name value: ,"name":"value", or nothing when empty
+  if [[ -n $2 ]]; then printf ',"%s":"%s"' "$1" "$(json_escape "$2")"; fi
 }
 
 # For messages about rejected input: printable, quoted, short.
@@ -92,11 +96,10 @@ log() {
 # Prints the one result line and exits with the given code.
 finish() {
   local code=$1 status=$2 error=${3-} head json
-  head="{$(json_field revision "$R_REVISION"),$(json_field target "$R_TARGET"),$(json_field strategy "$R_STRATEGY")"
+  head="{$(json_field revision "$R_REVISION")$(json_optional target "$R_TARGET")$(json_optional strategy "$R_STRATEGY")"
   head+=",\"status\":\"$status\""
   [[ -z $R_FILES ]] || head+=",\"files\":$R_FILES,\"bytes\":$R_BYTES"
-  head+=",\"seconds\":$((SECONDS - START_SECONDS)),$(json_field attempt "$ATTEMPT")"
-  [[ -z $R_LOG ]] || head+=",$(json_field log "$R_LOG")"
+  head+=",\"seconds\":$((SECONDS - START_SECONDS))$(json_optional attempt "$ATTEMPT")$(json_optional log "$R_LOG")"
   json="$head}"
   if [[ -n $error ]]; then
     json="$head,\"error\":\"$(json_escape "$error")\"}"

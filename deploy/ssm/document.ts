@@ -1,0 +1,136 @@
+/**
+ * Generates the SSM command document deploy/ssm/fleetsync-sync.json from deploy/host/fleetsync-sync.sh:
+ * the script travels inside the document, and each parameter's allowedPattern is the script's own
+ * validation pattern. Regenerate after changing the script: `npx tsx deploy/ssm/document.ts`.
+ */
+import { readFileSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { PARAMETER_FLAGS, type ParameterName } from '../../controller/hostProtocol.ts';
+
+const HERE = dirname(fileURLToPath(import.meta.url));
+export const SCRIPT_PATH = join(HERE, '..', 'host', 'fleetsync-sync.sh');
+export const DOCUMENT_PATH = join(HERE, 'fleetsync-sync.json');
+/** SSM's limit on a command document's content. */
+export const MAX_DOCUMENT_BYTES = 64 * 1024;
+/** The longest runShellScript allows; the controller cancels a command long before (syncTimeoutSeconds). */
+export const EXECUTION_TIMEOUT_SECONDS = 172_800;
+export const SCRIPT_END_MARKER = 'FLEETSYNC_SCRIPT_END';
+
+/** `readonly RE_NAME='pattern'` lines of the script. */
+export function scriptPatterns(script: string): Record<string, string> {
+  const found: Record<string, string> = {};
+  for (const match of script.matchAll(/^readonly (RE_[A-Z0-9_]+)='([^']*)'$/gm)) {
+    found[match[1] as string] = match[2] as string;
+  }
+  return found;
+}
+
+function required(patterns: Record<string, string>, name: string): string {
+  const pattern = patterns[name];
+  if (pattern === undefined) throw new Error(`the host script defines no ${name}`);
+  return pattern;
+}
+
+function inner(pattern: string): string {
+  return pattern.replace(/^\^/, '').replace(/\$$/, '');
+}
+
+/** A comma-separated list of items matching `item` (anchored), possibly empty. */
+export function listPattern(item: string): string {
+  return `^(${inner(item)}(,${inner(item)})*)?$`;
+}
+
+/** The pattern, or an empty string. */
+export function optionalPattern(pattern: string): string {
+  return `^(${inner(pattern)})?$`;
+}
+
+export function allowedPatterns(script: string): Record<ParameterName, string> {
+  const p = scriptPatterns(script);
+  const re = (name: string) => required(p, name);
+  return {
+    mode: re('RE_MODE'),
+    source: `${re('RE_S3_SOURCE')}|${re('RE_FILE_SOURCE')}`,
+    revision: re('RE_REVISION'),
+    destination: re('RE_DESTINATION'),
+    strategy: re('RE_STRATEGY'),
+    excludes: listPattern(re('RE_EXCLUDE')),
+    links: listPattern(`${inner(re('RE_LINK_NAME'))}=${inner(re('RE_DESTINATION'))}`),
+    checkCommand: optionalPattern(re('RE_CHECK_COMMAND')),
+    keepReleases: re('RE_KEEP_RELEASES'),
+    attemptId: re('RE_ATTEMPT_ID'),
+  };
+}
+
+const PARAMETER_TEXT: Record<ParameterName, { description: string; default?: string }> = {
+  mode: { description: 'sync: bring the destination to the revision; probe: only report the revision it holds', default: 'sync' },
+  source: { description: 'Where revisions live: s3://bucket/prefix or file:///path (the revision is <source>/<revision>/)' },
+  revision: { description: 'The revision to sync (like a git sha)' },
+  destination: { description: 'The folder that holds the codebase on the host (like /var/www/app)' },
+  strategy: { description: 'release: <destination>/releases/<revision> and an atomic <destination>/current link; inplace: sync straight into <destination>', default: 'release' },
+  excludes: { description: 'Comma-separated patterns never copied, deleted or changed on the host', default: 'media/*,var/*' },
+  links: { description: 'Comma-separated name=/absolute/folder links created in each release (release strategy)', default: '' },
+  checkCommand: { description: 'Absolute path of a program run after the switch; if it fails the link is rolled back (empty: none)', default: '' },
+  keepReleases: { description: 'How many releases to keep (1-100)', default: '5' },
+  attemptId: { description: 'The controller attempt this command belongs to (for the host log)', default: 'manual' },
+};
+
+/** The agent sets SSM_<name> (ENV_VAR interpolation); older agents only substitute the value in place. */
+function parameterLines(): string[] {
+  return PARAMETER_FLAGS.map(([name]) =>
+    `if [ -z "\${SSM_${name}+x}" ]; then SSM_${name}='{{ ${name} }}'; fi`);
+}
+
+export function buildDocument(script: string): Record<string, unknown> {
+  if (script.includes('{{')) throw new Error('the host script must not contain "{{": SSM would read it as a parameter');
+  if (script.split('\n').includes(SCRIPT_END_MARKER)) throw new Error(`the host script must not hold a line ${SCRIPT_END_MARKER}`);
+  const patterns = allowedPatterns(script);
+  const parameters = Object.fromEntries(PARAMETER_FLAGS.map(([name]) => {
+    const text = PARAMETER_TEXT[name];
+    return [name, {
+      type: 'String',
+      description: text.description,
+      ...(text.default === undefined ? {} : { default: text.default }),
+      allowedPattern: patterns[name],
+      interpolationType: 'ENV_VAR',
+    }];
+  }));
+  const invocation = ['bash "$fs_script"', ...PARAMETER_FLAGS.map(([name, flag]) => `${flag} "$SSM_${name}"`)].join(' ');
+  const runCommand = [
+    '# fleetsync: the script runs from a private temporary file; parameter values reach it only as quoted arguments.',
+    'fs_script=$(mktemp) || exit 3',
+    'trap \'rm -f "$fs_script"\' EXIT',
+    `cat >"$fs_script" <<'${SCRIPT_END_MARKER}'`,
+    ...script.replace(/\n$/, '').split('\n'),
+    SCRIPT_END_MARKER,
+    ...parameterLines(),
+    invocation,
+    'exit $?',
+  ];
+  return {
+    schemaVersion: '2.2',
+    description: 'fleetsync: syncs this host\'s codebase to a revision, or reports the revision it holds. '
+      + 'Generated from deploy/host/fleetsync-sync.sh by deploy/ssm/document.ts; do not edit by hand.',
+    parameters,
+    mainSteps: [{
+      action: 'aws:runShellScript',
+      name: 'fleetsyncSync',
+      precondition: { StringEquals: ['platformType', 'Linux'] },
+      inputs: { timeoutSeconds: EXECUTION_TIMEOUT_SECONDS, runCommand },
+    }],
+  };
+}
+
+export function renderDocument(script: string): string {
+  return `${JSON.stringify(buildDocument(script), null, 2)}\n`;
+}
+
+if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  const text = renderDocument(readFileSync(SCRIPT_PATH, 'utf8'));
+  if (Buffer.byteLength(text) > MAX_DOCUMENT_BYTES) {
+    throw new Error(`the document is ${Buffer.byteLength(text)} bytes; SSM allows ${MAX_DOCUMENT_BYTES}`);
+  }
+  writeFileSync(DOCUMENT_PATH, text);
+  console.log(`wrote ${DOCUMENT_PATH} (${Buffer.byteLength(text)} bytes)`);
+}
