@@ -22,10 +22,21 @@ export function exitCodeOf(err: unknown): number {
   return EXIT_FAILED;
 }
 
+/** What to do about AWS settings the SDK could not find: its own messages do not say. */
+function settingsHint(err: unknown): string {
+  for (let e: unknown = err, depth = 0; e instanceof Error && depth < 5; e = e.cause, depth++) {
+    if (e.name === 'CredentialsProviderError') {
+      return ' (no AWS credentials found: set AWS_PROFILE, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or run with a role)';
+    }
+    if (/Region is missing/.test(e.message)) return ' (set AWS_REGION, like AWS_REGION=eu-west-1)';
+  }
+  return '';
+}
+
 export function messageOf(err: unknown): string {
   if (err instanceof ValidationError) {
     return err.problems.length === 1 ? err.problems[0] ?? err.message : `\n  - ${err.problems.join('\n  - ')}`;
   }
-  if (err instanceof Error) return err.message;
+  if (err instanceof Error) return `${err.message}${settingsHint(err)}`;
   return String(err);
 }
