@@ -193,6 +193,7 @@ describe('the controller service', () => {
       AWS_REGION: { Ref: 'AWS::Region' },
       FLEETSYNC_HTTP_PORT: '9870',
       FLEETSYNC_LOG_LEVEL: 'info',
+      FLEETSYNC_DOCUMENT_NAME: { Ref: Object.keys(minimal.findResources('AWS::SSM::Document'))[0] },
     });
     const check = ((container as Json).HealthCheck as Json).Command as string[];
     expect(check.slice(0, 3)).toEqual(['CMD', 'node', '-e']);

@@ -132,6 +132,8 @@ export class FleetsyncStack extends Stack {
         AWS_REGION: Aws.REGION,
         FLEETSYNC_HTTP_PORT: String(CONTROLLER_HTTP_PORT),
         FLEETSYNC_LOG_LEVEL: 'info',
+        // By reference, so the controller sends the document this stack created.
+        FLEETSYNC_DOCUMENT_NAME: document.ref,
       },
       // The controller's log lines carry its metrics (Embedded Metric Format), so these logs feed the alarms.
       logging: ecs.LogDrivers.awsLogs({ logGroup, streamPrefix: 'controller' }),
