@@ -16,7 +16,7 @@ import type { Commands, SyncParams } from '../ports/commands.ts';
 import { isLaunching, isLeaving, type Fleet, type FleetRef, type Instance } from '../ports/fleet.ts';
 import type { FleetRecord, Lease, Store } from '../ports/store.ts';
 import type { Traffic } from '../ports/traffic.ts';
-import { StaleTokenError } from '../errors.ts';
+import { MalformedItemError, StaleTokenError } from '../errors.ts';
 import { WorkQueue, runWorkers } from '../workqueue/workQueue.ts';
 import { ExponentialFailureRateLimiter } from '../workqueue/rateLimiter.ts';
 import type { Logger } from '../log.ts';
@@ -171,10 +171,32 @@ export class FleetReconciler implements HostMailbox {
         this.onBackgroundError(error);
         return;
       }
+      if (error instanceof MalformedItemError) {
+        await this.onMalformedSpec(error);
+        return;
+      }
       this.log.warn({ err: error }, 'reconcile pass failed; the next one retries');
     }
     this.o.observer?.passFinished?.(this.o.fleet, this.now() - started);
   }
+
+  /**
+   * A spec item nobody can read (edited by hand): no new attempt starts, running ones finish, and the problem
+   * shows on the fleet's status and in the log until the spec is fixed (`fleetsync fleet apply`).
+   */
+  private async onMalformedSpec(error: MalformedItemError): Promise<void> {
+    const problem = `spec item: ${error.message}`;
+    if (this.specError !== problem) this.log.error({ problem }, 'the fleet spec cannot be read: no new attempts until it is fixed');
+    this.specError = problem;
+    const base = this.status;
+    if (!base || base.errors?.includes(problem)) return;
+    const status: FleetStatus = { ...base, errors: [...(base.errors ?? []), problem], updatedAtMs: this.now() };
+    await this.o.store.putStatus({ fleet: this.o.fleet, status, token: this.o.lease.token });
+    this.status = status;
+    this.statusJson = '';
+  }
+
+  private specError: string | null = null;
 
   private async checkSpec(): Promise<void> {
     try {
@@ -233,6 +255,7 @@ export class FleetReconciler implements HostMailbox {
     }
     const newGeneration = fleet.generation !== this.status?.observedGeneration;
     this.spec = fleet;
+    this.specError = null;
     const instances = await this.o.fleetPort.list(this.ref(), this.abort.signal);
     if (newGeneration) await this.onNewGeneration(fleet, instances);
     this.observe(instances);
@@ -359,6 +382,7 @@ export class FleetReconciler implements HostMailbox {
   private async runPlan(): Promise<void> {
     const plan = this.computePlan();
     const now = this.now();
+    if (this.specError) return;
     for (const grant of plan.grants) {
       this.pendingGrants.add(grant.instanceId);
       this.deliver(grant.instanceId, { type: 'GRANT', nowMs: now, targetRevision: grant.targetRevision });
@@ -601,7 +625,7 @@ export class FleetReconciler implements HostMailbox {
         failedAtDesired: plan.failedAtDesired, previous: previous?.conditions ?? [], nowIso: new Date(now).toISOString(),
       }),
       ...(rollout ? { rollout } : {}),
-      ...(this.malformed.length > 0 ? { errors: this.malformed } : {}),
+      ...(this.malformed.length > 0 || this.specError ? { errors: [...this.malformed, ...(this.specError ? [this.specError] : [])] } : {}),
       updatedAtMs: now,
     };
     const json = JSON.stringify({ ...status, updatedAtMs: 0 });
