@@ -68,21 +68,36 @@ function isIgnored(path: string, rules = dockerIgnore()): boolean {
 }
 
 const SPECIFIER = /(?:^|[\s;])(import|export)\s+(type\s+)?(?:[^'";]*?\sfrom\s+)?['"]([^'"]+)['"]|import\(\s*['"]([^'"]+)['"]\s*\)/gm;
+/** require('x') and createRequire(...)('x') */
+const REQUIRE = /(?:\brequire|\))\(\s*['"]([^'"]+)['"]\s*\)/g;
+/** Files read at run time next to the code: new URL('../x', import.meta.url) */
+const DATA_FILE = /new URL\(\s*['"](\.[^'"]+)['"]\s*,\s*import\.meta\.url\s*\)/g;
 
-/** Local files and packages reachable from the CLI entry through static and literal dynamic imports. */
-function runtimeImports(entry: string): { files: Set<string>; packages: Set<string>; missing: string[] } {
+/**
+ * Local files and packages reachable from the entries through static and literal dynamic imports and requires,
+ * plus the data files the code finds through import.meta.url.
+ */
+function runtimeImports(entries: string[]): { files: Set<string>; packages: Set<string>; missing: string[] } {
   const files = new Set<string>();
   const packages = new Set<string>();
   const missing: string[] = [];
-  const queue = [entry];
+  const queue = [...entries];
   while (queue.length > 0) {
     const file = queue.pop() as string;
     if (files.has(file)) continue;
     files.add(file);
-    const source = readFileSync(file, 'utf8').replace(/\/\*[\s\S]*?\*\//g, '').replace(/^\s*\/\/.*$/gm, '');
-    for (const match of source.matchAll(SPECIFIER)) {
-      if (match[2]) continue; // `import type` / `export type`: erased, loads nothing
-      const specifier = (match[3] ?? match[4]) as string;
+    // Drops comment lines only: stripping /* ... */ spans would also eat code after a string like 'media/*'.
+    const source = readFileSync(file, 'utf8').replace(/^\s*(\/\/|\/\*|\*).*$/gm, '');
+    for (const match of source.matchAll(DATA_FILE)) {
+      const target = join(dirname(file), match[1] as string);
+      if (existsSync(target)) files.add(target);
+      else missing.push(`${relative(ROOT, file)} reads ${match[1] as string}`);
+    }
+    const specifiers = [
+      ...[...source.matchAll(SPECIFIER)].filter((m) => !m[2]).map((m) => (m[3] ?? m[4]) as string), // `import type`: erased
+      ...[...source.matchAll(REQUIRE)].map((m) => m[1] as string),
+    ];
+    for (const specifier of specifiers) {
       if (specifier.startsWith('.')) {
         const target = join(dirname(file), specifier);
         if (existsSync(target) && statSync(target).isFile()) queue.push(target);
@@ -124,9 +139,11 @@ describe('deploy/Dockerfile', () => {
   });
 
   it('gets every file the CLI loads at run time into the image, and needs no dev dependency', () => {
-    const { files, packages, missing } = runtimeImports(join(ROOT, 'bin/fleetsync.js'));
-    expect(missing).toEqual([]);
     const copied = contextCopies.flatMap((c) => c.sources).map((s) => normalize(s).replace(/\/$/, ''));
+    // Single source files copied on their own (like the metric names) must not pull in anything left behind.
+    const copiedModules = copied.filter((s) => /\.(ts|js)$/.test(s)).map((s) => join(ROOT, s));
+    const { files, packages, missing } = runtimeImports([join(ROOT, 'bin/fleetsync.js'), ...copiedModules]);
+    expect(missing).toEqual([]);
     for (const file of files) {
       const path = relative(ROOT, file);
       const inImage = copied.some((source) => path === source || path.startsWith(`${source}/`));
@@ -168,6 +185,12 @@ describe('the Dockerfile checks themselves', () => {
     expect(isIgnored('test/infra/a.ts', rules)).toBe(true);
     expect(isIgnored('docs/keep.md', rules)).toBe(false);
     expect(isIgnored('controller/x.ts', rules)).toBe(false);
+  });
+
+  it('find requires and files read through import.meta.url', () => {
+    const text = "const d = createRequire(import.meta.url)('dynalite'); const x = require('pino'); new URL('../../deploy/host/x.sh', import.meta.url)";
+    expect([...text.matchAll(REQUIRE)].map((m) => m[1])).toEqual(['dynalite', 'pino']);
+    expect([...text.matchAll(DATA_FILE)].map((m) => m[1])).toEqual(['../../deploy/host/x.sh']);
   });
 
   it('follow dynamic and re-export imports and skip type-only ones', () => {
