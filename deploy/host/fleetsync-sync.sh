@@ -665,7 +665,7 @@ sync_inplace() {
   [[ ! -L $DEST/current ]] || log "note: $DEST/current is a link left by the release strategy; inplace does not use it"
   check_mount_points
   EXCLUDES+=(.fleetsync)
-  run_rsync "$DEST" --delay-updates
+  run_rsync "$DEST" --delay-updates --delete-delay
   write_revision "$REVISION" || fail "cannot write $FS_DIR/REVISION"
   R_REVISION=$REVISION
   CHECK_ERROR=''
