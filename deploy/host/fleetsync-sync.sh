@@ -535,14 +535,13 @@ switch_current() { # link target (relative to <dest>)
 }
 
 create_links() { # release folder
-  local release=$1 i name target parent segment path
+  local release=$1 i name target parent segment path tmp parts
   for i in "${!LINK_NAMES[@]}"; do
     name=${LINK_NAMES[$i]}
     target=${LINK_TARGETS[$i]}
     parent=$release
     # Parents must be real folders of the release, never symlinks leading elsewhere.
     if [[ $name == */* ]]; then
-      local parts
       IFS=/ read -r -a parts <<<"${name%/*}"
       for segment in "${parts[@]}"; do
         parent="$parent/$segment"
@@ -552,14 +551,17 @@ create_links() { # release folder
       done
     fi
     path="$release/$name"
-    if [[ -L $path || -f $path ]]; then
-      rm -f -- "$path" || fail "cannot replace $path with a link"
-    elif [[ -d $path ]]; then
+    if [[ -L $path && $(readlink -- "$path") == "$target" ]]; then continue; fi
+    if [[ -d $path && ! -L $path ]]; then
       log "replacing the folder $name of the release with a link to $target"
       remove_tree "$path" || fail "cannot replace $path with a link"
     fi
     [[ -e $target ]] || log "warning: link target $target does not exist (yet)"
-    ln -s -- "$target" "$path" || fail "cannot create the link $path -> $target"
+    # Beside it, then renamed over it: a link in a live release never goes missing.
+    tmp="$parent/.fleetsync-link.$$"
+    rm -f -- "$tmp"
+    ln -s -- "$target" "$tmp" || fail "cannot create the link $path -> $target"
+    mv -T -- "$tmp" "$path" || { rm -f -- "$tmp"; fail "cannot create the link $path -> $target"; }
   done
 }
 
@@ -579,7 +581,7 @@ prune_releases() {
 }
 
 sync_release() {
-  local releases="$DEST/releases" final previous_link='' previous_revision live_swap=0 trash='' leftover
+  local releases="$DEST/releases" final previous_link='' previous_revision trash='' leftover name
   final="$releases/$REVISION"
   [[ ! -e $DEST/current || -L $DEST/current ]] \
     || fail "$DEST/current is a real folder, not a link: move it away (it looks like an inplace layout)"
@@ -589,9 +591,27 @@ sync_release() {
     [[ -e $leftover || -L $leftover ]] || continue
     if [[ -d $leftover && ! -L $leftover ]]; then remove_tree "$leftover" || true; else rm -f -- "$leftover"; fi
   done
+  # Links belong to fleetsync, not to the revision: rsync neither copies over nor deletes them.
+  for name in "${LINK_NAMES[@]}"; do EXCLUDES+=("$name"); done
 
   previous_revision=$R_REVISION
   if [[ -L $DEST/current ]]; then previous_link=$(readlink -- "$DEST/current"); fi
+
+  if [[ -n $previous_link && -d $final && $(realpath -e -- "$DEST/current" 2>/dev/null) == "$(realpath -e -- "$final")" ]]; then
+    # The revision is already live (revisions are immutable): repair drifted files in place. Each one is
+    # still replaced by a rename, and excluded host state in the live release is left exactly as it is.
+    log "$REVISION is already live: repairing releases/$REVISION in place"
+    run_rsync "$final" --delay-updates --delete-delay
+    create_links "$final"
+    write_revision "$REVISION" || fail "cannot write $FS_DIR/REVISION"
+    R_REVISION=$REVISION
+    CHECK_ERROR=''
+    if ! run_check "$DEST/current"; then
+      finish "$EXIT_CHECK_FAILED" checkFailed "$CHECK_ERROR; $REVISION was already live, so there is nothing to roll back to"
+    fi
+    prune_releases "$REVISION"
+    finish "$EXIT_SYNCED" synced
+  fi
 
   STAGING="$releases/.staging-$REVISION-$ATTEMPT"
   mkdir -- "$STAGING" || fail "cannot create $STAGING"
@@ -602,34 +622,21 @@ sync_release() {
   run_rsync "$STAGING"
   create_links "$STAGING"
 
-  if [[ -n $previous_link && $(realpath -e -- "$DEST/current" 2>/dev/null) == "$(realpath -e -- "$final" 2>/dev/null)" ]]; then
-    # Re-syncing the live revision: switch to the staging folder first, so the live folder can be replaced.
-    live_swap=1
-    touch -- "$STAGING"
-    switch_current "releases/${STAGING##*/}" || fail "cannot switch $DEST/current"
-    remove_tree "$final" || fail "cannot replace $final"
-    cp -al -- "$STAGING" "$final" >>"$LOG" 2>&1 || fail "cannot hard-link $STAGING into $final; see $LOG"
-  else
-    if [[ -e $final || -L $final ]]; then
-      trash="$releases/.trash-$REVISION-$ATTEMPT"
-      mv -T -- "$final" "$trash" || fail "cannot move the old $final aside"
-    fi
-    mv -T -- "$STAGING" "$final" || fail "cannot move $STAGING to $final"
-    STAGING=''
+  if [[ -e $final || -L $final ]]; then
+    trash="$releases/.trash-$REVISION-$ATTEMPT"
+    mv -T -- "$final" "$trash" || fail "cannot move the old $final aside"
   fi
+  mv -T -- "$STAGING" "$final" || fail "cannot move $STAGING to $final"
+  STAGING=''
   touch -- "$final"
   switch_current "releases/$REVISION" || fail "cannot switch $DEST/current to releases/$REVISION"
   log "switched $DEST/current to releases/$REVISION"
   write_revision "$REVISION" || fail "cannot write $FS_DIR/REVISION"
   R_REVISION=$REVISION
-  if ((live_swap)); then remove_tree "$STAGING" || true; STAGING=''; fi
   if [[ -n $trash ]]; then remove_tree "$trash" || log "warning: could not remove $trash"; fi
 
   CHECK_ERROR=''
   if ! run_check "$DEST/current"; then
-    if ((live_swap)) || [[ $previous_link == "releases/$REVISION" ]]; then
-      finish "$EXIT_CHECK_FAILED" checkFailed "$CHECK_ERROR; $REVISION was already live, so there is nothing to roll back to"
-    fi
     if [[ -n $previous_link ]]; then
       switch_current "$previous_link" || fail "$CHECK_ERROR, and rolling $DEST/current back to $previous_link failed"
       log "rolled $DEST/current back to $previous_link"

@@ -158,17 +158,27 @@ describe('release strategy', () => {
     }
   });
 
-  it('re-syncing the live revision repairs it without ever leaving current unresolvable', async () => {
+  it('re-syncing the live revision repairs it in place, keeping host state and links, and current always resolving', async () => {
     const c = await newCase();
+    const efs = join(c.root, 'efs');
+    await mkdir(efs);
     await writeTree(join(c.src, 'v1'), { 'index.php': 'good', 'lib/x.php': 'x' });
-    expect((await runScript(syncArgs({ source: c.source, revision: 'v1', destination: c.dest }))).code).toBe(0);
+    const args = syncArgs({ source: c.source, revision: 'v1', destination: c.dest, links: `uploads=${efs}` });
+    expect((await runScript(args)).code).toBe(0);
     await writeFile(join(c.dest, 'current', 'index.php'), 'tampered');
     await writeFile(join(c.dest, 'current', 'stray.php'), 'not in the revision');
-    const run = await runScript(syncArgs({ source: c.source, revision: 'v1', destination: c.dest }));
+    await writeTree(join(c.dest, 'current'), { 'var/sessions/s1': 'logged in' });
+    const untouched = await stat(join(c.dest, 'current', 'lib/x.php'));
+
+    const run = await runScript(args);
     expect(run.code).toBe(0);
+    expect(run.result).toMatchObject({ revision: 'v1', status: 'synced' });
     expect(await readlink(join(c.dest, 'current'))).toBe('releases/v1');
     expect(await read(join(c.dest, 'current', 'index.php'))).toBe('good');
     expect(existsSync(join(c.dest, 'current', 'stray.php'))).toBe(false);
+    expect(await read(join(c.dest, 'current', 'var/sessions/s1'))).toBe('logged in');
+    expect(await readlink(join(c.dest, 'current', 'uploads'))).toBe(efs);
+    expect((await stat(join(c.dest, 'current', 'lib/x.php'))).ino).toBe(untouched.ino);
     expect((await readdir(join(c.dest, 'releases'))).sort()).toEqual(['v1']);
   });
 
