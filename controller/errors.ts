@@ -20,7 +20,21 @@ export class StaleTokenError extends FleetsyncError {}
 /** The thing asked for does not exist (fleet, instance, command). */
 export class NotFoundError extends FleetsyncError {}
 /** An item in the store could not be read as what it should be (written by hand, or by a newer version). */
-export class MalformedItemError extends FleetsyncError {}
+export class MalformedItemError extends FleetsyncError {
+  /** the item's generation when it still has a readable one: a spec can then be replaced at it */
+  readonly generation: number | undefined;
+
+  constructor(message: string, options?: { cause?: unknown; generation?: number }) {
+    super(message, options);
+    this.generation = options?.generation;
+  }
+}
+
+/** The generation of a raw item, when it holds a whole number there. */
+export function rawGeneration(item: unknown): number | undefined {
+  const g = (item as { generation?: unknown } | null | undefined)?.generation;
+  return typeof g === 'number' && Number.isInteger(g) && g >= 1 ? g : undefined;
+}
 /** The store cannot be reached. */
 export class StoreUnavailableError extends FleetsyncError {}
 /** A revision's artifacts are missing or incomplete. */

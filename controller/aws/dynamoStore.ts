@@ -25,7 +25,7 @@ import type { FleetSpec, FleetStatus } from '../../state/spec.ts';
 import type { HostRecord } from '../../state/host.ts';
 import { parseFleetStatus, parseHostRecord, parseStoredFleet } from '../../state/storedItems.ts';
 import type { FleetRecord, HistoryEvent, HostList, Lease, Store } from '../ports/store.ts';
-import { ConflictError, MalformedItemError, StaleTokenError } from '../errors.ts';
+import { ConflictError, MalformedItemError, StaleTokenError, rawGeneration } from '../errors.ts';
 import { isConditionFailed, toStoreError } from './dynamoErrors.ts';
 
 type Item = Record<string, unknown>;
@@ -89,7 +89,8 @@ export class DynamoStore implements Store {
     try {
       return parseStoredFleet(specOf(item));
     } catch (err) {
-      throw new MalformedItemError(`the spec item of fleet ${name} cannot be read: ${problemOf(err)}; fix it with fleetsync fleet apply`, { cause: err });
+      throw new MalformedItemError(`the spec item of fleet ${name} cannot be read: ${problemOf(err)}; fix it with fleetsync fleet apply`,
+        { cause: err, generation: rawGeneration(item) });
     }
   }
 

@@ -18,7 +18,7 @@ import type { FleetSpec, FleetStatus } from '../../state/spec.ts';
 import type { HostRecord } from '../../state/host.ts';
 import { parseFleetStatus, parseHostRecord, parseStoredFleet } from '../../state/storedItems.ts';
 import type { FleetRecord, HistoryEvent, HostList, Lease, Store } from '../ports/store.ts';
-import { ConflictError, MalformedItemError, StaleTokenError } from '../errors.ts';
+import { ConflictError, MalformedItemError, StaleTokenError, rawGeneration } from '../errors.ts';
 
 interface Fenced {
   value: unknown;
@@ -85,7 +85,8 @@ export class MemoryStore implements Store {
     try {
       return copy(parseStoredFleet(this.fleets.get(name)));
     } catch (err) {
-      throw new MalformedItemError(`the spec item of fleet ${name} cannot be read: ${problemOf(err)}; fix it with fleetsync fleet apply`, { cause: err });
+      throw new MalformedItemError(`the spec item of fleet ${name} cannot be read: ${problemOf(err)}; fix it with fleetsync fleet apply`,
+        { cause: err, generation: rawGeneration(this.fleets.get(name)) });
     }
   }
 

@@ -153,7 +153,7 @@ describe('fleet apply and list', () => {
     expect(history[1]?.reason).toBe('first setup');
   });
 
-  it('a hand-edited spec item nobody can read: status names it, apply says to fix it by hand (exit 1)', async () => {
+  it('a hand-edited spec item nobody can read: status names it, apply replaces it at its generation', async () => {
     const t = await withFleet();
     const doc = DynamoDBDocumentClient.from(db.client());
     await doc.send(new PutCommand({
@@ -166,9 +166,25 @@ describe('fleet apply and list', () => {
     expect(status.stdout).toContain('unreadable item fleet broken');
     const file = await writeFleetFile('broken.yaml', fleetYaml('broken', 'rev-a'));
     const apply = await t.run(['fleet', 'apply', '-f', file]);
+    expect(apply.code, apply.stderr).toBe(0);
+    expect(apply.stdout).toContain('unreadable spec replaced (generation 4)');
+    expect((await t.store.getFleet('broken'))?.spec.revision).toBe('rev-a');
+    expect((await t.store.listHistory('broken'))[0]?.message).toContain('replaced an unreadable spec (generation 3)');
+  });
+
+  it('a spec item without even a readable generation: apply says to fix it by hand (exit 1), writes nothing', async () => {
+    const t = await withFleet();
+    const doc = DynamoDBDocumentClient.from(db.client());
+    await doc.send(new PutCommand({
+      TableName: t.env.FLEETSYNC_TABLE,
+      Item: { ...dynamoKeys.fleetSpec('broken'), name: 'broken', generation: 'three', spec: { revision: 42 }, updatedAtMs: 0 },
+    }));
+    const file = await writeFleetFile('broken.yaml', fleetYaml('broken', 'rev-a'));
+    const apply = await t.run(['fleet', 'apply', '-f', file]);
     expect(apply.code).toBe(1);
     expect(apply.stderr).toContain('the spec item of fleet broken cannot be read');
     expect(apply.stderr).toContain('fix or delete');
+    expect(await t.store.listHistory('broken')).toEqual([]);
   });
 
   it('lists fleets as a table and as a FleetList', async () => {

@@ -56,11 +56,16 @@ function registerApply(fleet: Command, session: Session): void {
       }
       const { name } = parsed;
       const { store } = await session.open(command);
+      let unreadableAt: number | undefined;
       const current = await store.getFleet(name).catch((err: unknown) => {
-        // the store can replace a spec only at a known generation, and an unreadable item has none to offer
+        // An unreadable spec that still has its generation is replaced at it; without one, the store cannot.
+        if (err instanceof MalformedItemError && err.generation !== undefined) {
+          unreadableAt = err.generation;
+          return null;
+        }
         if (err instanceof MalformedItemError) {
-          throw new OperationError(`${err.message.replace(/; fix it with.*$/, '')}: the CLI cannot replace an unreadable spec;`
-            + ` fix or delete fleet ${name}'s spec item in the table by hand, then apply again`, { cause: err });
+          throw new OperationError(`${err.message.replace(/; fix it with.*$/, '')}: it has no readable generation, so the CLI`
+            + ` cannot replace it; fix or delete fleet ${name}'s spec item in the table by hand, then apply again`, { cause: err });
         }
         throw err;
       });
@@ -81,6 +86,13 @@ function registerApply(fleet: Command, session: Session): void {
           change: { spec, event: { type: 'apply', revision: spec.revision, message: `changed ${changed.join(', ')}` } },
         });
         session.out(`fleet ${name} updated: ${changed.join(', ')} (generation ${result.record.generation})`);
+        if (result.historyWarning) session.err(`warning: ${result.historyWarning}`);
+      } else if (unreadableAt !== undefined) {
+        const result = await writeChange({
+          store, clock: session.io.clock, current: { name, generation: unreadableAt }, requester,
+          change: { spec, event: { type: 'apply', revision: spec.revision, message: `replaced an unreadable spec (generation ${unreadableAt})` } },
+        });
+        session.out(`fleet ${name}: unreadable spec replaced (generation ${result.record.generation})`);
         if (result.historyWarning) session.err(`warning: ${result.historyWarning}`);
       } else {
         const result = await writeChange({
