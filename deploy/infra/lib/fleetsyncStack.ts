@@ -10,6 +10,7 @@ import {
 } from 'aws-cdk-lib';
 import { Construct } from 'constructs';
 import { TABLE_KEYS } from '../../../controller/aws/tableSchema.ts';
+import { ConfigError } from '../../../controller/errors.ts';
 import { DEFAULT_DOCUMENT_NAME } from '../../../controller/hostProtocol.ts';
 import { FleetsyncAlarms } from './alarms.ts';
 import type { InfraConfig } from './config.ts';
@@ -54,7 +55,7 @@ function attributeType(type: string): dynamodb.AttributeType {
   if (type === 'S') return dynamodb.AttributeType.STRING;
   if (type === 'N') return dynamodb.AttributeType.NUMBER;
   if (type === 'B') return dynamodb.AttributeType.BINARY;
-  throw new Error(`controller/aws/tableSchema.ts names key type ${type}; the stack knows S, N and B`);
+  throw new ConfigError(`controller/aws/tableSchema.ts names key type ${type}; the stack knows S, N and B`);
 }
 
 export class FleetsyncStack extends Stack {
