@@ -57,8 +57,9 @@ export const checkDestination: Check = (value, what) => {
   const base = patternCheck(PATTERNS.destination,
     'use an absolute path of letters, digits and . _ - / (like /var/www/app)')(value, what);
   if (base) return base;
-  const path = (value as string).replace(/\/+$/, '') || '/';
-  if (!noDotDot(path)) return `${what} ${JSON.stringify(value)} must not contain a ".." segment`;
+  if (!noDotDot(value as string)) return `${what} ${JSON.stringify(value)} must not contain a ".." segment`;
+  // Empty and "." segments name the same folder on the host ("//etc/." is /etc): compare the normal form.
+  const path = `/${(value as string).split('/').filter((seg) => seg !== '' && seg !== '.').join('/')}`;
   if (path === '/' || SYSTEM_FOLDERS.has(path)) {
     return `${what} ${JSON.stringify(value)} is a system folder: use a folder of its own (like /var/www/app)`;
   }
