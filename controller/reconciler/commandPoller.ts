@@ -21,6 +21,7 @@ export interface CommandPollerOptions {
   commands: Commands;
   mailbox: HostMailbox;
   pollMs: number;
+  /** carries the fleet already (a child logger) */
   log: Logger;
   signal: AbortSignal;
   track: (work: Promise<void>) => void;
@@ -80,7 +81,7 @@ export class CommandPoller {
     try {
       results = await this.options.commands.results(commandId, this.options.signal);
     } catch (error) {
-      this.options.log.warn({ fleet: this.options.fleet, commandId, err: error }, 'could not read command results; will poll again');
+      this.options.log.warn({ commandId, instanceIds: [...t.waiting], err: error }, 'could not read command results; will poll again');
       this.schedule(commandId);
       return;
     }

@@ -24,7 +24,8 @@ import { HostCell } from './hostCell.ts';
 import type { HostMailbox } from './mailbox.ts';
 import { SendBatcher } from './sendBatcher.ts';
 import { CommandPoller } from './commandPoller.ts';
-import type { ReconcilerObserver } from './observer.ts';
+import type { AttemptOutcome, ReconcilerObserver } from './observer.ts';
+import { endedAttempt, logAttempt, type EndedAttempt } from './attempts.ts';
 import type { ReconcilerSettings } from './settings.ts';
 
 export interface FleetReconcilerOptions {
@@ -72,6 +73,10 @@ export class FleetReconciler implements HostMailbox {
     this.poller = new CommandPoller({
       fleet: o.fleet, clock: o.clock, random: o.random, commands: o.commands, mailbox: this, pollMs: o.settings.pollMs,
       log: this.log, signal: this.abort.signal, track,
+      onResult: (instanceId, commandId, result) => {
+        const cell = this.cells.get(instanceId);
+        if (cell) cell.lastInvocation = { commandId, result };
+      },
     });
     this.batcher = new SendBatcher({
       fleet: o.fleet, clock: o.clock, random: o.random, commands: o.commands, mailbox: this, poller: this.poller,
@@ -92,6 +97,9 @@ export class FleetReconciler implements HostMailbox {
       handle: (id) => this.processHost(id),
       onError: (id, error) => this.onHostError(id, error),
     });
+    this.o.observer?.reconcilerStarted?.(this.o.fleet, {
+      queueDepth: () => this.queue.depth(), retries: () => this.queue.retries, commandsInFlight: () => this.poller.commandsInFlight(),
+    });
     try {
       await this.load();
       await this.safePass();
@@ -107,6 +115,7 @@ export class FleetReconciler implements HostMailbox {
       this.statusTimer?.();
       await workers;
       await Promise.allSettled([...this.work]);
+      this.o.observer?.reconcilerStopped?.(this.o.fleet);
     }
   }
 
@@ -290,7 +299,7 @@ export class FleetReconciler implements HostMailbox {
         message: `generation ${fleet.generation} observed with no recorded change: recorded by the controller`,
       });
     }
-    if (!sameRollout && previous) {
+    if (!sameRollout) {
       await this.o.store.appendHistory(this.o.fleet, {
         type: 'rolloutStarted', atMs: this.now(), actor: CONTROLLER, revision, generation: fleet.generation,
         message: `rollout of ${revision} started over ${inService} in-service host(s)`,
@@ -395,6 +404,9 @@ export class FleetReconciler implements HostMailbox {
     const revision = fleet.spec.revision;
     if (this.haltRecordedFor === revision) return;
     this.haltRecordedFor = revision;
+    const since = this.status?.rollout?.startedAtMs ?? 0;
+    const recent = await this.o.store.listHistory(this.o.fleet, { limit: 50 });
+    if (recent.some((e) => e.type === 'halted' && e.revision === revision && e.atMs >= since)) return;
     const reason = `${plan.failedAtDesired} host(s) failed at ${revision} (maxFailures ${fleet.spec.rollout.maxFailures})`;
     this.log.warn({ revision, failed: plan.failedAtDesired }, `rollout halted: ${reason}`);
     await this.o.store.appendHistory(this.o.fleet, {
@@ -433,9 +445,16 @@ export class FleetReconciler implements HostMailbox {
     const actions = await cell.locked(async () => {
       const events: HostEvent[] = [{ type: 'TICK', nowMs: this.now(), random: this.o.random() }, ...cell.pending.splice(0)];
       const collected: Action[] = [];
+      const ended: EndedAttempt[] = [];
+      let started: HostCell['attemptStart'] = null;
       let snapshot = cell.snapshot;
       for (const event of events) {
         const [next, actions] = transition(hostMachine, snapshot, event);
+        const attempt = endedAttempt({ before: snapshot, after: next, event, invocation: cell.lastInvocation });
+        if (attempt) ended.push(attempt);
+        if (event.type === 'ATTEMPT_STARTED' && next.context.attemptId === event.attemptId) {
+          started = { attemptId: event.attemptId, atMs: event.nowMs };
+        }
         snapshot = next;
         collected.push(...actions);
       }
@@ -449,6 +468,9 @@ export class FleetReconciler implements HostMailbox {
         throw error;
       }
       this.pendingGrants.delete(instanceId);
+      // Reported only once stored: events that fail to persist are applied again.
+      if (started) cell.attemptStart = started;
+      for (const attempt of ended) this.reportAttempt(cell, attempt);
       return collected;
     });
     for (const action of actions) await this.execute(cell, action);
@@ -460,6 +482,14 @@ export class FleetReconciler implements HostMailbox {
       this.schedulePlan();
       this.scheduleStatus();
     }
+  }
+
+  private reportAttempt(cell: HostCell, attempt: EndedAttempt): void {
+    const { startedAtMs, ...rest } = attempt;
+    const started = cell.attemptStart?.attemptId === attempt.attemptId ? cell.attemptStart.atMs : startedAtMs;
+    const outcome: AttemptOutcome = { ...rest, fleet: this.o.fleet, durationMs: started === null ? null : this.now() - started };
+    logAttempt(this.log, outcome, this.policy().maxAttempts);
+    this.o.observer?.attemptFinished?.(outcome);
   }
 
   private async persist(cell: HostCell): Promise<void> {

@@ -1,5 +1,6 @@
 /** One host's machine snapshot, its inbox of events, and a lock so its events are applied one batch at a time. */
 import type { HostEvent, HostSnapshot } from '../../state/hostMachine.ts';
+import type { SeenInvocation } from './attempts.ts';
 
 export class HostCell {
   pending: HostEvent[] = [];
@@ -9,6 +10,10 @@ export class HostCell {
   /** the observation last turned into an OBSERVE event */
   observationKey = '';
   lastHeartbeatMs: number | null = null;
+  /** the poller's last result for this host: its exit code tells a failed check from a failed sync */
+  lastInvocation: SeenInvocation | null = null;
+  /** when this leader saw the current attempt recorded (for its duration) */
+  attemptStart: { attemptId: string; atMs: number } | null = null;
   private tail: Promise<void> = Promise.resolve();
 
   constructor(readonly instanceId: string, public snapshot: HostSnapshot) {

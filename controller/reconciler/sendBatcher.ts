@@ -28,6 +28,7 @@ export interface SendBatcherOptions {
   attemptPrefix: string;
   paramsFor: (revision: string) => SyncParams;
   timeoutSeconds: () => number;
+  /** carries the fleet already (a child logger) */
   log: Logger;
   signal: AbortSignal;
   track: (work: Promise<void>) => void;
@@ -91,7 +92,7 @@ export class SendBatcher {
       try {
         await mailbox.deliverNow(id, { type: 'ATTEMPT_STARTED', nowMs: clock.nowMs(), attemptId });
       } catch (error) {
-        this.options.log.warn({ fleet, instanceId: id, err: error }, 'could not record the attempt; will try again');
+        this.options.log.warn({ instanceId: id, attemptId, err: error }, 'could not record the attempt; will try again');
         return;
       }
       const after = mailbox.peek(id);
@@ -106,15 +107,15 @@ export class SendBatcher {
       }));
     } catch (error) {
       const message = `could not send the sync command: ${error instanceof Error ? error.message : String(error)}`;
-      this.options.log.warn({ fleet, attemptId, hosts: recorded.length, err: error }, message);
+      this.options.log.warn({ attemptId, instanceIds: recorded, revision, err: error }, message);
       for (const id of recorded) {
         mailbox.deliver(id, { type: 'SEND_FAILED', nowMs: clock.nowMs(), error: message, random: this.options.random() });
       }
       return;
     }
-    this.options.log.info({ fleet, attemptId, commandId, hosts: recorded.length, revision }, 'sync command sent');
+    this.options.log.info({ attemptId, commandId, instanceIds: recorded, revision }, `sync command sent to ${recorded.length} host(s)`);
     await Promise.all(recorded.map((id) => mailbox.deliverNow(id, { type: 'SENT', nowMs: clock.nowMs(), commandId })
-      .catch((error: unknown) => this.options.log.warn({ fleet, instanceId: id, commandId, err: error },
+      .catch((error: unknown) => this.options.log.warn({ instanceId: id, attemptId, commandId, err: error },
         'could not record the command id; the poller still follows it'))));
     this.options.poller.track({ commandId, mode: 'sync', instanceIds: recorded });
   }
@@ -131,6 +132,7 @@ export class SendBatcher {
       this.options.poller.track({ commandId, mode: 'probe', instanceIds: ids });
     } catch (error) {
       const message = `could not send the probe command: ${error instanceof Error ? error.message : String(error)}`;
+      this.options.log.warn({ attemptId, instanceIds: ids, err: error }, message);
       for (const id of ids) mailbox.deliver(id, { type: 'PROBE_FAILED', nowMs: clock.nowMs(), error: message });
     }
   }
