@@ -12,6 +12,8 @@ import { Manager } from './manager.ts';
 import { DEFAULT_SETTINGS } from './reconciler/settings.ts';
 import { startHttpServer } from './http.ts';
 import { Metrics } from './metrics.ts';
+import { EmfPublisher } from './emf.ts';
+import { combineObservers } from './reconciler/observer.ts';
 
 export interface ServiceOptions {
   config: ControllerConfig;
@@ -26,9 +28,11 @@ export interface ServiceOptions {
 
 export async function runService(o: ServiceOptions): Promise<void> {
   const { config, clock, log } = o;
-  const metrics = new Metrics();
+  const metrics = new Metrics({ clock });
   const runtime: Runtime = await openRuntime({ config, clock, log, cwd: o.cwd, onCall: metrics.onCall });
   try {
+    // CloudWatch reads EMF lines from the task's log stream: in AWS mode only.
+    const emf = runtime.mode === 'aws' ? new EmfPublisher({ log, clock, store: runtime.store, metrics }) : null;
     const holder = `${os.hostname()}-${process.pid}-${randomUUID().slice(0, 8)}`;
     const manager = new Manager({
       store: runtime.store, fleetPort: runtime.fleetPort, commands: runtime.commands, traffic: runtime.traffic,
@@ -42,8 +46,9 @@ export async function runService(o: ServiceOptions): Promise<void> {
       },
       fleetScanMs: Math.min(10_000, config.resyncSeconds * 1000),
       fleets: config.fleets,
-      observer: metrics.observer,
+      observer: emf ? combineObservers(metrics.observer, emf.observer) : metrics.observer,
     });
+    metrics.watchLeases(manager);
     const http = await startHttpServer({
       host: config.httpHost ?? (runtime.mode === 'embedded' ? '127.0.0.1' : '0.0.0.0'), port: config.httpPort,
       store: runtime.store, health: manager, registry: metrics.registry, clock, stuckAfterMs: config.stuckAfterSeconds * 1000, log,
@@ -54,7 +59,7 @@ export async function runService(o: ServiceOptions): Promise<void> {
       o.say(`HTTP: ${http.url}/healthz /readyz /metrics /status`);
       o.say(`controller ${holder} running; Ctrl-C stops it`);
       log.info({ mode: runtime.mode, holder, http: http.url }, 'controller started');
-      await manager.run(o.signal);
+      await Promise.all([manager.run(o.signal), emf?.run(o.signal)]);
     } finally {
       await http.close();
     }
