@@ -171,7 +171,9 @@ export function parseFleetSpec(input: unknown, where = 'spec'): FleetSpec {
   else for (const [name, target] of Object.entries(spec.links)) {
     problems.push(patternCheck(PATTERNS.linkName, 'use a relative name of letters, digits and . _ - / (like media)')(
       name, `${where}.links key`));
-    if (!noDotDot(name)) problems.push(`${where}.links key ${JSON.stringify(name)} must not contain a ".." segment`);
+    if (!noDotDot(name) || name.split('/').includes('.')) {
+      problems.push(`${where}.links key ${JSON.stringify(name)} must not contain a "." or ".." segment (like media or shared/uploads)`);
+    }
     problems.push(checkDestination(target, `${where}.links.${name}`));
   }
   if (spec.strategy === 'inplace' && isRecord(spec.links) && Object.keys(spec.links).length > 0) {
