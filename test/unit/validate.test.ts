@@ -88,6 +88,16 @@ describe('destinations', () => {
   it('rejects the root itself', () => {
     expect(checkDestination('/', 'destination')).toContain('"/"');
   });
+
+  // Spellings of the root or a system folder with empty or "." segments are still that folder on the host.
+  it.each(['/.', '/./', '//etc', '/./etc', '/etc/.', '/usr//', '/var/./'])('rejects %j: the root or a system folder in disguise', (dest) => {
+    expect(checkDestination(dest, 'destination'))
+      .toBe(`destination ${JSON.stringify(dest)} is a system folder: use a folder of its own (like /var/www/app)`);
+  });
+
+  it.each(['/var/www/./app', '//srv/app'])('accepts %j, which names an ordinary folder', (dest) => {
+    expect(checkDestination(dest, 'destination')).toBeUndefined();
+  });
 });
 
 describe('exclude patterns', () => {
