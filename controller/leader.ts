@@ -28,6 +28,19 @@ export interface LeaderElectorOptions {
   onLeaseChange?: (held: boolean) => void;
 }
 
+/**
+ * Per process (holder), the free leases being taken right now, one at a time: without this, electors that
+ * see their fleets free at the same moment would all take them before the process's count of leases grew,
+ * and a process starting with another would take every fleet (4/0 instead of 2/2).
+ */
+const turns = new Map<string, Promise<unknown>>();
+
+function oneAtATime<T>(holder: string, fn: () => Promise<T>): Promise<T> {
+  const run = (turns.get(holder) ?? Promise.resolve()).then(fn, fn);
+  turns.set(holder, run.catch(() => undefined));
+  return run;
+}
+
 export class LeaderElector {
   constructor(private readonly o: LeaderElectorOptions) {
     if (o.settings.renewDeadlineMs >= o.settings.leaseDurationMs) {
@@ -49,16 +62,23 @@ export class LeaderElector {
     while (!signal.aborted) {
       try {
         const current = await store.getLease(fleet);
-        const free = !current || current.holder === '' || current.expiresAtMs <= clock.nowMs();
+        const seenFreeAtMs = clock.nowMs();
+        const free = !current || current.holder === '' || current.expiresAtMs <= seenFreeAtMs;
         if (free) {
-          const spread = this.o.heldElsewhere() * settings.retryPeriodMs * (0.5 + this.o.random() / 2);
-          if (spread > 0) await clock.sleep(spread, signal);
-          const lease = await store.acquireLease({ fleet, holder, durationMs: settings.leaseDurationMs, nowMs: clock.nowMs() });
-          if (lease) {
-            this.o.log.info({ fleet, token: lease.token }, 'took the fleet lease: leading');
-            this.o.onLeaseChange?.(true);
-            return lease;
-          }
+          const factor = 0.5 + this.o.random() / 2;
+          const lease = await oneAtATime(holder, async () => {
+            // Counted when this process's turn comes, so it includes the leases it took meanwhile.
+            const spread = this.o.heldElsewhere() * settings.retryPeriodMs * factor - (clock.nowMs() - seenFreeAtMs);
+            if (spread > 0) await clock.sleep(spread, signal);
+            if (signal.aborted) return null;
+            const taken = await store.acquireLease({ fleet, holder, durationMs: settings.leaseDurationMs, nowMs: clock.nowMs() });
+            if (taken) {
+              this.o.log.info({ fleet, token: taken.token }, 'took the fleet lease: leading');
+              this.o.onLeaseChange?.(true);
+            }
+            return taken;
+          });
+          if (lease) return lease;
         }
       } catch (error) {
         if (signal.aborted) return null;
@@ -78,6 +98,8 @@ export class LeaderElector {
     const leading = new AbortController();
     const onAbort = (): void => leading.abort(signal.reason);
     signal.addEventListener('abort', onAbort, { once: true });
+    // Taken while shutting down: a listener added to an aborted signal never fires.
+    if (signal.aborted) onAbort();
     const running = lead(first, leading.signal).catch((error: unknown) => {
       this.o.log.error({ fleet, err: error }, 'fleet reconciler stopped with an error');
     }).finally(() => leading.abort());

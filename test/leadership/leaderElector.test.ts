@@ -1,0 +1,75 @@
+/** The leader elector alone, on a virtual clock and the in-memory store. */
+import { describe, expect, it } from 'vitest';
+import { LeaderElector } from '../../controller/leader.ts';
+import { silentLogger } from '../../controller/log.ts';
+import type { Lease } from '../../controller/ports/store.ts';
+import { MemoryStore } from '../../controller/sim/memoryStore.ts';
+import { seededRandom } from '../../controller/sim/random.ts';
+import { VirtualClock } from '../../controller/sim/virtualClock.ts';
+
+const settings = { leaseDurationMs: 2_000, renewDeadlineMs: 1_500, retryPeriodMs: 300 };
+
+describe('LeaderElector', () => {
+  it('a lease that arrives after shutdown began is not led, and is released', async () => {
+    const clock = new VirtualClock(0);
+    const store = new MemoryStore();
+    const abort = new AbortController();
+    let answer: (() => void) | null = null;
+    const acquire = store.acquireLease.bind(store);
+    // the store answers the acquire only after the process was told to stop
+    store.acquireLease = (args) => new Promise<Lease | null>((resolve, reject) => {
+      answer = () => {
+        void acquire(args).then(resolve, reject);
+      };
+    });
+    const elector = new LeaderElector({
+      store, fleet: 'web', holder: 'p1', clock, random: seededRandom(1), settings, log: silentLogger, heldElsewhere: () => 0,
+    });
+    const led: boolean[] = [];
+    let finished = false;
+    const run = elector.run(abort.signal, async (_lease, signal) => {
+      led.push(signal.aborted);
+      if (!signal.aborted) await new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
+    }).finally(() => {
+      finished = true;
+    });
+
+    await clock.run({ untilMs: 1_000, done: () => answer !== null });
+    abort.abort(new Error('shutting down'));
+    answer!();
+    expect(await clock.run({ untilMs: 60_000, done: () => finished })).toBe(true);
+    await run;
+    // if it led at all, it was told at once to stop
+    expect(led.every((aborted) => aborted)).toBe(true);
+    const lease = await store.getLease('web');
+    expect(lease === null || lease.holder === '').toBe(true);
+  });
+
+  it('a process takes free leases one at a time, waiting longer the more it holds', async () => {
+    const clock = new VirtualClock(0);
+    const store = new MemoryStore();
+    const abort = new AbortController();
+    const held = new Set<string>();
+    const takenAt = new Map<string, number>();
+    const runs = ['f1', 'f2', 'f3'].map((fleet) => new LeaderElector({
+      store, fleet, holder: 'p1', clock, random: () => 0.999, settings, log: silentLogger,
+      heldElsewhere: () => held.size,
+      onLeaseChange: (isHeld) => {
+        if (isHeld) {
+          held.add(fleet);
+          takenAt.set(fleet, clock.nowMs());
+        } else held.delete(fleet);
+      },
+    }).run(abort.signal, (_lease, signal) => new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }))));
+
+    await clock.run({ untilMs: 10_000, done: () => held.size === 3 });
+    const times = [...takenAt.values()].sort((a, b) => a - b);
+    // the first at once; the second after about one retry period (1 held); the third after about two (2 held)
+    expect(times[0]).toBe(0);
+    expect(times[1]).toBeGreaterThanOrEqual(settings.retryPeriodMs * 0.99);
+    expect(times[2]).toBeGreaterThanOrEqual(2 * settings.retryPeriodMs * 0.99);
+    abort.abort();
+    await clock.run({ untilMs: 20_000 });
+    await Promise.all(runs);
+  });
+});
