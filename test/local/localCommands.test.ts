@@ -73,7 +73,14 @@ beforeEach(async () => {
 });
 
 afterEach(async () => {
-  for (const child of children) child.kill('SIGKILL');
+  // each child leads a process group of its own: kill the group, so nothing it started outlives the test
+  for (const child of children) {
+    try {
+      if (child.pid !== undefined) process.kill(-child.pid, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+  }
   children = [];
   await Promise.all(runners.map((r) => r.close()));
   runners = [];
@@ -124,7 +131,7 @@ describe('LocalCommands', () => {
     const host = await newHost();
     await mkdir(hostFile(host, '.fleetsync'), { recursive: true });
     const lock = hostFile(host, '.fleetsync/lock');
-    const holder = spawn('flock', [lock, 'sleep', '30'], { stdio: 'ignore' });
+    const holder = spawn('flock', [lock, 'sleep', '30'], { stdio: 'ignore', detached: true });
     children.push(holder);
     await waitFor('the lock to be held', () => spawnSync('flock', ['-n', lock, 'true']).status !== 0);
     const [result] = await finished(commands, (await commands.send(sendArgs([host], 'v1'))).commandId);
