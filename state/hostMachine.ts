@@ -294,7 +294,9 @@ export const hostMachine = setup({
         else enqueue('quarantine');
       }),
       on: {
-        RESUME: { target: 'failed', reenter: true },
+        // After a restart (or a failed ABANDON) only the lifecycle action is owed again: the failure itself was
+        // recorded when the host entered this state.
+        RESUME: { guard: 'launching', actions: { type: 'completeLifecycle', params: { result: 'ABANDON' } } },
         OBSERVE: [
           { guard: 'newRetryRequest', target: 'queued', actions: ['observe', 'acceptRetry', 'stamp'] },
           { actions: 'observe' },

@@ -436,6 +436,20 @@ describe('a failed host', () => {
     return host;
   }
 
+  it('after a restart records nothing twice: an in-service host owes nothing, a launching one its ABANDON again', () => {
+    const { restored } = roundTrip(failedInService().snapshot);
+    expect(restored.send({ type: 'RESUME', nowMs: 700_000 })).toEqual([]);
+    expect(restored.state).toBe('failed');
+
+    const launching = queuedLaunching();
+    launching.grant(3_000);
+    failAttempts(launching, POLICY.maxAttempts, 3_000);
+    expect(launching.history).toContain('completeLifecycle:ABANDON');
+    const again = roundTrip(launching.snapshot).restored;
+    expect(again.send({ type: 'RESUME', nowMs: 700_000 })).toEqual(['completeLifecycle:ABANDON']);
+    expect(again.state).toBe('failed');
+  });
+
   it('stays failed while nothing changes', () => {
     const host = failedInService();
     expect(host.observe(500_000)).toEqual([]);
