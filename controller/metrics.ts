@@ -20,6 +20,8 @@ interface LedFleet {
   status: FleetStatus | null;
   /** when this process took the fleet over: progress before it is not known here */
   sinceMs: number;
+  /** when the rollout last began to run: started, resumed after a pause, or seen first */
+  runningSinceMs: number;
   /** when a host last reached each revision (a host synced to it) */
   reached: Map<string, number>;
 }
@@ -35,7 +37,10 @@ export interface LeaseSource {
   leases(): string[];
 }
 
-/** A rollout runs: it has not finished and is not paused (a pause stops progress on purpose). */
+/**
+ * A rollout runs: it has not finished and is not paused (a pause stops progress on purpose). A halted rollout
+ * runs: it is stuck until someone acts, which is what the stall alarm is for.
+ */
 function rolloutRunning(status: FleetStatus | null): status is FleetStatus & { rollout: NonNullable<FleetStatus['rollout']> } {
   const rollout = status?.rollout;
   if (!status || !rollout || rollout.finishedAtMs !== undefined) return false;
@@ -128,7 +133,8 @@ export class Metrics {
     this.onCall = (operation, outcome) => this.calls.inc({ operation, outcome });
     this.observer = {
       reconcilerStarted: (fleet, probe) => {
-        this.fleets.set(fleet, { probe, retriesSeen: 0, status: null, sinceMs: this.options.clock.nowMs(), reached: new Map() });
+        const now = this.options.clock.nowMs();
+        this.fleets.set(fleet, { probe, retriesSeen: 0, status: null, sinceMs: now, runningSinceMs: now, reached: new Map() });
         this.retries.inc({ fleet }, 0);
       },
       reconcilerStopped: (fleet) => {
@@ -138,6 +144,8 @@ export class Metrics {
       statusWritten: (fleet, status) => {
         const led = this.fleets.get(fleet);
         if (!led) return;
+        // a resumed rollout has not stalled while it was paused
+        if (!rolloutRunning(led.status) && rolloutRunning(status)) led.runningSinceMs = this.options.clock.nowMs();
         led.status = status;
         // only the rollout's revision matters for progress
         for (const revision of led.reached.keys()) if (revision !== status.rollout?.revision) led.reached.delete(revision);
@@ -169,7 +177,7 @@ export class Metrics {
     const led = this.fleets.get(fleet);
     if (!led || !rolloutRunning(led.status)) return 0;
     const rollout = led.status.rollout;
-    const last = Math.max(rollout.startedAtMs, led.sinceMs, led.reached.get(rollout.revision) ?? 0);
+    const last = Math.max(rollout.startedAtMs, led.sinceMs, led.runningSinceMs, led.reached.get(rollout.revision) ?? 0);
     return Math.max(0, Math.floor((this.options.clock.nowMs() - last) / 1000));
   }
 

@@ -300,6 +300,7 @@ export class FleetReconciler implements HostMailbox {
       });
     }
     if (!sameRollout) {
+      this.log.info({ revision, generation: fleet.generation, inService }, `rollout of ${revision} started`);
       await this.o.store.appendHistory(this.o.fleet, {
         type: 'rolloutStarted', atMs: this.now(), actor: CONTROLLER, revision, generation: fleet.generation,
         message: `rollout of ${revision} started over ${inService} in-service host(s)`,
@@ -665,6 +666,8 @@ export class FleetReconciler implements HostMailbox {
     this.statusJson = json;
     this.o.observer?.statusWritten?.(this.o.fleet, status);
     if (finishing && rollout) {
+      this.log.info({ revision: spec.revision, generation: fleet.generation, hosts: counts.total, durationMs: now - rollout.startedAtMs },
+        `rollout of ${spec.revision} finished`);
       await this.o.store.appendHistory(this.o.fleet, {
         type: 'rolloutFinished', atMs: now, actor: CONTROLLER, revision: spec.revision, generation: fleet.generation,
         durationMs: now - rollout.startedAtMs,

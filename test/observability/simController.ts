@@ -6,6 +6,7 @@
 import { Writable } from 'node:stream';
 import { Manager } from '../../controller/manager.ts';
 import { Metrics } from '../../controller/metrics.ts';
+import { EmfPublisher } from '../../controller/emf.ts';
 import { startHttpServer, type HttpServer } from '../../controller/http.ts';
 import { createLogger, type Logger } from '../../controller/log.ts';
 import { DEFAULT_LEADER_SETTINGS } from '../../controller/leader.ts';
@@ -28,16 +29,21 @@ export const FLEET = 'web';
 /** A log line as pino wrote it. */
 export type LogLine = Record<string, unknown> & { level: number; msg: string };
 
-/** Captures pino's JSON lines. */
-export function logCapture(level = 'debug'): { log: Logger; lines: LogLine[] } {
+/** Captures pino's JSON lines, parsed and as written. */
+export function logCapture(level = 'debug'): { log: Logger; lines: LogLine[]; raw: string[] } {
   const lines: LogLine[] = [];
+  const raw: string[] = [];
   const destination = new Writable({
     write(chunk: Buffer | string, _encoding, done) {
-      for (const line of String(chunk).split('\n')) if (line.trim() !== '') lines.push(JSON.parse(line) as LogLine);
+      for (const line of String(chunk).split('\n')) {
+        if (line.trim() === '') continue;
+        raw.push(line);
+        lines.push(JSON.parse(line) as LogLine);
+      }
       done();
     },
   });
-  return { log: createLogger({ level, destination }), lines };
+  return { log: createLogger({ level, destination }), lines, raw };
 }
 
 type StoreMode = 'ok' | 'reject' | 'hang';
@@ -78,8 +84,8 @@ export interface SimControllerOptions {
   rollout?: Partial<RolloutSpec>;
   stuckAfterMs?: number;
   logLevel?: string;
-  /** more observers (the EMF publisher) */
-  observers?: ReconcilerObserver[];
+  /** publish CloudWatch EMF lines too, as in AWS mode */
+  emf?: boolean;
 }
 
 export interface SimController {
@@ -91,7 +97,9 @@ export interface SimController {
   manager: Manager;
   http: HttpServer;
   lines: LogLine[];
+  raw: string[];
   log: Logger;
+  emf: EmfPublisher | null;
   /** the last status the leader wrote */
   latest(): FleetStatus | null;
   deploy(revision: string): Promise<void>;
@@ -114,8 +122,9 @@ export async function startSimController(options: SimControllerOptions): Promise
   world.launch(options.hosts, { inService: true, revision: REVISION_0 });
   const memory = new MemoryStore();
   const faults = new FaultyStore(memory);
-  const { log, lines } = logCapture(options.logLevel);
+  const { log, lines, raw } = logCapture(options.logLevel);
   const metrics = new Metrics({ clock });
+  const emf = options.emf ? new EmfPublisher({ log, clock, store: faults.store, metrics }) : null;
   let latest: FleetStatus | null = null;
   const watcher: ReconcilerObserver = { statusWritten: (_fleet, status) => { latest = status; } };
   const spec = (revision: string) => parseFleetSpec({
@@ -128,7 +137,7 @@ export async function startSimController(options: SimControllerOptions): Promise
     commands: new SimCommands(world, { syncMs: (options.syncSeconds ?? 60) * 1000, probeMs: 2_000, failRate: options.failRate ?? 0 }),
     traffic: new SimTraffic(world), clock, random: seededRandom(5), holder: 'test-controller',
     settings: { ...DEFAULT_SETTINGS, resyncMs: 30_000, pollMs: 5_000 }, leader: DEFAULT_LEADER_SETTINGS, fleetScanMs: 10_000,
-    log, observer: combineObservers(metrics.observer, watcher, ...(options.observers ?? [])),
+    log, observer: combineObservers(metrics.observer, watcher, ...(emf ? [emf.observer] : [])),
   });
   metrics.watchLeases(manager);
   const http = await startHttpServer({
@@ -140,7 +149,7 @@ export async function startSimController(options: SimControllerOptions): Promise
 
   const runUntil = (done: () => boolean, maxMs: number): Promise<boolean> => clock.run({ untilMs: clock.nowMs() + maxMs, done });
   const controller: SimController = {
-    clock, world, memory, faults, metrics, manager, http, lines, log,
+    clock, world, memory, faults, metrics, manager, http, lines, raw, log, emf,
     latest: () => latest,
     async deploy(revision) {
       generation = (await memory.putFleetSpec({ name: FLEET, spec: spec(revision), expectedGeneration: generation, nowMs: clock.nowMs() })).generation;
@@ -154,6 +163,7 @@ export async function startSimController(options: SimControllerOptions): Promise
       return { status: response.status, text: await response.text() };
     },
     async stop() {
+      if (abort.signal.aborted) return;
       faults.heal();
       abort.abort(new Error('test done'));
       // the manager releases its lease on the way out; virtual timers must run for it to get there
