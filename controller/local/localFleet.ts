@@ -12,6 +12,7 @@ import type { Clock } from '../ports/clock.ts';
 import type { Fleet, FleetRef, Instance, LifecycleResult } from '../ports/fleet.ts';
 import { isLeaving } from '../ports/fleet.ts';
 import { NotFoundError } from '../errors.ts';
+import { ValidationError } from '../../state/validate.ts';
 import { newInstanceId, type GroupFile, type LocalGroup, type LocalInstance } from './localGroup.ts';
 
 export interface LocalFleetOptions {
@@ -119,7 +120,7 @@ export class LocalFleet implements Fleet {
    */
   async scale(args: { group: string; count: number; lifecycleState?: string; create?: boolean }): Promise<ScaleResult> {
     if (!Number.isInteger(args.count) || args.count < 0 || args.count > MAX_LOCAL_HOSTS) {
-      throw new RangeError(`a local group holds from 0 to ${MAX_LOCAL_HOSTS} hosts, not ${args.count}`);
+      throw new ValidationError([`a local group holds from 0 to ${MAX_LOCAL_HOSTS} hosts, not ${args.count}`]);
     }
     const nowMs = this.clock.nowMs();
     const added: string[] = [];

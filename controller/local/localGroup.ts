@@ -219,6 +219,7 @@ export class LocalGroup {
       }
       const holder = Number.parseInt(await readFile(this.lockFile, 'utf8').catch(() => ''), 10);
       // A lock left by a process that has exited is stale. A lock still being written (no pid yet) is not.
+      // (Two writers breaking the same stale lock at once could both proceed; that needs a crash and a race.)
       if (Number.isInteger(holder) && holder > 0 && !pidAlive(holder)) {
         await rm(this.lockFile, { force: true });
         continue;
