@@ -181,10 +181,14 @@ export function spec(fleet: string, revision: string, maxUnavailable: number | s
   });
 }
 
+/** What the CLI's deploy does: the spec change, then its history event. */
 export async function putRevision(store: Store, fleet: string, revision: string, maxUnavailable: number | string = '50%'): Promise<void> {
   const current = await store.getFleet(fleet);
-  await store.putFleetSpec({
+  const { generation } = await store.putFleetSpec({
     name: fleet, spec: spec(fleet, revision, maxUnavailable), expectedGeneration: current?.generation ?? 0, nowMs: clock.nowMs(),
+  });
+  await store.appendHistory(fleet, {
+    type: 'deploy', atMs: clock.nowMs(), actor: 'test@leadership', revision, generation, message: `deploy ${revision}`,
   });
 }
 
