@@ -45,6 +45,8 @@ export interface FleetReconcilerOptions {
 type Action = ReturnType<typeof transition>[1][number];
 
 const CONTROLLER = 'controller';
+/** how long a spec change's own history event may lag behind it (the CLI writes it right after the spec) */
+const CHANGE_EVENT_GRACE_MS = 1_000;
 
 export class FleetReconciler implements HostMailbox {
   private readonly cells = new Map<string, HostCell>();
@@ -292,17 +294,28 @@ export class FleetReconciler implements HostMailbox {
     };
     this.haltRecordedFor = null;
     // The CLI writes the spec first and its event after; a spec change that came without one gets one here.
-    const recent = await this.o.store.listHistory(this.o.fleet, { limit: 20 });
-    if (!recent.some((e) => e.generation === fleet.generation)) {
+    const recorded = async (): Promise<boolean> => (await this.o.store.listHistory(this.o.fleet, { limit: 20 }))
+      .some((e) => e.generation === fleet.generation);
+    let found = await recorded();
+    if (!found) {
+      // Seen between the CLI's two writes: its event follows within moments. Waiting for it keeps the change
+      // ahead of the rollout it starts in history, and keeps it from being recorded twice.
+      await this.o.clock.sleep(CHANGE_EVENT_GRACE_MS, this.abort.signal).catch(() => undefined);
+      if (this.abort.signal.aborted) return;
+      found = await recorded();
+    }
+    if (!found) {
       await this.o.store.appendHistory(this.o.fleet, {
         type: 'apply', atMs: this.now(), actor: CONTROLLER, generation: fleet.generation, revision,
         message: `generation ${fleet.generation} observed with no recorded change: recorded by the controller`,
       });
     }
     if (!sameRollout) {
+      // The rollout starts when it is recorded, after the change that asked for it: its duration counts from here.
+      rollout.startedAtMs = this.now();
       this.log.info({ revision, generation: fleet.generation, inService }, `rollout of ${revision} started`);
       await this.o.store.appendHistory(this.o.fleet, {
-        type: 'rolloutStarted', atMs: this.now(), actor: CONTROLLER, revision, generation: fleet.generation,
+        type: 'rolloutStarted', atMs: rollout.startedAtMs, actor: CONTROLLER, revision, generation: fleet.generation,
         message: `rollout of ${revision} started over ${inService} in-service host(s)`,
       });
     }
