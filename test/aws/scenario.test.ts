@@ -5,7 +5,8 @@
  * a few polls with the host script's result line, and lifecycle actions. Runs on a virtual clock: the mocks
  * answer without I/O, so a rollout of minutes takes no real time.
  */
-import { afterEach, describe, expect, it } from 'vitest';
+import { readFileSync } from 'node:fs';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { mockClient } from 'aws-sdk-client-mock';
 import {
   AutoScalingClient, CompleteLifecycleActionCommand, DescribeAutoScalingGroupsCommand,
@@ -29,7 +30,9 @@ import { DEFAULT_SETTINGS, type ReconcilerSettings } from '../../controller/reco
 import { MemoryStore } from '../../controller/sim/memoryStore.ts';
 import { seededRandom } from '../../controller/sim/random.ts';
 import { VirtualClock } from '../../controller/sim/virtualClock.ts';
-import { EXIT, RESULT_PREFIX } from '../../controller/hostProtocol.ts';
+import { DEFAULT_DOCUMENT_NAME, EXIT, RESULT_PREFIX } from '../../controller/hostProtocol.ts';
+import { loadConfig } from '../../controller/config.ts';
+import { openRuntime } from '../../controller/runtime.ts';
 import type { FleetStatus } from '../../state/spec.ts';
 import { parseFleetSpec } from '../../state/validate.ts';
 import { TEST_CLIENT_CONFIG, sdkError } from './awsMocks.ts';
@@ -80,6 +83,30 @@ interface ModelCommand {
   /** SSM lists no invocations in the first call after SendCommand (it has not fanned out yet) */
   listed: boolean;
   invocations: ModelInvocation[];
+}
+
+/** The command document the controller's commands must fit, as SSM checks them on SendCommand. */
+const DOCUMENT = JSON.parse(readFileSync(new URL('../../deploy/ssm/fleetsync-sync.json', import.meta.url), 'utf8')) as {
+  parameters: Record<string, { default?: string; allowedPattern?: string }>;
+};
+
+/** What SSM refuses in a SendCommand for the fleetsync document (InvalidDocument, InvalidParameters). */
+function documentProblems(input: { DocumentName?: string; Parameters?: Record<string, string[]> }): Error | null {
+  if (input.DocumentName !== DEFAULT_DOCUMENT_NAME) return sdkError('InvalidDocument', `no document ${input.DocumentName}`);
+  const given = input.Parameters ?? {};
+  for (const [name, values] of Object.entries(given)) {
+    const declared = DOCUMENT.parameters[name];
+    if (!declared) return sdkError('InvalidParameters', `parameter ${name} is not defined in the document`);
+    for (const value of values) {
+      if (declared.allowedPattern !== undefined && !new RegExp(declared.allowedPattern).test(value)) {
+        return sdkError('InvalidParameters', `${name} value ${JSON.stringify(value)} does not match its allowedPattern`);
+      }
+    }
+  }
+  for (const [name, declared] of Object.entries(DOCUMENT.parameters)) {
+    if (declared.default === undefined && given[name] === undefined) return sdkError('InvalidParameters', `${name} is required`);
+  }
+  return null;
 }
 
 /** Builds the line deploy/host/fleetsync-sync.sh prints (see its finish()). */
@@ -286,6 +313,8 @@ function wire(model: AwsModel): void {
   });
   ssmMock.on(SendCommandCommand).callsFake(async (input: Parameters<AwsModel['sendCommand']>[0]) => {
     if ((input.InstanceIds?.length ?? 0) > 50) throw sdkError('ValidationException', 'at most 50 instance ids');
+    const problem = documentProblems(input);
+    if (problem !== null) throw problem;
     return { Command: { CommandId: model.sendCommand(input) } };
   });
   ssmMock.on(ListCommandInvocationsCommand).callsFake(async (input: { CommandId?: string; NextToken?: string; MaxResults?: number }) =>
@@ -377,7 +406,9 @@ async function startScenario(inService: number) {
     store, clock, random: seededRandom(7), holder: 'controller-1', settings, leader: DEFAULT_LEADER_SETTINGS,
     fleetScanMs: 10_000, log: silentLogger,
     fleetPort: new Ec2Fleet({ autoScaling, ec2, ssm }),
-    commands: new SsmCommands({ client: ssm, clock }),
+    // The document has no executionTimeout parameter (its step's timeout is fixed), so none may be sent:
+    // runtime.ts does not say so yet (see the it.fails test below).
+    commands: new SsmCommands({ client: ssm, clock, documentName: DEFAULT_DOCUMENT_NAME, executionTimeoutParameter: null }),
     traffic: new ElbTraffic({ client: elb }),
     observer: {
       statusWritten: (_fleet, status) => {
@@ -472,5 +503,40 @@ describe('the controller against the AWS adapters (mocked clients)', () => {
     expect(perHost.size).toBe(120);
     expect([...perHost.values()].filter((n) => n > 1)).toEqual([]);
     expect(probes.length).toBe(Math.ceil(120 / 50));
+  });
+
+  // Known interface bug (reported to the lead): SsmCommands adds an `executionTimeout` parameter unless told
+  // the document has none, runtime.ts does not tell it, and deploy/ssm/fleetsync-sync.json declares no such
+  // parameter, so SSM would refuse every SendCommand (InvalidParameters). Remove `.fails` once either side is
+  // fixed (runtime.ts passing executionTimeoutParameter: null, or the document declaring executionTimeout).
+  it.fails('the controller as runtime.ts wires it sends commands the SSM document accepts', async () => {
+    vi.stubEnv('AWS_REGION', 'us-east-1');
+    vi.stubEnv('AWS_ACCESS_KEY_ID', 'test');
+    vi.stubEnv('AWS_SECRET_ACCESS_KEY', 'test');
+    vi.stubEnv('AWS_ENDPOINT_URL', 'http://127.0.0.1:9');
+    // every SSM client, the one runtime.ts builds included
+    const anySsm = mockClient(SSMClient);
+    anySsm.on(SendCommandCommand).callsFake(async (input: Parameters<typeof documentProblems>[0]) => {
+      const problem = documentProblems(input);
+      if (problem !== null) throw problem;
+      return { Command: { CommandId: 'cmd-1' } };
+    });
+    const config = await loadConfig({ env: { FLEETSYNC_TABLE: 'fleetsync', AWS_REGION: 'us-east-1' } });
+    const runtime = await openRuntime({ config, clock: new VirtualClock(START_MS), log: silentLogger, cwd: process.cwd() });
+    try {
+      expect(runtime.mode).toBe('aws');
+      const out = await runtime.commands.send({
+        fleet: FLEET, attemptId: 'a-1-1', mode: 'sync', instanceIds: ['i-0000000000000a000'], timeoutSeconds: 900,
+        params: {
+          source: 's3://my-codebase/web', revision: 'rev-1', destination: DESTINATION, strategy: 'release',
+          excludes: ['media/*', 'var/*'], links: {}, keepReleases: 5,
+        },
+      });
+      expect(out.commandId).toBe('cmd-1');
+    } finally {
+      await runtime.close();
+      anySsm.restore();
+      vi.unstubAllEnvs();
+    }
   });
 });
