@@ -37,8 +37,9 @@ export interface SsmCommandsOptions {
   /** default DEFAULT_DOCUMENT_NAME (fleetsync-sync) */
   documentName?: string;
   /**
-   * The document parameter that sets the step's timeoutSeconds; null when the document has none.
-   * Default `executionTimeout` (the name AWS's own shell documents use).
+   * The document parameter that sets the step's timeoutSeconds; null (the default) when the document has none.
+   * fleetsync's own document (deploy/ssm/) has none: its step allows the longest time and the controller
+   * cancels an attempt that outlives syncTimeoutSeconds.
    */
   executionTimeoutParameter?: string | null;
   /** SendCommand TimeoutSeconds: how long an offline agent may take to pick the command up (default 300). */
@@ -88,8 +89,7 @@ export class SsmCommands implements Commands {
     this.client = options.client;
     this.clock = options.clock;
     this.documentName = options.documentName ?? DEFAULT_DOCUMENT_NAME;
-    this.executionTimeoutParameter = options.executionTimeoutParameter === undefined
-      ? 'executionTimeout' : options.executionTimeoutParameter;
+    this.executionTimeoutParameter = options.executionTimeoutParameter ?? null;
     this.deliveryTimeoutSeconds = Math.max(MIN_DELIVERY_TIMEOUT_SECONDS, options.deliveryTimeoutSeconds ?? 300);
     this.findWindowMs = options.findWindowMs ?? 24 * 3600_000;
     this.notVisibleRetries = options.notVisibleRetries ?? 3;

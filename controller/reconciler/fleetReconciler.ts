@@ -103,9 +103,10 @@ export class FleetReconciler implements HostMailbox {
       queueDepth: () => this.queue.depth(), retries: () => this.queue.retries, commandsInFlight: () => this.poller.commandsInFlight(),
     });
     try {
-      await this.load();
+      const restored = await this.load();
       await this.safePass();
-      for (const cell of this.cells.values()) this.deliver(cell.instanceId, { type: 'RESUME', nowMs: this.now() });
+      // Only hosts restored from the store may have effects owed from before; a host just discovered has none.
+      for (const id of restored) this.deliver(id, { type: 'RESUME', nowMs: this.now() });
       await Promise.all([this.loop(this.o.settings.resyncMs, () => this.safePass()), this.loop(this.o.settings.specPollMs, () => this.checkSpec())]);
     } finally {
       signal.removeEventListener('abort', onAbort);
@@ -221,7 +222,7 @@ export class FleetReconciler implements HostMailbox {
   // ---- load and pass -----------------------------------------------------------------------------------------
 
   /** Resumes from the store: a new leader continues where the last one stopped. */
-  private async load(): Promise<void> {
+  private async load(): Promise<string[]> {
     this.status = await this.o.store.getStatus(this.o.fleet).catch((error: unknown) => {
       this.log.warn({ err: error }, 'fleet status unreadable; starting a fresh one');
       return null;
@@ -236,6 +237,7 @@ export class FleetReconciler implements HostMailbox {
       cell.persistedJson = JSON.stringify(record);
       this.cells.set(record.instanceId, cell);
     }
+    return hosts.map((h) => h.instanceId);
   }
 
   private malformed: string[] = [];

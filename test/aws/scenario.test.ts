@@ -406,9 +406,7 @@ async function startScenario(inService: number) {
     store, clock, random: seededRandom(7), holder: 'controller-1', settings, leader: DEFAULT_LEADER_SETTINGS,
     fleetScanMs: 10_000, log: silentLogger,
     fleetPort: new Ec2Fleet({ autoScaling, ec2, ssm }),
-    // The document has no executionTimeout parameter (its step's timeout is fixed), so none may be sent:
-    // runtime.ts does not say so yet (see the it.fails test below).
-    commands: new SsmCommands({ client: ssm, clock, documentName: DEFAULT_DOCUMENT_NAME, executionTimeoutParameter: null }),
+    commands: new SsmCommands({ client: ssm, clock, documentName: DEFAULT_DOCUMENT_NAME }),
     traffic: new ElbTraffic({ client: elb }),
     observer: {
       statusWritten: (_fleet, status) => {
@@ -490,10 +488,8 @@ describe('the controller against the AWS adapters (mocked clients)', () => {
     expect([...perHost.values()].every((n) => n === 1)).toBe(true);
   });
 
-  // Known reconciler bug (reported to the lead): FleetReconciler.run delivers RESUME to every cell after the
-  // first pass, the cells that pass just discovered included; a new cell in `probing` re-enters it on RESUME
-  // and asks for a second probe, so a first start probes every host twice. Remove `.fails` once fixed.
-  it.fails('a first start probes each host once', async () => {
+  // RESUME goes only to hosts restored from the store: a host the first pass discovers is probed once.
+  it('a first start probes each host once', async () => {
     const { clock, model, state, isConverged, stop } = await startScenario(120);
     expect(await clock.run({ untilMs: START_MS + 3_600_000, done: () => isConverged(state.latest) })).toBe(true);
     await stop();
@@ -505,11 +501,9 @@ describe('the controller against the AWS adapters (mocked clients)', () => {
     expect(probes.length).toBe(Math.ceil(120 / 50));
   });
 
-  // Known interface bug (reported to the lead): SsmCommands adds an `executionTimeout` parameter unless told
-  // the document has none, runtime.ts does not tell it, and deploy/ssm/fleetsync-sync.json declares no such
-  // parameter, so SSM would refuse every SendCommand (InvalidParameters). Remove `.fails` once either side is
-  // fixed (runtime.ts passing executionTimeoutParameter: null, or the document declaring executionTimeout).
-  it.fails('the controller as runtime.ts wires it sends commands the SSM document accepts', async () => {
+  // SSM refuses a parameter the document does not declare (InvalidParameters): what runtime.ts wires must
+  // send only what deploy/ssm/fleetsync-sync.json declares.
+  it('the controller as runtime.ts wires it sends commands the SSM document accepts', async () => {
     vi.stubEnv('AWS_REGION', 'us-east-1');
     vi.stubEnv('AWS_ACCESS_KEY_ID', 'test');
     vi.stubEnv('AWS_SECRET_ACCESS_KEY', 'test');

@@ -61,7 +61,8 @@ describe('SsmCommands.send', () => {
     expect(input).toEqual({
       DocumentName: 'fleetsync-sync',
       InstanceIds: ids,
-      Parameters: { ...ssmParameters({ mode: 'sync', params, attemptId: 'a-20250601-1' }), executionTimeout: ['900'] },
+      // fleetsync's document declares no executionTimeout: the controller cancels an attempt that runs too long
+      Parameters: ssmParameters({ mode: 'sync', params, attemptId: 'a-20250601-1' }),
       Comment: 'fleetsync web-prod a-20250601-1',
       TimeoutSeconds: 300,
       MaxConcurrency: '100%',
@@ -70,13 +71,13 @@ describe('SsmCommands.send', () => {
     expect(input.Parameters?.links).toEqual(['media=/mnt/efs/media']);
   });
 
-  it('uses the document name it is given, and no executionTimeout when the document has none', async () => {
+  it('uses the document name it is given, and an execution timeout parameter when that document declares one', async () => {
     ssm.on(SendCommandCommand).resolves({ Command: { CommandId: 'cmd-1' } });
-    commands = new SsmCommands({ client, clock, documentName: 'my-sync-doc', executionTimeoutParameter: null });
+    commands = new SsmCommands({ client, clock, documentName: 'my-sync-doc', executionTimeoutParameter: 'executionTimeout' });
     await commands.send(sendArgs(instanceIds(1)));
     const input = ssm.commandCalls(SendCommandCommand)[0]!.args[0].input;
     expect(input.DocumentName).toBe('my-sync-doc');
-    expect(input.Parameters).not.toHaveProperty('executionTimeout');
+    expect(input.Parameters?.executionTimeout).toEqual(['900']);
   });
 
   it(`takes ${MAX_TARGETS_PER_SEND} hosts and refuses ${MAX_TARGETS_PER_SEND + 1} without calling SSM`, async () => {
