@@ -140,6 +140,11 @@ export async function simulate(input: Partial<SimulateOptions> = {}): Promise<Si
     const record = await store.putFleetSpec({ name: FLEET, spec: fleetSpec(options, revision), expectedGeneration: generation, nowMs: clock.nowMs() });
     generation = record.generation;
     desired = revision;
+    // As the CLI does: the spec first, then its history event.
+    await store.appendHistory(FLEET, {
+      type: generation === 1 ? 'apply' : 'deploy', atMs: clock.nowMs(), actor: 'simulate', revision, generation,
+      message: generation === 1 ? `created fleet at revision ${revision}` : `deploy ${revision}`,
+    });
   };
 
   let controllers = 0;
