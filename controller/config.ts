@@ -18,7 +18,8 @@ export const ConfigSchema = z.object({
   /** only these fleets (all when empty) */
   fleets: z.array(z.string().regex(PATTERNS.fleetName, 'must be a fleet name like web-prod')).default([]),
   resyncSeconds: seconds(3600).default(30),
-  pollSeconds: seconds(3600).default(5),
+  /** default: 5 in AWS mode, 1 on the embedded default (local syncs take a second, not a minute) */
+  pollSeconds: seconds(3600).optional(),
   /** hosts worked on at once per fleet */
   concurrency: z.number().int('must be a whole number').min(1, 'must be at least 1').max(1000, 'must be at most 1000').default(64),
   httpPort: z.number().int('must be a whole number').min(0, 'must be 0-65535').max(65535, 'must be 0-65535').default(9870),

@@ -2,6 +2,7 @@
  * The one wiring module that chooses adapters: AWS mode when a table is configured, the embedded default
  * otherwise (design Contract). Everything else sees only ports.
  */
+import path from 'node:path';
 import type { Artifacts } from './ports/artifacts.ts';
 import type { Clock } from './ports/clock.ts';
 import type { Commands } from './ports/commands.ts';
@@ -68,6 +69,13 @@ async function openAws(options: RuntimeOptions, tableName: string): Promise<Runt
 }
 
 async function openEmbedded(options: RuntimeOptions): Promise<Runtime> {
-  const { openEmbeddedRuntime } = await import('./embeddedRuntime.ts');
-  return openEmbeddedRuntime(options);
+  const { startEmbedded } = await import('./embedded.ts');
+  const embedded = await startEmbedded({
+    home: path.resolve(options.cwd, options.config.home), log: options.log, clock: options.clock,
+  });
+  return {
+    mode: 'embedded', store: embedded.store, fleetPort: embedded.fleetPort, commands: embedded.commands,
+    traffic: embedded.traffic, artifacts: embedded.artifacts, describe: embedded.describe,
+    announce: embedded.announce, close: embedded.close,
+  };
 }

@@ -38,7 +38,8 @@ export async function runService(o: ServiceOptions): Promise<void> {
       store: runtime.store, fleetPort: runtime.fleetPort, commands: runtime.commands, traffic: runtime.traffic,
       clock, random: o.random, holder, log,
       settings: {
-        ...DEFAULT_SETTINGS, resyncMs: config.resyncSeconds * 1000, pollMs: config.pollSeconds * 1000, workers: config.concurrency,
+        ...DEFAULT_SETTINGS, resyncMs: config.resyncSeconds * 1000,
+        pollMs: (config.pollSeconds ?? (runtime.mode === 'embedded' ? 1 : 5)) * 1000, workers: config.concurrency,
       },
       leader: {
         leaseDurationMs: config.leaseDurationSeconds * 1000, renewDeadlineMs: config.renewDeadlineSeconds * 1000,
