@@ -32,7 +32,8 @@ export const LEADER: LeaderSettings = { leaseDurationMs: 2_000, renewDeadlineMs:
 
 export const SETTINGS: ReconcilerSettings = {
   ...DEFAULT_SETTINGS,
-  resyncMs: 500,
+  // one resync is part of the takeover bound (lease + one resync): 1 s keeps that bound clear of load noise
+  resyncMs: 1_000,
   pollMs: 100,
   specPollMs: 200,
   batchWindowMs: 50,
