@@ -14,7 +14,7 @@ import { open, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { FleetSpec } from '../../state/spec.ts';
 import { parseFleetSpec } from '../../state/validate.ts';
-import { ConfigError, ControlPlaneError } from '../errors.ts';
+import { ConfigError, ConflictError, ControlPlaneError } from '../errors.ts';
 import { EXIT, parseResultLine, scriptArgs } from '../hostProtocol.ts';
 import { runHostScript } from './localCommands.ts';
 import type { LocalFleet } from './localFleet.ts';
@@ -68,8 +68,9 @@ async function readPid(file: string, key?: 'pid'): Promise<number | null> {
   return typeof pid === 'number' && Number.isInteger(pid) && pid > 0 ? pid : null;
 }
 
-function alreadyRuns(home: string, pid: number): ConfigError {
-  return new ConfigError(`a controller already runs in ${home} (pid ${pid}): stop it first`);
+/** Not bad input: the home is fine, but another controller holds it (exit 1, not 2). */
+function alreadyRuns(home: string, pid: number): ConflictError {
+  return new ConflictError(`a controller already runs in ${home} (pid ${pid}): stop it first`);
 }
 
 /**
@@ -99,7 +100,7 @@ export async function claimHome(home: string): Promise<() => Promise<void>> {
     const holder = await readPid(lock);
     if (holder !== null && pidAlive(holder)) throw alreadyRuns(home, holder);
     if (tries >= 3) {
-      throw new ConfigError(`${lock} is in the way (no live process holds it): delete it if no controller runs in ${home}`);
+      throw new ConflictError(`${lock} is in the way (no live process holds it): delete it if no controller runs in ${home}`);
     }
     // left by a controller that did not stop cleanly
     await rm(lock, { force: true });
