@@ -515,9 +515,10 @@ run_check() { # folder to run in -> 0 when the check passes
     return 1
   fi
   log "running the check $CHECK"
-  # fd 9 (the lock) is closed for the check: a daemon it starts must not keep the host locked.
+  # fd 9 (the lock) is closed for the check: a daemon it starts must not keep the host locked. fd 3 (the real
+  # stdout) too: it carries only the result line, and a daemon holding it would keep the command's output open.
   if (cd -- "$1" && FLEETSYNC_REVISION=$REVISION FLEETSYNC_DESTINATION=$DEST FLEETSYNC_RELEASE_DIR=$(pwd -P) \
-    timeout --kill-after=10 "$CHECK_TIMEOUT_SECONDS" "$CHECK") </dev/null >>"$LOG" 2>&1 9>&-; then
+    timeout --kill-after=10 "$CHECK_TIMEOUT_SECONDS" "$CHECK") </dev/null >>"$LOG" 2>&1 9>&- 3>&-; then
     return 0
   else
     local code=$?
