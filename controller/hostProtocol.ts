@@ -4,7 +4,7 @@
  * runs the script (SSM, local child processes) goes through here, so values are validated once more right
  * before they leave the controller.
  */
-import type { CommandMode, HostResult, SyncParams } from './ports/commands.ts';
+import type { CommandMode, HostResult, InvocationResult, SyncParams } from './ports/commands.ts';
 import {
   PATTERNS, ValidationError, checkDestination, checkExclude, checkRevision, checkSource,
 } from '../state/validate.ts';
@@ -180,4 +180,33 @@ export function parseResultLine(stdout: string): { ok: true; result: HostResult 
     return { ok: false, reason: `the ${RESULT_PREFIX.trim()} line reports an invalid revision ${JSON.stringify(parsed.revision)}` };
   }
   return { ok: true, result: parsed as unknown as HostResult };
+}
+
+/**
+ * A finished run of the host script (through SSM or as a local child process) → the Commands port's per-host
+ * result, from its exit code and stdout. A success needs a well-formed result line; a failure takes its reason
+ * from the line when there is one. `ended` says how a run without an exit code ended (a signal, SSM's word).
+ */
+export function invocationFromOutput(args: {
+  instanceId: string; exitCode: number | undefined; stdout: string; ended?: string; stderrTail?: string;
+}): InvocationResult {
+  const { instanceId, exitCode } = args;
+  const code = exitCode !== undefined ? { exitCode } : {};
+  const parsed = parseResultLine(args.stdout);
+  if (exitCode === EXIT.busy) {
+    return {
+      instanceId, status: 'busy', ...code, ...(parsed.ok ? { result: parsed.result } : {}),
+      error: (parsed.ok ? parsed.result.error : undefined) ?? 'another sync holds the host lock (exit 75): retry later',
+    };
+  }
+  if (exitCode === EXIT.synced) {
+    if (parsed.ok) return { instanceId, status: 'success', ...code, result: parsed.result };
+    return { instanceId, status: 'failed', ...code, error: `the host script succeeded but ${parsed.reason}` };
+  }
+  const exit = exitCode !== undefined ? `exit ${exitCode}` : (args.ended ?? 'the command failed');
+  if (parsed.ok) {
+    return { instanceId, status: 'failed', ...code, result: parsed.result, error: parsed.result.error ?? `${exit}, status ${parsed.result.status}` };
+  }
+  const tail = (args.stderrTail ?? '').trim().split('\n').slice(-3).join(' | ');
+  return { instanceId, status: 'failed', ...code, error: `${exit}; ${parsed.reason}${tail ? `; stderr: ${tail}` : ''}` };
 }

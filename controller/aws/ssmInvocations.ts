@@ -6,7 +6,7 @@
  * it is cut, the caller fetches the full stdout with GetCommandInvocation and calls `fromFullOutput`.
  */
 import type { CommandInvocation, CommandPlugin } from '@aws-sdk/client-ssm';
-import { EXIT, RESULT_PREFIX, parseResultLine } from '../hostProtocol.ts';
+import { EXIT, RESULT_PREFIX, invocationFromOutput, parseResultLine } from '../hostProtocol.ts';
 import type { InvocationResult, InvocationStatus } from '../ports/commands.ts';
 
 /** Where SSM's combined step output switches from stdout to stderr. */
@@ -43,24 +43,9 @@ function result(instanceId: string, status: InvocationStatus, extra: Partial<Inv
 export function fromStdout(args: {
   instanceId: string; status: 'Success' | 'Failed'; exitCode?: number; stdout: string;
 }): InvocationResult {
-  const { instanceId, status, exitCode, stdout } = args;
-  const code = exitCode !== undefined ? { exitCode } : {};
-  if (exitCode === EXIT.busy) {
-    return { instanceId, status: 'busy', ...code, error: 'another sync holds the host lock (exit 75): retry later' };
-  }
-  const parsed = parseResultLine(stdout);
-  if (status === 'Success' && (exitCode === undefined || exitCode === EXIT.synced)) {
-    if (parsed.ok) return { instanceId, status: 'success', ...code, result: parsed.result };
-    return { instanceId, status: 'failed', ...code, error: `the command succeeded but ${parsed.reason}` };
-  }
-  const exit = exitCode !== undefined ? `exit ${exitCode}` : 'the command failed';
-  if (parsed.ok) {
-    return {
-      instanceId, status: 'failed', ...code, result: parsed.result,
-      error: parsed.result.error ?? `${exit}, status ${parsed.result.status}`,
-    };
-  }
-  return { instanceId, status: 'failed', ...code, error: `${exit}; ${parsed.reason}` };
+  // SSM reports Success without a code only when the step exited 0.
+  const exitCode = args.exitCode ?? (args.status === 'Success' ? EXIT.synced : undefined);
+  return invocationFromOutput({ instanceId: args.instanceId, exitCode, stdout: args.stdout });
 }
 
 /** The verdict for one invocation from ListCommandInvocations (with Details). */

@@ -26,7 +26,7 @@ import {
   MAX_TARGETS_PER_SEND, type CommandMode, type Commands, type HostResult, type InvocationResult, type SendArgs,
 } from '../ports/commands.ts';
 import { ControlPlaneError, NotFoundError } from '../errors.ts';
-import { EXIT, parseResultLine, scriptArgs } from '../hostProtocol.ts';
+import { EXIT, invocationFromOutput, scriptArgs } from '../hostProtocol.ts';
 import { PATTERNS } from '../../state/validate.ts';
 import { assertHome } from './localGroup.ts';
 
@@ -140,27 +140,13 @@ function signalPids(pids: number[], signal: NodeJS.Signals): void {
 
 /** The per-host result of a finished run, read as SSM's adapter reads an invocation. */
 export function invocationOf(instanceId: string, run: ScriptRun): InvocationResult {
-  const parsed = parseResultLine(run.stdout);
-  const code = run.exitCode !== null ? { exitCode: run.exitCode } : {};
   if (run.spawnError !== undefined) {
     return { instanceId, status: 'failed', error: `could not start the host script: ${run.spawnError}` };
   }
-  if (run.exitCode === EXIT.busy) {
-    return {
-      instanceId, status: 'busy', ...code, ...(parsed.ok ? { result: parsed.result } : {}),
-      error: (parsed.ok ? parsed.result.error : undefined) ?? 'another sync holds the host lock (exit 75): retry later',
-    };
-  }
-  if (run.exitCode === EXIT.synced) {
-    if (parsed.ok) return { instanceId, status: 'success', ...code, result: parsed.result };
-    return { instanceId, status: 'failed', ...code, error: `the script exited 0 but ${parsed.reason}` };
-  }
-  const exit = run.exitCode !== null ? `exit ${run.exitCode}` : `killed by ${run.signal ?? 'a signal'}`;
-  if (parsed.ok) {
-    return { instanceId, status: 'failed', ...code, result: parsed.result, error: parsed.result.error ?? `${exit}, status ${parsed.result.status}` };
-  }
-  const tail = run.stderrTail.trim().split('\n').slice(-3).join(' | ');
-  return { instanceId, status: 'failed', ...code, error: `${exit}; ${parsed.reason}${tail ? `; stderr: ${tail}` : ''}` };
+  return invocationFromOutput({
+    instanceId, exitCode: run.exitCode ?? undefined, stdout: run.stdout, ended: `killed by ${run.signal ?? 'a signal'}`,
+    stderrTail: run.stderrTail,
+  });
 }
 
 interface CommandRecord {
