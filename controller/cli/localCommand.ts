@@ -14,7 +14,8 @@ import { fleetsyncHome } from './storeContext.ts';
 import { NotFoundError } from '../errors.ts';
 import { LocalFleet, MAX_LOCAL_HOSTS } from '../local/localFleet.ts';
 import { LocalGroup, homeProblem } from '../local/localGroup.ts';
-import { CONTROLLER_FILE, pidAlive } from '../local/embedded.ts';
+import { CONTROLLER_FILE } from '../local/embedded.ts';
+import { pidAlive } from '../local/pid.ts';
 
 async function controllerRuns(home: string): Promise<boolean> {
   try {

@@ -11,6 +11,7 @@ import type { Artifacts } from '../ports/artifacts.ts';
 import type { Clock } from '../ports/clock.ts';
 import type { Store } from '../ports/store.ts';
 import { OperationError, UsageError } from './cliErrors.ts';
+import { pidAlive } from '../local/pid.ts';
 
 export const DEFAULT_HOME = './.fleetsync';
 export const CONTROLLER_FILE = 'controller.json';
@@ -47,16 +48,6 @@ export function fleetsyncHome(env: Record<string, string | undefined>, cwd: stri
   return path.resolve(cwd, env.FLEETSYNC_HOME || DEFAULT_HOME);
 }
 
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    // EPERM: the process exists but belongs to someone else
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
 function parseControllerFile(text: string, file: string): ControllerFile {
   let value: unknown;
   try {
@@ -84,7 +75,7 @@ async function readControllerFile(home: string): Promise<ControllerFile> {
     throw new OperationError(`cannot read ${file}: ${(err as Error).message}`, { cause: err });
   }
   const controller = parseControllerFile(text, file);
-  if (!isAlive(controller.pid)) throw new OperationError(`${notRunning} (process ${controller.pid} has exited)`);
+  if (!pidAlive(controller.pid)) throw new OperationError(`${notRunning} (process ${controller.pid} has exited)`);
   return controller;
 }
 

@@ -17,6 +17,7 @@ import { parseFleetSpec } from '../../state/validate.ts';
 import { ConfigError, ConflictError, ControlPlaneError } from '../errors.ts';
 import { EXIT, parseResultLine, scriptArgs } from '../hostProtocol.ts';
 import { runHostScript } from './localCommands.ts';
+import { pidAlive } from './pid.ts';
 import type { LocalFleet } from './localFleet.ts';
 import type { LocalGroup } from './localGroup.ts';
 
@@ -36,15 +37,6 @@ export interface ControllerInfo {
   dynamoEndpoint: string;
   table: string;
   httpEndpoint: string;
-}
-
-export function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
 
 async function readPid(file: string, key?: 'pid'): Promise<number | null> {

@@ -29,6 +29,7 @@ import { ControlPlaneError, NotFoundError } from '../errors.ts';
 import { EXIT, invocationFromOutput, scriptArgs } from '../hostProtocol.ts';
 import { PATTERNS } from '../../state/validate.ts';
 import { assertHome } from './localGroup.ts';
+import { pidAlive } from './pid.ts';
 
 export const DEFAULT_SCRIPT_PATH = fileURLToPath(new URL('../../deploy/host/fleetsync-sync.sh', import.meta.url));
 export const CONTROLLER_STOPPED = 'the controller stopped during the command';
@@ -184,15 +185,6 @@ interface LiveCommand {
 
 /** LocalCommands instances of this process that have not been closed: their commands have a live owner. */
 const liveInstances = new Set<string>();
-
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);

@@ -17,6 +17,7 @@ import path from 'node:path';
 import type { Clock } from '../ports/clock.ts';
 import { ConfigError, ControlPlaneError } from '../errors.ts';
 import { PATTERNS, checkDestination } from '../../state/validate.ts';
+import { pidAlive } from './pid.ts';
 
 export const GROUP_FILE = 'group.json';
 export const TERMINATED_FOLDER = '.terminated';
@@ -98,15 +99,6 @@ function parseGroupFile(text: string, file: string): GroupFile {
     }
   }
   return value as unknown as GroupFile;
-}
-
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
 
 export class LocalGroup {
