@@ -11,7 +11,7 @@ import { DescribeTableCommand } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient, PutCommand } from '@aws-sdk/lib-dynamodb';
 import { DynamoStore, dynamoKeys } from '../../controller/aws/dynamoStore.ts';
 import type { Store } from '../../controller/ports/store.ts';
-import { startDynalite, type Dynalite } from '../support/dynalite.ts';
+import { startDynalite, stubAwsEnvFor, type Dynalite } from '../support/dynalite.ts';
 import { ScriptedClock, hostRecord, run, statusOf } from './cliHarness.ts';
 
 let db: Dynalite;
@@ -22,11 +22,7 @@ let tableCount = 0;
 beforeAll(async () => {
   db = await startDynalite();
   // the SDK reads these from the process environment, as it would for an operator
-  vi.stubEnv('AWS_ENDPOINT_URL_DYNAMODB', db.endpoint);
-  vi.stubEnv('AWS_REGION', 'us-east-1');
-  vi.stubEnv('AWS_ACCESS_KEY_ID', 'test');
-  vi.stubEnv('AWS_SECRET_ACCESS_KEY', 'test');
-  vi.stubEnv('AWS_MAX_ATTEMPTS', '1');
+  stubAwsEnvFor(db, vi.stubEnv);
   dir = await mkdtemp(path.join(os.tmpdir(), 'fleetsync-cli-'));
   artifacts = path.join(dir, 'artifacts');
   for (const rev of ['rev-a', 'rev-b', 'rev-c']) {

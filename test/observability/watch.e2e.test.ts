@@ -18,7 +18,7 @@ import { SimFleet } from '../../controller/sim/simFleet.ts';
 import { SimCommands } from '../../controller/sim/simCommands.ts';
 import { SimTraffic } from '../../controller/sim/simTraffic.ts';
 import { seededRandom } from '../../controller/sim/random.ts';
-import { startDynalite, type Dynalite } from '../support/dynalite.ts';
+import { startDynalite, stubAwsEnvFor, type Dynalite } from '../support/dynalite.ts';
 import { run } from '../cli/cliHarness.ts';
 
 let db: Dynalite;
@@ -26,10 +26,8 @@ let dir: string;
 
 beforeAll(async () => {
   db = await startDynalite();
-  vi.stubEnv('AWS_ENDPOINT_URL_DYNAMODB', db.endpoint);
-  vi.stubEnv('AWS_REGION', 'us-east-1');
-  vi.stubEnv('AWS_ACCESS_KEY_ID', 'test');
-  vi.stubEnv('AWS_SECRET_ACCESS_KEY', 'test');
+  // the SDK reads these from the process environment, as it would for an operator
+  stubAwsEnvFor(db, vi.stubEnv);
   dir = await mkdtemp(path.join(os.tmpdir(), 'fleetsync-watch-'));
   for (const rev of ['rev-0', 'rev-1', 'rev-2']) {
     await mkdir(path.join(dir, 'artifacts', rev), { recursive: true });

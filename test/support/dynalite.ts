@@ -53,3 +53,15 @@ export async function startDynalite(options: DynaliteOptions = {}): Promise<Dyna
     },
   };
 }
+
+/**
+ * Points the AWS SDK of this process at `db`, as an operator's environment would (AWS mode of the CLI): fake
+ * credentials, us-east-1, one attempt per call. Undo with vi.unstubAllEnvs().
+ */
+export function stubAwsEnvFor(db: Dynalite, stubEnv: (name: string, value: string) => unknown): void {
+  stubEnv('AWS_ENDPOINT_URL_DYNAMODB', db.endpoint);
+  stubEnv('AWS_REGION', 'us-east-1');
+  stubEnv('AWS_ACCESS_KEY_ID', 'test');
+  stubEnv('AWS_SECRET_ACCESS_KEY', 'test');
+  stubEnv('AWS_MAX_ATTEMPTS', '1');
+}
