@@ -7,8 +7,7 @@
 import { initialTransition } from 'xstate';
 import { fromRecord, hostMachine, toRecord, transition, type HostEvent, type HostPolicy } from '../../state/hostMachine.ts';
 import { planRollout, type RolloutPlan } from '../../state/rollout.ts';
-import { countHosts } from '../../state/buckets.ts';
-import { fleetConditions } from '../../state/conditions.ts';
+import { nextFleetStatus } from '../../state/fleetStatus.ts';
 import type { FleetStatus } from '../../state/spec.ts';
 import type { HostContext, HostState } from '../../state/host.ts';
 import type { Clock, Random } from '../ports/clock.ts';
@@ -651,42 +650,27 @@ export class FleetReconciler implements HostMailbox {
     const fleet = this.spec;
     if (!fleet || this.abort.signal.aborted) return;
     const spec = fleet.spec;
-    const live = [...this.cells.values()].filter((c) => c.state !== 'gone');
-    const counts = countHosts(live.map((c) => c.state as HostState));
-    const atDesired = live.filter((c) => c.state === 'inSync' && c.snapshot.context.reportedRevision === spec.revision).length;
     const plan = this.plan ?? this.computePlan();
-    const previous = this.status;
     const now = this.now();
-    const complete = counts.total > 0 && atDesired === counts.total;
-    let rollout = previous?.rollout;
-    const finishing = complete && rollout && rollout.revision === spec.revision && rollout.finishedAtMs === undefined;
-    if (finishing && rollout) rollout = { ...rollout, finishedAtMs: now };
-    const status: FleetStatus = {
-      observedGeneration: fleet.generation,
-      revision: complete ? spec.revision : previous?.revision,
-      lastAttemptedRevision: spec.revision,
-      hostCounts: counts,
-      conditions: fleetConditions({
-        desiredRevision: spec.revision, counts, atDesired, halted: plan.halted, paused: spec.rollout.paused,
-        failedAtDesired: plan.failedAtDesired, previous: previous?.conditions ?? [], nowIso: new Date(now).toISOString(),
-      }),
-      ...(rollout ? { rollout } : {}),
-      ...(this.malformed.length > 0 || this.specError ? { errors: [...this.malformed, ...(this.specError ? [this.specError] : [])] } : {}),
-      updatedAtMs: now,
-    };
+    const { status, finished } = nextFleetStatus({
+      generation: fleet.generation, desiredRevision: spec.revision, paused: spec.rollout.paused,
+      hosts: [...this.cells.values()].map((c) => ({ state: c.state as HostState, reportedRevision: c.snapshot.context.reportedRevision })),
+      halted: plan.halted, failedAtDesired: plan.failedAtDesired, previous: this.status,
+      errors: [...this.malformed, ...(this.specError ? [this.specError] : [])], nowMs: now,
+    });
     const json = JSON.stringify({ ...status, updatedAtMs: 0 });
     if (json === this.statusJson) return;
     await this.o.store.putStatus({ fleet: this.o.fleet, status, token: this.o.lease.token });
     this.status = status;
     this.statusJson = json;
     this.o.observer?.statusWritten?.(this.o.fleet, status);
-    if (finishing && rollout) {
-      this.log.info({ revision: spec.revision, generation: fleet.generation, hosts: counts.total, durationMs: now - rollout.startedAtMs },
-        `rollout of ${spec.revision} finished`);
+    if (finished) {
+      const hosts = status.hostCounts.total;
+      const durationMs = now - finished.startedAtMs;
+      this.log.info({ revision: spec.revision, generation: fleet.generation, hosts, durationMs }, `rollout of ${spec.revision} finished`);
       await this.o.store.appendHistory(this.o.fleet, {
-        type: 'rolloutFinished', atMs: now, actor: CONTROLLER, revision: spec.revision, generation: fleet.generation,
-        durationMs: now - rollout.startedAtMs,
-        message: `every host runs ${spec.revision} (${counts.total} host(s), ${Math.round((now - rollout.startedAtMs) / 1000)}s)`,
+        type: 'rolloutFinished', atMs: now, actor: CONTROLLER, revision: spec.revision, generation: fleet.generation, durationMs,
+        message: `every host runs ${spec.revision} (${hosts} host(s), ${Math.round(durationMs / 1000)}s)`,
       });
     }
   }
