@@ -8,7 +8,7 @@ import type { Registry } from 'prom-client';
 import type { Clock } from './ports/clock.ts';
 import type { Store } from './ports/store.ts';
 import type { Logger } from './log.ts';
-import { fleetList } from './cli/fleetDocument.ts';
+import { fleetList } from './status/fleetDocument.ts';
 
 export interface HealthSource {
   /** when the control loop last turned */

@@ -1,6 +1,6 @@
 /** `status` as text: a summary a person reads at a glance, then the conditions and one row per host. */
 import type { Condition, ConditionType, FleetStatus } from '../../state/spec.ts';
-import type { FleetDocument, FleetListDocument } from './fleetDocument.ts';
+import type { FleetDocument, FleetListDocument } from '../status/fleetDocument.ts';
 import { age, orDash, table } from './output.ts';
 
 export function condition(status: FleetStatus | undefined, type: ConditionType): Condition | undefined {

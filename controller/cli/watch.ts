@@ -8,7 +8,7 @@ import type { Store } from '../ports/store.ts';
 import { StoreUnavailableError, ThrottledError, TransientError } from '../errors.ts';
 import type { Output } from './cliIo.ts';
 import { EXIT_INTERRUPTED, OperationError } from './cliErrors.ts';
-import { fleetDocument, type FleetDocument } from './fleetDocument.ts';
+import { fleetDocument, type FleetDocument } from '../status/fleetDocument.ts';
 import { isoTime } from './output.ts';
 import { noSuchFleet } from './specChange.ts';
 import { changeKey, changeLines, outcomeOf, watchFrame, type WatchOutcome } from './watchView.ts';

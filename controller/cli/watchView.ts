@@ -3,7 +3,7 @@
  * one line per change. Pure: the time is given.
  */
 import type { HostView } from '../../state/host.ts';
-import type { FleetDocument } from './fleetDocument.ts';
+import type { FleetDocument } from '../status/fleetDocument.ts';
 import { age, isoTime, orDash, table } from './output.ts';
 import { condition, rolloutPhase } from './textStatus.ts';
 

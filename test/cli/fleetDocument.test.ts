@@ -1,7 +1,7 @@
 /** The status documents: the design's shape, and unreadable items reported on the fleet instead of failing it. */
 import { describe, expect, it } from 'vitest';
 import { MemoryStore } from '../../controller/sim/memoryStore.ts';
-import { fleetDocument, fleetList } from '../../controller/cli/fleetDocument.ts';
+import { fleetDocument, fleetList } from '../../controller/status/fleetDocument.ts';
 import { parseFleetSpec } from '../../state/validate.ts';
 import { hostRecord, statusOf } from './cliHarness.ts';
 

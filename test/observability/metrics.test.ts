@@ -4,7 +4,7 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { Metrics } from '../../controller/metrics.ts';
-import type { FleetListDocument } from '../../controller/cli/fleetDocument.ts';
+import type { FleetListDocument } from '../../controller/status/fleetDocument.ts';
 import { VirtualClock } from '../../controller/sim/virtualClock.ts';
 import type { FleetStatus } from '../../state/spec.ts';
 import { parsePrometheusText, valueOf, type Exposition } from './promText.ts';

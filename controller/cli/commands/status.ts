@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import type { Session } from '../session.ts';
 import { example, optionalFleetArgument } from '../args.ts';
 import { UsageError } from '../cliErrors.ts';
-import { fleetDocument, fleetList } from '../fleetDocument.ts';
+import { fleetDocument, fleetList } from '../../status/fleetDocument.ts';
 import { parseOutputFormat, serialize, wholeNumber, type OutputFormat } from '../output.ts';
 import { noSuchFleet } from '../specChange.ts';
 import { fleetListText, fleetText } from '../textStatus.ts';
