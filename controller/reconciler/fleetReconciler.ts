@@ -23,6 +23,7 @@ import { HostCell } from './hostCell.ts';
 import type { HostMailbox } from './mailbox.ts';
 import { SendBatcher } from './sendBatcher.ts';
 import { CommandPoller } from './commandPoller.ts';
+import { HostEffects } from './hostEffects.ts';
 import type { AttemptOutcome, ReconcilerObserver } from './observer.ts';
 import { endedAttempt, logAttempt, type EndedAttempt } from './attempts.ts';
 import type { ReconcilerSettings } from './settings.ts';
@@ -53,6 +54,7 @@ export class FleetReconciler implements HostMailbox {
   private readonly pendingGrants = new Set<string>();
   private readonly batcher: SendBatcher;
   private readonly poller: CommandPoller;
+  private readonly effects: HostEffects;
   private readonly abort = new AbortController();
   private readonly work = new Set<Promise<void>>();
   private spec: FleetRecord | null = null;
@@ -84,6 +86,15 @@ export class FleetReconciler implements HostMailbox {
       windowMs: o.settings.batchWindowMs, attemptPrefix: String(o.lease.token), log: this.log, signal: this.abort.signal,
       track, paramsFor: (revision) => this.paramsFor(revision),
       timeoutSeconds: () => this.spec?.spec.rollout.syncTimeoutSeconds ?? 900,
+    });
+    this.effects = new HostEffects({
+      fleet: o.fleet, store: o.store, fleetPort: o.fleetPort, commands: o.commands, traffic: o.traffic, clock: o.clock,
+      log: this.log, observer: o.observer, mailbox: this, batcher: this.batcher, poller: this.poller,
+      spec: () => this.spec!.spec, pollMs: o.settings.pollMs, drainTimeoutMs: o.settings.drainTimeoutMs, signal: this.abort.signal,
+      retryLater: (cell) => {
+        cell.pending.push({ type: 'RESUME', nowMs: this.now() });
+        this.queue.addRateLimited(cell.instanceId);
+      },
     });
   }
 
@@ -488,7 +499,7 @@ export class FleetReconciler implements HostMailbox {
       for (const attempt of ended) this.reportAttempt(cell, attempt);
       return collected;
     });
-    for (const action of actions) await this.execute(cell, action);
+    for (const action of actions) await this.effects.execute(cell, action);
     const deadline = cell.snapshot.context.deadlineMs;
     if (deadline !== null && cell.state !== 'gone') this.queue.addAfter(instanceId, deadline - this.now());
     if (cell.state === 'gone') await this.forget(cell);
@@ -533,107 +544,6 @@ export class FleetReconciler implements HostMailbox {
       links: spec.links, keepReleases: spec.keepReleases,
       ...(spec.check ? { checkCommand: spec.check.command } : {}),
     };
-  }
-
-  /** Carries out one effect the machine asked for. Failures come back to the host as events or retries. */
-  private async execute(cell: HostCell, action: Action): Promise<void> {
-    const ctx = cell.snapshot.context;
-    const id = cell.instanceId;
-    const log = this.log.child({ instanceId: id, attemptId: ctx.attemptId, commandId: ctx.commandId });
-    switch (action.type) {
-      case 'requestProbe':
-        this.batcher.add('probe', id, this.spec!.spec.revision);
-        return;
-      case 'requestSync':
-        if (ctx.targetRevision) this.batcher.add('sync', id, ctx.targetRevision);
-        return;
-      case 'resumeAttempt':
-        await this.resumeAttempt(cell);
-        return;
-      case 'cancelCommand': {
-        const commandId = cell.persistedSnapshot.context.commandId ?? ctx.commandId;
-        this.poller.forget(id);
-        this.batcher.remove(id);
-        if (commandId) {
-          await this.o.commands.cancel({ commandId, instanceIds: [id] })
-            .catch((error: unknown) => log.warn({ err: error }, 'could not cancel the command'));
-        }
-        return;
-      }
-      case 'completeLifecycle': {
-        const result = (action.params as { result: 'CONTINUE' | 'ABANDON' }).result;
-        try {
-          await this.o.fleetPort.completeLifecycle({ ref: this.ref(), instanceId: id, result });
-        } catch (error) {
-          log.warn({ err: error, result }, 'could not complete the lifecycle action; retrying');
-          cell.pending.push({ type: 'RESUME', nowMs: this.now() });
-          this.queue.addRateLimited(id);
-          return;
-        }
-        log.info({ result, revision: ctx.reportedRevision }, `lifecycle action completed: ${result}`);
-        this.o.observer?.lifecycleCompleted?.(this.o.fleet, id, result);
-        if (result === 'CONTINUE') this.deliver(id, { type: 'LIFECYCLE_DONE', nowMs: this.now() });
-        return;
-      }
-      case 'hostFailed':
-        log.warn({ revision: ctx.failedRevision, reason: ctx.lastError, attempts: ctx.attempt }, `host failed: ${ctx.lastError}`);
-        await this.o.store.appendHistory(this.o.fleet, {
-          type: 'hostFailed', atMs: this.now(), actor: CONTROLLER, instanceId: id, revision: ctx.failedRevision ?? undefined,
-          reason: ctx.lastError ?? undefined, message: `${id} failed at ${ctx.failedRevision} after ${ctx.attempt} attempt(s)`,
-        });
-        return;
-      case 'quarantine':
-        log.warn('host quarantined: it keeps its current revision and is left out of the rollout until a retry or a new revision');
-        return;
-      case 'deregister':
-        await this.drain(cell);
-        return;
-      case 'register':
-        await this.o.traffic.register({ targetGroupArns: this.spec!.spec.targetGroupArns, instanceIds: [id] });
-        this.deliver(id, { type: 'RESTORED', nowMs: this.now() });
-        return;
-      default:
-        return;
-    }
-  }
-
-  private async resumeAttempt(cell: HostCell): Promise<void> {
-    const ctx = cell.snapshot.context;
-    const id = cell.instanceId;
-    if (ctx.commandId) {
-      this.poller.track({ commandId: ctx.commandId, mode: 'sync', instanceIds: [id] });
-      return;
-    }
-    if (ctx.attemptId) {
-      // The attempt was recorded but not its command: a command may have gone out just before a crash.
-      const commandId = await this.o.commands.findByAttempt({ fleet: this.o.fleet, attemptId: ctx.attemptId });
-      if (commandId) {
-        this.log.info({ instanceId: id, attemptId: ctx.attemptId, commandId }, 'adopted the command of an attempt recorded before a restart');
-        await this.deliverNowLater(id, { type: 'SENT', nowMs: this.now(), commandId });
-        this.poller.track({ commandId, mode: 'sync', instanceIds: [id] });
-        return;
-      }
-    }
-    if (ctx.targetRevision) this.batcher.add('sync', id, ctx.targetRevision);
-  }
-
-  /** deliverNow from inside an effect: the host's lock is free again by the time effects run. */
-  private deliverNowLater(id: string, event: HostEvent): Promise<void> {
-    return this.deliverNow(id, event);
-  }
-
-  private async drain(cell: HostCell): Promise<void> {
-    const arns = this.spec!.spec.targetGroupArns;
-    const id = cell.instanceId;
-    await this.o.traffic.deregister({ targetGroupArns: arns, instanceIds: [id] });
-    const deadline = this.now() + this.o.settings.drainTimeoutMs;
-    while (this.now() < deadline && !this.abort.signal.aborted) {
-      const health = await this.o.traffic.health(arns, this.abort.signal);
-      const state = health.get(id);
-      if (state !== 'draining') break;
-      await this.o.clock.sleep(Math.min(5_000, this.o.settings.pollMs), this.abort.signal);
-    }
-    this.deliver(id, { type: 'DRAINED', nowMs: this.now() });
   }
 
   // ---- status ------------------------------------------------------------------------------------------------
