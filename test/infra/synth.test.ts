@@ -62,7 +62,7 @@ describe('npm run synth', () => {
     expect(template.Parameters).toBeUndefined();
     expect(template.Rules).toBeUndefined();
 
-    // The compact copy docs/deploying.md deploys: the same template, small enough to send inline (no S3 bucket).
+    // The compact copy README's Deploying section deploys: the same template, small enough to send inline (no S3 bucket).
     const compactPath = join(outdir, 'Fleetsync.compact.json');
     expect(result.stdout).toContain(`to ${join(relative(ROOT, outdir), 'Fleetsync.compact.json')} (`);
     const compact = readFileSync(compactPath, 'utf8');

@@ -162,7 +162,7 @@ export function readConfig(get: Get): InfraConfig {
     throw new ConfigError(
       `the fleetsync stack's context is not usable:\n  - ${r.problems.join('\n  - ')}\n` +
       'Pass values as -c key=value, for example: npm run synth -- -c imageUri=... -c vpcId=... ' +
-      '-c subnetIds=... -c autoScalingGroupNames=... (docs/deploying.md lists every key)',
+      '-c subnetIds=... -c autoScalingGroupNames=... (README.md, Deploying, lists every key)',
     );
   }
   return config;
