@@ -25,20 +25,24 @@ export interface LeaderElectorOptions {
   log: Logger;
   /** leases this process already holds: a busier process waits longer before taking a free one (spreads fleets) */
   heldElsewhere: () => number;
+  /** shared by the electors of one process */
+  turns: LeaseTurns;
   onLeaseChange?: (held: boolean) => void;
 }
 
 /**
- * Per process (holder), the free leases being taken right now, one at a time: without this, electors that
- * see their fleets free at the same moment would all take them before the process's count of leases grew,
- * and a process starting with another would take every fleet (4/0 instead of 2/2).
+ * The free leases one process is taking, one at a time. Without it, electors that see their fleets free at
+ * the same moment would all take them before the process's count of leases grew, and a process starting with
+ * another would take every fleet (4/0 instead of 2/2). One per process: the manager shares it between electors.
  */
-const turns = new Map<string, Promise<unknown>>();
+export class LeaseTurns {
+  private tail: Promise<unknown> = Promise.resolve();
 
-function oneAtATime<T>(holder: string, fn: () => Promise<T>): Promise<T> {
-  const run = (turns.get(holder) ?? Promise.resolve()).then(fn, fn);
-  turns.set(holder, run.catch(() => undefined));
-  return run;
+  take<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.tail.then(fn, fn);
+    this.tail = run.catch(() => undefined);
+    return run;
+  }
 }
 
 export class LeaderElector {
@@ -66,7 +70,7 @@ export class LeaderElector {
         const free = !current || current.holder === '' || current.expiresAtMs <= seenFreeAtMs;
         if (free) {
           const factor = 0.5 + this.o.random() / 2;
-          const lease = await oneAtATime(holder, async () => {
+          const lease = await this.o.turns.take(async () => {
             // Counted when this process's turn comes, so it includes the leases it took meanwhile.
             const spread = this.o.heldElsewhere() * settings.retryPeriodMs * factor - (clock.nowMs() - seenFreeAtMs);
             if (spread > 0) await clock.sleep(spread, signal);

@@ -8,7 +8,7 @@ import type { Fleet } from './ports/fleet.ts';
 import type { Store } from './ports/store.ts';
 import type { Traffic } from './ports/traffic.ts';
 import type { Logger } from './log.ts';
-import { LeaderElector, type LeaderSettings } from './leader.ts';
+import { LeaderElector, LeaseTurns, type LeaderSettings } from './leader.ts';
 import { FleetReconciler } from './reconciler/fleetReconciler.ts';
 import type { ReconcilerObserver } from './reconciler/observer.ts';
 import type { ReconcilerSettings } from './reconciler/settings.ts';
@@ -34,6 +34,7 @@ export interface ManagerOptions {
 export class Manager {
   private readonly elections = new Map<string, Promise<void>>();
   private readonly leading = new Set<string>();
+  private readonly turns = new LeaseTurns();
   private fleetNames: string[] = [];
   private lastLoopMs: number;
   storeReachable = false;
@@ -87,7 +88,7 @@ export class Manager {
       if (this.elections.has(fleet)) continue;
       const elector = new LeaderElector({
         store: this.o.store, fleet, holder: this.o.holder, clock: this.o.clock, random: this.o.random,
-        settings: this.o.leader, log: this.o.log, heldElsewhere: () => this.leading.size,
+        settings: this.o.leader, log: this.o.log, heldElsewhere: () => this.leading.size, turns: this.turns,
         onLeaseChange: (held) => (held ? this.leading.add(fleet) : this.leading.delete(fleet)),
       });
       const election = elector.run(signal, (lease, leadSignal) => new FleetReconciler({

@@ -1,6 +1,6 @@
 /** The leader elector alone, on a virtual clock and the in-memory store. */
 import { describe, expect, it } from 'vitest';
-import { LeaderElector } from '../../controller/leader.ts';
+import { LeaderElector, LeaseTurns } from '../../controller/leader.ts';
 import { silentLogger } from '../../controller/log.ts';
 import type { Lease } from '../../controller/ports/store.ts';
 import { MemoryStore } from '../../controller/sim/memoryStore.ts';
@@ -23,7 +23,7 @@ describe('LeaderElector', () => {
       };
     });
     const elector = new LeaderElector({
-      store, fleet: 'web', holder: 'p1', clock, random: seededRandom(1), settings, log: silentLogger, heldElsewhere: () => 0,
+      store, fleet: 'web', holder: 'p1', clock, random: seededRandom(1), settings, log: silentLogger, heldElsewhere: () => 0, turns: new LeaseTurns(),
     });
     const led: boolean[] = [];
     let finished = false;
@@ -51,9 +51,10 @@ describe('LeaderElector', () => {
     const abort = new AbortController();
     const held = new Set<string>();
     const takenAt = new Map<string, number>();
+    const turns = new LeaseTurns();
     const runs = ['f1', 'f2', 'f3'].map((fleet) => new LeaderElector({
       store, fleet, holder: 'p1', clock, random: () => 0.999, settings, log: silentLogger,
-      heldElsewhere: () => held.size,
+      heldElsewhere: () => held.size, turns,
       onLeaseChange: (isHeld) => {
         if (isHeld) {
           held.add(fleet);
