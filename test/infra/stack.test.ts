@@ -280,6 +280,8 @@ describe('the task role', () => {
 /** Calls an adapter can make that the controller's role deliberately lacks, and why. */
 const NOT_THE_CONTROLLERS: Record<string, string> = {
   'dynamodb:CreateTable': '`fleetsync init` creates a missing table with the operator\'s credentials; the stack creates it here',
+  'dynamodb:DescribeTable': '`fleetsync init` waits for the table it created; DynamoStore never describes it',
+  'autoscaling:SetInstanceHealth': 'Ec2Fleet.markUnhealthy exists for the port, but the reconciler never calls it: quarantine leaves the host serving',
 };
 
 const SDK_PREFIX: Record<string, string> = {

@@ -27,13 +27,11 @@ export const TABLE_ACTIONS = [
   'dynamodb:UpdateItem',
   'dynamodb:DeleteItem',
   'dynamodb:Query',
-  'dynamodb:DescribeTable',
 ];
 
 export const LIFECYCLE_ACTIONS = [
   'autoscaling:CompleteLifecycleAction',
   'autoscaling:RecordLifecycleActionHeartbeat',
-  'autoscaling:SetInstanceHealth',
 ];
 
 export const TARGET_ACTIONS = ['elasticloadbalancing:RegisterTargets', 'elasticloadbalancing:DeregisterTargets'];
