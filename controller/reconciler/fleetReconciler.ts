@@ -15,7 +15,7 @@ import type { Commands, SyncParams } from '../ports/commands.ts';
 import { isLaunching, isLeaving, type Fleet, type FleetRef, type Instance } from '../ports/fleet.ts';
 import type { FleetRecord, Lease, Store } from '../ports/store.ts';
 import type { Traffic } from '../ports/traffic.ts';
-import { MalformedItemError, StaleTokenError } from '../errors.ts';
+import { ConflictError, MalformedItemError, StaleTokenError } from '../errors.ts';
 import { WorkQueue, runWorkers } from '../workqueue/workQueue.ts';
 import { ExponentialFailureRateLimiter } from '../workqueue/rateLimiter.ts';
 import type { Logger } from '../log.ts';
@@ -430,26 +430,36 @@ export class FleetReconciler implements HostMailbox {
     const revision = fleet.spec.revision;
     if (this.haltRecordedFor === revision) return;
     this.haltRecordedFor = revision;
+    const reason = `${plan.failedAtDesired} host(s) failed at ${revision} (maxFailures ${fleet.spec.rollout.maxFailures})`;
     const since = this.status?.rollout?.startedAtMs ?? 0;
     const recent = await this.o.store.listHistory(this.o.fleet, { limit: 50 });
-    if (recent.some((e) => e.type === 'halted' && e.revision === revision && e.atMs >= since)) return;
-    const reason = `${plan.failedAtDesired} host(s) failed at ${revision} (maxFailures ${fleet.spec.rollout.maxFailures})`;
-    this.log.warn({ revision, failed: plan.failedAtDesired }, `rollout halted: ${reason}`);
-    await this.o.store.appendHistory(this.o.fleet, {
-      type: 'halted', atMs: this.now(), actor: CONTROLLER, revision, generation: fleet.generation, reason,
-      message: `rollout of ${revision} halted: no new in-service syncs`,
-    });
-    if (plan.rollbackTo) {
-      const spec = { ...fleet.spec, revision: plan.rollbackTo };
-      const updated = await this.o.store.putFleetSpec({
-        name: this.o.fleet, spec, expectedGeneration: fleet.generation, nowMs: this.now(),
-      });
+    // A leader that took over after the halt was recorded does not record it again, but still rolls back.
+    if (!recent.some((e) => e.type === 'halted' && e.revision === revision && e.atMs >= since)) {
+      this.log.warn({ revision, failed: plan.failedAtDesired }, `rollout halted: ${reason}`);
       await this.o.store.appendHistory(this.o.fleet, {
-        type: 'autoRollback', atMs: this.now(), actor: CONTROLLER, revision: plan.rollbackTo,
-        generation: updated.generation, reason, message: `rolled back from ${revision} to ${plan.rollbackTo}`,
+        type: 'halted', atMs: this.now(), actor: CONTROLLER, revision, generation: fleet.generation, reason,
+        message: `rollout of ${revision} halted: no new in-service syncs`,
       });
-      await this.safePass();
     }
+    if (!plan.rollbackTo) return;
+    let updated: FleetRecord;
+    try {
+      updated = await this.o.store.putFleetSpec({
+        name: this.o.fleet, spec: { ...fleet.spec, revision: plan.rollbackTo }, expectedGeneration: fleet.generation, nowMs: this.now(),
+      });
+    } catch (error) {
+      // The spec changed meanwhile (an operator acted): their change wins, and the next pass looks again.
+      if (error instanceof ConflictError) {
+        this.log.info({ revision }, 'auto rollback skipped: the spec changed meanwhile');
+        return;
+      }
+      throw error;
+    }
+    await this.o.store.appendHistory(this.o.fleet, {
+      type: 'autoRollback', atMs: this.now(), actor: CONTROLLER, revision: plan.rollbackTo,
+      generation: updated.generation, reason, message: `rolled back from ${revision} to ${plan.rollbackTo}`,
+    });
+    await this.safePass();
   }
 
   // ---- hosts -------------------------------------------------------------------------------------------------
