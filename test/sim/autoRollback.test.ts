@@ -3,50 +3,23 @@
  * whole fleet reached, records why, and the fleet comes back to it.
  */
 import { describe, expect, it } from 'vitest';
-import { Manager } from '../../controller/manager.ts';
-import { DEFAULT_SETTINGS } from '../../controller/reconciler/settings.ts';
-import { DEFAULT_LEADER_SETTINGS } from '../../controller/leader.ts';
-import { silentLogger } from '../../controller/log.ts';
-import { VirtualClock } from '../../controller/sim/virtualClock.ts';
-import { seededRandom } from '../../controller/sim/random.ts';
-import { SimWorld } from '../../controller/sim/simWorld.ts';
-import { SimFleet } from '../../controller/sim/simFleet.ts';
-import { SimCommands } from '../../controller/sim/simCommands.ts';
-import { SimTraffic } from '../../controller/sim/simTraffic.ts';
-import { MemoryStore } from '../../controller/sim/memoryStore.ts';
-import { parseFleetSpec } from '../../state/validate.ts';
+import { startSimController } from '../support/simController.ts';
 
 async function rollout(autoRollback: boolean) {
-  const clock = new VirtualClock(0);
-  const world = new SimWorld({ clock, random: seededRandom(1), throttleRate: 0, lifecycleHook: true, agentDelayMs: 0, imageRevision: 'v1' });
-  world.launch(8, { inService: true, revision: 'v1' });
-  const store = new MemoryStore();
-  const sim = { syncMs: 30_000, probeMs: 1_000, failRate: 0 };
-  const abort = new AbortController();
-  const manager = new Manager({
-    store, fleetPort: new SimFleet(world), commands: new SimCommands(world, sim), traffic: new SimTraffic(world), clock,
-    random: seededRandom(2), holder: 'test', settings: DEFAULT_SETTINGS, leader: DEFAULT_LEADER_SETTINGS, fleetScanMs: 5_000,
-    log: silentLogger,
-  });
-  const spec = (revision: string) => parseFleetSpec({
-    autoScalingGroupName: 'asg', source: 's3://bucket/app', destination: '/srv/app', revision,
-    rollout: { maxUnavailable: 2, maxFailures: 2, maxAttempts: 1, autoRollback },
-  });
-  const first = await store.putFleetSpec({ name: 'web', spec: spec('v1'), expectedGeneration: 0, nowMs: 0 });
-  const done = manager.run(abort.signal);
-  await clock.run({ untilMs: 120_000, done: () => false });
-  expect((await store.getStatus('web'))?.revision).toBe('v1');
+  const t = startSimController({ hosts: 8, revision: 'v1' });
+  const rollout = { maxUnavailable: 2, maxFailures: 2, maxAttempts: 1, autoRollback };
+  const first = await t.store.putFleetSpec({ name: 'web', spec: t.spec('v1', { rollout }), expectedGeneration: 0, nowMs: 0 });
+  await t.advance(120_000);
+  expect((await t.store.getStatus('web'))?.revision).toBe('v1');
 
-  sim.failRate = 1; // every sync to v2 fails
-  await store.putFleetSpec({ name: 'web', spec: spec('v2'), expectedGeneration: first.generation, nowMs: clock.nowMs() });
-  await clock.run({ untilMs: clock.nowMs() + 900_000, done: () => false });
+  t.sim.failRate = 1; // every sync to v2 fails
+  await t.store.putFleetSpec({ name: 'web', spec: t.spec('v2', { rollout }), expectedGeneration: first.generation, nowMs: t.clock.nowMs() });
+  await t.advance(900_000);
   const result = {
-    fleet: await store.getFleet('web'), status: await store.getStatus('web'), history: await store.listHistory('web'),
-    revisions: world.live().map((i) => i.revision),
+    fleet: await t.store.getFleet('web'), status: await t.store.getStatus('web'), history: await t.store.listHistory('web'),
+    revisions: t.world.live().map((i) => i.revision),
   };
-  abort.abort();
-  await clock.run({ untilMs: clock.nowMs() + 60_000 });
-  await done;
+  await t.stop();
   return result;
 }
 

@@ -4,24 +4,10 @@
  */
 import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { Manager } from '../../controller/manager.ts';
-import { DEFAULT_SETTINGS } from '../../controller/reconciler/settings.ts';
-import { DEFAULT_LEADER_SETTINGS } from '../../controller/leader.ts';
 import { createLogger } from '../../controller/log.ts';
-import { VirtualClock } from '../../controller/sim/virtualClock.ts';
-import { seededRandom } from '../../controller/sim/random.ts';
-import { SimWorld } from '../../controller/sim/simWorld.ts';
-import { SimFleet } from '../../controller/sim/simFleet.ts';
-import { SimCommands } from '../../controller/sim/simCommands.ts';
-import { SimTraffic } from '../../controller/sim/simTraffic.ts';
-import { MemoryStore } from '../../controller/sim/memoryStore.ts';
-import { parseFleetSpec } from '../../state/validate.ts';
+import { startSimController } from '../support/simController.ts';
 
 function setup() {
-  const clock = new VirtualClock(0);
-  const world = new SimWorld({ clock, random: seededRandom(1), throttleRate: 0, lifecycleHook: true, agentDelayMs: 0, imageRevision: 'v1' });
-  world.launch(6, { inService: true, revision: 'v1' });
-  const store = new MemoryStore();
   const lines: Array<Record<string, unknown>> = [];
   const destination = new Writable({
     write(chunk: Buffer, _enc, done) {
@@ -29,15 +15,8 @@ function setup() {
       done();
     },
   });
-  const log = createLogger({ level: 'info', destination });
-  const abort = new AbortController();
-  const manager = new Manager({
-    store, fleetPort: new SimFleet(world), commands: new SimCommands(world, { syncMs: 10_000, probeMs: 1_000, failRate: 0 }),
-    traffic: new SimTraffic(world), clock, random: seededRandom(2), holder: 'test', settings: DEFAULT_SETTINGS,
-    leader: DEFAULT_LEADER_SETTINGS, fleetScanMs: 5_000, log,
-  });
-  const spec = (revision: string) => parseFleetSpec({ autoScalingGroupName: 'asg', source: 's3://bucket/app', destination: '/srv/app', revision });
-  return { clock, world, store, lines, manager, abort, spec, done: manager.run(abort.signal) };
+  const t = startSimController({ hosts: 6, revision: 'v1', syncMs: 10_000, log: createLogger({ level: 'info', destination }) });
+  return { ...t, lines };
 }
 
 describe('malformed items', () => {
@@ -50,9 +29,7 @@ describe('malformed items', () => {
     const logged = t.lines.find((l) => String(l.key).includes('broken'));
     expect(logged?.msg).toMatch(/malformed fleet item/);
     expect(String(logged?.problem)).toMatch(/revision/);
-    t.abort.abort();
-    await t.clock.run({ untilMs: t.clock.nowMs() + 60_000 });
-    await t.done;
+    await t.stop();
   });
 
   it('a bad host item and a spec broken by hand are reported on that fleet status; no new attempts start', async () => {
@@ -71,8 +48,6 @@ describe('malformed items', () => {
     expect(after?.errors?.join('\n')).toMatch(/spec item: .*strategy/);
     expect(t.world.live().every((i) => i.revision === 'v1')).toBe(true);
     expect(t.lines.some((l) => /fleet spec cannot be read/.test(String(l.msg)))).toBe(true);
-    t.abort.abort();
-    await t.clock.run({ untilMs: t.clock.nowMs() + 60_000 });
-    await t.done;
+    await t.stop();
   });
 });

@@ -1,0 +1,68 @@
+/**
+ * A controller (the real Manager) over the simulated adapters and a MemoryStore, on a virtual clock: for tests
+ * that drive one fleet through a scenario and look at the store and the simulated hosts afterwards.
+ */
+import { Manager } from '../../controller/manager.ts';
+import { DEFAULT_SETTINGS } from '../../controller/reconciler/settings.ts';
+import { DEFAULT_LEADER_SETTINGS } from '../../controller/leader.ts';
+import { silentLogger, type Logger } from '../../controller/log.ts';
+import { VirtualClock } from '../../controller/sim/virtualClock.ts';
+import { seededRandom } from '../../controller/sim/random.ts';
+import { SimWorld } from '../../controller/sim/simWorld.ts';
+import { SimFleet } from '../../controller/sim/simFleet.ts';
+import { SimCommands } from '../../controller/sim/simCommands.ts';
+import { SimTraffic } from '../../controller/sim/simTraffic.ts';
+import { MemoryStore } from '../../controller/sim/memoryStore.ts';
+import { parseFleetSpec } from '../../state/validate.ts';
+import type { FleetSpec } from '../../state/spec.ts';
+
+export interface SimController {
+  clock: VirtualClock;
+  world: SimWorld;
+  store: MemoryStore;
+  commands: SimCommands;
+  traffic: SimTraffic;
+  /** mutable: change failRate mid-test */
+  sim: { syncMs: number; probeMs: number; failRate: number };
+  /** the hosts that were in service at the start */
+  hosts: string[];
+  /** a valid spec at `revision` with these fields over the defaults */
+  spec(revision: string, fields?: Record<string, unknown>): FleetSpec;
+  /** lets virtual time pass */
+  advance(ms: number): Promise<void>;
+  stop(): Promise<void>;
+}
+
+export function startSimController(options: {
+  hosts: number; revision: string; syncMs?: number; failRate?: number; log?: Logger;
+}): SimController {
+  const clock = new VirtualClock(0);
+  const world = new SimWorld({
+    clock, random: seededRandom(1), throttleRate: 0, lifecycleHook: true, agentDelayMs: 0, imageRevision: options.revision,
+  });
+  const hosts = world.launch(options.hosts, { inService: true, revision: options.revision });
+  const store = new MemoryStore();
+  const sim = { syncMs: options.syncMs ?? 30_000, probeMs: 1_000, failRate: options.failRate ?? 0 };
+  const commands = new SimCommands(world, sim);
+  const traffic = new SimTraffic(world);
+  const abort = new AbortController();
+  const manager = new Manager({
+    store, fleetPort: new SimFleet(world), commands, traffic, clock, random: seededRandom(2), holder: 'test',
+    settings: DEFAULT_SETTINGS, leader: DEFAULT_LEADER_SETTINGS, fleetScanMs: 5_000, log: options.log ?? silentLogger,
+  });
+  const done = manager.run(abort.signal);
+  return {
+    clock, world, store, commands, traffic, sim, hosts,
+    spec: (revision, fields = {}) => parseFleetSpec({
+      autoScalingGroupName: 'asg', source: 's3://bucket/app', destination: '/srv/app', revision, ...fields,
+    }),
+    advance: async (ms) => {
+      await clock.run({ untilMs: clock.nowMs() + ms });
+    },
+    stop: async () => {
+      abort.abort();
+      await clock.run({ untilMs: clock.nowMs() + 60_000 });
+      await done;
+    },
+  };
+}
