@@ -37,8 +37,6 @@ export function rawGeneration(item: unknown): number | undefined {
 }
 /** The store cannot be reached. */
 export class StoreUnavailableError extends FleetsyncError {}
-/** A revision's artifacts are missing or incomplete. */
-export class ArtifactMissingError extends FleetsyncError {}
 /** A call to a control plane failed for a reason retrying will not fix (permissions, bad parameters). */
 export class ControlPlaneError extends FleetsyncError {}
 /** The controller's configuration is wrong: says which key and what is allowed. */

@@ -30,6 +30,5 @@ export interface Fleet {
 
 export const isLaunching = (lifecycleState: string): boolean =>
   lifecycleState === 'Pending' || lifecycleState === 'Pending:Wait';
-export const isInService = (lifecycleState: string): boolean => lifecycleState === 'InService';
 export const isLeaving = (lifecycleState: string): boolean =>
   lifecycleState.startsWith('Terminat') || lifecycleState === 'Detaching' || lifecycleState === 'Detached';
