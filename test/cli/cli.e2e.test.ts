@@ -2,16 +2,16 @@
  * The operator CLI end to end on dynalite, in AWS mode (FLEETSYNC_TABLE + AWS_ENDPOINT_URL_DYNAMODB): every
  * command through main(argv), then the table read back with DynamoStore to check what was (and was not) written.
  */
-import { mkdtemp, mkdir, rm, writeFile } from 'node:fs/promises';
-import os from 'node:os';
+import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
 import { DescribeTableCommand } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient, PutCommand } from '@aws-sdk/lib-dynamodb';
 import { DynamoStore, dynamoKeys } from '../../controller/aws/dynamoStore.ts';
 import type { Store } from '../../controller/ports/store.ts';
-import { startDynalite, stubAwsEnvFor, type Dynalite } from '../support/dynalite.ts';
+import type { Dynalite } from '../support/dynalite.ts';
+import { startCliBackend, type CliBackend } from '../support/cliBackend.ts';
 import { ScriptedClock, hostRecord, run, statusOf } from './cliHarness.ts';
 
 let db: Dynalite;
@@ -19,23 +19,17 @@ let dir: string;
 let artifacts: string;
 let tableCount = 0;
 
+let backend: CliBackend;
+
 beforeAll(async () => {
-  db = await startDynalite();
-  // the SDK reads these from the process environment, as it would for an operator
-  stubAwsEnvFor(db, vi.stubEnv);
-  dir = await mkdtemp(path.join(os.tmpdir(), 'fleetsync-cli-'));
-  artifacts = path.join(dir, 'artifacts');
-  for (const rev of ['rev-a', 'rev-b', 'rev-c']) {
-    await mkdir(path.join(artifacts, rev), { recursive: true });
-    await writeFile(path.join(artifacts, rev, 'index.php'), `<?php echo "${rev}";\n`);
-  }
+  backend = await startCliBackend({ prefix: 'cli', revisions: ['rev-a', 'rev-b', 'rev-c'] });
+  ({ db, dir } = backend);
+  artifacts = backend.artifacts;
   await mkdir(path.join(artifacts, 'rev-empty'), { recursive: true });
 });
 
 afterAll(async () => {
-  vi.unstubAllEnvs();
-  await db.stop();
-  await rm(dir, { recursive: true, force: true });
+  await backend.stop();
 });
 
 function fleetYaml(name: string, revision: string, extra = ''): string {

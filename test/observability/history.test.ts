@@ -3,10 +3,9 @@
  * mode, and a controller (manager over DynamoStore and the simulated adapters, real clock, tiny timings) acting
  * on the same table. `fleetsync history` must list every event, newest first.
  */
-import { mkdtemp, mkdir, rm, writeFile } from 'node:fs/promises';
-import os from 'node:os';
+import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DynamoStore } from '../../controller/aws/dynamoStore.ts';
 import { Manager } from '../../controller/manager.ts';
 import { realClock } from '../../controller/clock/realClock.ts';
@@ -20,27 +19,22 @@ import { SimCommands } from '../../controller/sim/simCommands.ts';
 import { SimTraffic } from '../../controller/sim/simTraffic.ts';
 import { seededRandom } from '../../controller/sim/random.ts';
 import type { FleetStatus } from '../../state/spec.ts';
-import { startDynalite, stubAwsEnvFor, type Dynalite } from '../support/dynalite.ts';
+import type { Dynalite } from '../support/dynalite.ts';
+import { startCliBackend, type CliBackend } from '../support/cliBackend.ts';
 import { run } from '../cli/cliHarness.ts';
 
 let db: Dynalite;
 let dir: string;
 
+let backend: CliBackend;
+
 beforeAll(async () => {
-  db = await startDynalite();
-  // the SDK reads these from the process environment, as it would for an operator
-  stubAwsEnvFor(db, vi.stubEnv);
-  dir = await mkdtemp(path.join(os.tmpdir(), 'fleetsync-history-'));
-  for (const rev of ['rev-0', 'rev-1', 'rev-2']) {
-    await mkdir(path.join(dir, 'artifacts', rev), { recursive: true });
-    await writeFile(path.join(dir, 'artifacts', rev, 'index.php'), `<?php echo "${rev}";\n`);
-  }
+  backend = await startCliBackend({ prefix: 'history', revisions: ['rev-0', 'rev-1', 'rev-2'] });
+  ({ db, dir } = backend);
 });
 
 afterAll(async () => {
-  vi.unstubAllEnvs();
-  await db.stop();
-  await rm(dir, { recursive: true, force: true });
+  await backend.stop();
 });
 
 async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs = 20_000): Promise<void> {

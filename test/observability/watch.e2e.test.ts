@@ -3,10 +3,9 @@
  * a controller (manager over DynamoStore and the simulated adapters, real clock, small timings) rolling out.
  * The watch must print one line per change and end with exit 0 once every host is in sync, or 1 on a halt.
  */
-import { mkdtemp, mkdir, rm, writeFile } from 'node:fs/promises';
-import os from 'node:os';
+import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DynamoStore } from '../../controller/aws/dynamoStore.ts';
 import { Manager } from '../../controller/manager.ts';
 import { realClock } from '../../controller/clock/realClock.ts';
@@ -18,27 +17,22 @@ import { SimFleet } from '../../controller/sim/simFleet.ts';
 import { SimCommands } from '../../controller/sim/simCommands.ts';
 import { SimTraffic } from '../../controller/sim/simTraffic.ts';
 import { seededRandom } from '../../controller/sim/random.ts';
-import { startDynalite, stubAwsEnvFor, type Dynalite } from '../support/dynalite.ts';
+import type { Dynalite } from '../support/dynalite.ts';
+import { startCliBackend, type CliBackend } from '../support/cliBackend.ts';
 import { run } from '../cli/cliHarness.ts';
 
 let db: Dynalite;
 let dir: string;
 
+let backend: CliBackend;
+
 beforeAll(async () => {
-  db = await startDynalite();
-  // the SDK reads these from the process environment, as it would for an operator
-  stubAwsEnvFor(db, vi.stubEnv);
-  dir = await mkdtemp(path.join(os.tmpdir(), 'fleetsync-watch-'));
-  for (const rev of ['rev-0', 'rev-1', 'rev-2']) {
-    await mkdir(path.join(dir, 'artifacts', rev), { recursive: true });
-    await writeFile(path.join(dir, 'artifacts', rev, 'index.php'), `<?php echo "${rev}";\n`);
-  }
+  backend = await startCliBackend({ prefix: 'watch', revisions: ['rev-0', 'rev-1', 'rev-2'] });
+  ({ db, dir } = backend);
 });
 
 afterAll(async () => {
-  vi.unstubAllEnvs();
-  await db.stop();
-  await rm(dir, { recursive: true, force: true });
+  await backend.stop();
 });
 
 interface WatchLine { kind?: string; result?: string; exitCode?: number; status?: { hostCounts?: { inSync: number; total: number } } }
