@@ -41,3 +41,7 @@ export class StoreUnavailableError extends FleetsyncError {}
 export class ControlPlaneError extends FleetsyncError {}
 /** The controller's configuration is wrong: says which key and what is allowed. */
 export class ConfigError extends FleetsyncError {}
+/** A file changed between being hashed and being uploaded: its object would not match its name. */
+export class ContentChangedError extends FleetsyncError {}
+/** A revision is already published (or uploaded as a plain folder) with other content: revisions are immutable. */
+export class RevisionExistsError extends FleetsyncError {}

@@ -166,3 +166,39 @@ export function manifestDifferences(a: Manifest, b: Manifest): string[] {
   for (const path of inB.keys()) if (!inA.has(path)) out.push(path);
   return out.sort(compareManifestPaths);
 }
+
+export interface RevisionDescription {
+  exists: boolean;
+  kind?: 'manifest' | 'prefix';
+  files?: number;
+  bytes?: number;
+  problem?: string;
+}
+
+/**
+ * Whether a revision can be deployed, from what its folder holds: a valid manifest of ours (the size comes
+ * with it), or any file (a plain folder). An app's own manifest.json makes it a plain folder. An empty folder
+ * is what an interrupted publish leaves: its manifest is written last.
+ */
+export function describeRevision(args: {
+  revision: string; manifestText: string | null; hasOtherFiles: boolean; where: string; manifestWhere: string;
+}): RevisionDescription {
+  const { revision, manifestText, where, manifestWhere } = args;
+  if (manifestText !== null && looksLikeManifest(manifestText)) {
+    try {
+      const manifest = parseManifest(manifestText, manifestWhere);
+      if (manifest.revision !== revision) {
+        return { exists: false, kind: 'manifest', problem: `${manifestWhere} is the manifest of revision ${manifest.revision}, not ${revision}: publish ${revision} with \`fleetsync publish\`` };
+      }
+      return { exists: true, kind: 'manifest', files: manifest.totals.files, bytes: manifest.totals.bytes };
+    } catch (err) {
+      return { exists: false, kind: 'manifest', problem: (err as Error).message };
+    }
+  }
+  if (manifestText !== null || args.hasOtherFiles) return { exists: true, kind: 'prefix' };
+  return {
+    exists: false,
+    problem: `revision ${revision} has no manifest.json and no files at ${where}: publish it (\`fleetsync publish DIR --revision ${revision} ...\`) or upload its files there. `
+      + 'A publish that was interrupted leaves no manifest.json (it is written last): run the publish again',
+  };
+}

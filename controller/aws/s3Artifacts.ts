@@ -1,12 +1,24 @@
 /**
- * Artifacts in S3: a revision is there when at least one object lives under `<prefix>/<revision>/` (a synced
- * tree, or a published revision's manifest.json). One ListObjectsV2 call with MaxKeys 1: one key answers it.
+ * Artifacts in S3. A revision is a published manifest at `<prefix>/<revision>/manifest.json` over objects at
+ * `<prefix>/objects/<sha256>`, or a plain folder of files under `<prefix>/<revision>/`. The check costs one
+ * GetObject (the manifest) and, when there is none, one ListObjectsV2 with MaxKeys 2.
  */
-import { ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
+import {
+  DeleteObjectCommand, GetObjectCommand, ListObjectsV2Command, PutObjectCommand, type S3Client,
+} from '@aws-sdk/client-s3';
+import { Upload } from '@aws-sdk/lib-storage';
+import { createReadStream } from 'node:fs';
 import { NotFoundError } from '../errors.ts';
-import type { ArtifactCheck, Artifacts } from '../ports/artifacts.ts';
+import type { ArtifactCheck, ArtifactStore, ObjectUpload } from '../ports/artifacts.ts';
 import { ValidationError, checkRevision } from '../../state/validate.ts';
+import { MANIFEST_FILE, OBJECTS_FOLDER, SHA256_PATTERN, describeRevision } from '../../state/manifest.ts';
+import { HashingStream, contentChanged } from '../publish/hashing.ts';
 import { callAws, type OnCall } from './callCounter.ts';
+import { sdkErrorCode } from './sdkErrors.ts';
+
+/** Parts of a multipart upload; an object smaller than one part goes up in a single PutObject. */
+const PART_SIZE_BYTES = 8 * 1024 * 1024;
+const PARTS_IN_FLIGHT_PER_OBJECT = 2;
 
 export interface S3ArtifactsOptions {
   client: S3Client;
@@ -19,19 +31,33 @@ export interface S3Location {
   keyPrefix: string;
 }
 
-/** `s3://bucket/prefix` + revision → where the revision's objects live. */
-export function revisionLocation(source: string, revision: string): S3Location {
+function sourceParts(source: string): { bucket: string; prefix: string } {
   const match = /^s3:\/\/([^/]+)(?:\/(.*))?$/.exec(source);
   if (!match || !match[1]) {
     throw new ValidationError([`source ${JSON.stringify(source)} is not an S3 URL: use s3://bucket/prefix`]);
   }
-  const problem = checkRevision(revision, 'revision');
-  if (problem) throw new ValidationError([problem]);
   const prefix = (match[2] ?? '').replace(/\/+$/, '');
-  return { bucket: match[1], keyPrefix: prefix === '' ? `${revision}/` : `${prefix}/${revision}/` };
+  return { bucket: match[1], prefix: prefix === '' ? '' : `${prefix}/` };
 }
 
-export class S3Artifacts implements Artifacts {
+/** `s3://bucket/prefix` + revision → where the revision's objects live. */
+export function revisionLocation(source: string, revision: string): S3Location {
+  const { bucket, prefix } = sourceParts(source);
+  const problem = checkRevision(revision, 'revision');
+  if (problem) throw new ValidationError([problem]);
+  return { bucket, keyPrefix: `${prefix}${revision}/` };
+}
+
+function objectsLocation(source: string): S3Location {
+  const { bucket, prefix } = sourceParts(source);
+  return { bucket, keyPrefix: `${prefix}${OBJECTS_FOLDER}/` };
+}
+
+function isMissingKey(error: unknown): boolean {
+  return error instanceof NotFoundError && sdkErrorCode((error as Error).cause) !== 'NoSuchBucket';
+}
+
+export class S3Artifacts implements ArtifactStore {
   private readonly client: S3Client;
   private readonly onCall: OnCall | undefined;
 
@@ -40,20 +66,110 @@ export class S3Artifacts implements Artifacts {
     this.onCall = options.onCall;
   }
 
+  manifestUrl(args: { source: string; revision: string }): string {
+    const { bucket, keyPrefix } = revisionLocation(args.source, args.revision);
+    return `s3://${bucket}/${keyPrefix}${MANIFEST_FILE}`;
+  }
+
   async check(args: { source: string; revision: string }): Promise<ArtifactCheck> {
     const { bucket, keyPrefix } = revisionLocation(args.source, args.revision);
     const where = `s3://${bucket}/${keyPrefix}`;
+    return this.bucketNamed(args.source, bucket, async () => {
+      const manifestText = await this.readManifest(args);
+      const hasOtherFiles = manifestText === null ? await this.hasPlainFiles(args) : false;
+      return { where, ...describeRevision({ revision: args.revision, manifestText, hasOtherFiles, where, manifestWhere: this.manifestUrl(args) }) };
+    });
+  }
+
+  async readManifest(args: { source: string; revision: string }): Promise<string | null> {
+    const { bucket, keyPrefix } = revisionLocation(args.source, args.revision);
     try {
-      const page = await callAws('ListObjectsV2', this.onCall, () => this.client.send(
-        new ListObjectsV2Command({ Bucket: bucket, Prefix: keyPrefix, MaxKeys: 1 })));
-      const count = page.KeyCount ?? page.Contents?.length ?? 0;
-      return { exists: count > 0, where };
+      const output = await callAws('GetObject', this.onCall, () => this.client.send(
+        new GetObjectCommand({ Bucket: bucket, Key: `${keyPrefix}${MANIFEST_FILE}` })));
+      return (await output.Body?.transformToString('utf8')) ?? '';
     } catch (error) {
-      if (error instanceof NotFoundError) {
-        throw new NotFoundError(`bucket ${JSON.stringify(bucket)} of ${args.source} does not exist: check the `
-          + 'fleet\'s spec.source', { cause: error });
+      if (isMissingKey(error)) return null;
+      throw error;
+    }
+  }
+
+  async hasPlainFiles(args: { source: string; revision: string }): Promise<boolean> {
+    const { bucket, keyPrefix } = revisionLocation(args.source, args.revision);
+    const page = await callAws('ListObjectsV2', this.onCall, () => this.client.send(
+      new ListObjectsV2Command({ Bucket: bucket, Prefix: keyPrefix, MaxKeys: 2 })));
+    return (page.Contents ?? []).some((o) => o.Key !== `${keyPrefix}${MANIFEST_FILE}`);
+  }
+
+  async listObjects(args: { source: string; signal?: AbortSignal }): Promise<Map<string, number>> {
+    const { bucket, keyPrefix } = objectsLocation(args.source);
+    const found = new Map<string, number>();
+    let token: string | undefined;
+    await this.bucketNamed(args.source, bucket, async () => {
+      do {
+        const page = await callAws('ListObjectsV2', this.onCall, () => this.client.send(
+          new ListObjectsV2Command({ Bucket: bucket, Prefix: keyPrefix, ContinuationToken: token }),
+          args.signal ? { abortSignal: args.signal } : {}));
+        for (const object of page.Contents ?? []) {
+          const name = object.Key?.slice(keyPrefix.length) ?? '';
+          if (SHA256_PATTERN.test(name)) found.set(name, object.Size ?? 0);
+        }
+        token = page.IsTruncated ? page.NextContinuationToken : undefined;
+      } while (token);
+    });
+    return found;
+  }
+
+  async putObject(args: ObjectUpload): Promise<void> {
+    const { bucket, keyPrefix } = objectsLocation(args.source);
+    const key = `${keyPrefix}${args.sha256}`;
+    const hashing = new HashingStream(args.onBytes);
+    const upload = new Upload({
+      client: this.client,
+      params: { Bucket: bucket, Key: key, Body: createReadStream(args.file).pipe(hashing), ContentType: 'application/octet-stream' },
+      partSize: PART_SIZE_BYTES,
+      queueSize: PARTS_IN_FLIGHT_PER_OBJECT,
+      leavePartsOnError: false,
+      ...(args.signal ? { abortController: abortControllerFor(args.signal) } : {}),
+    });
+    await callAws('PutObject', this.onCall, () => upload.done());
+    const actual = hashing.digest();
+    if (actual !== args.sha256 || hashing.bytes !== args.size) {
+      await callAws('DeleteObject', this.onCall, () => this.client.send(new DeleteObjectCommand({ Bucket: bucket, Key: key })));
+      throw contentChanged({ file: args.file, sha256: args.sha256, actual, size: args.size, bytes: hashing.bytes });
+    }
+  }
+
+  async putManifest(args: { source: string; revision: string; text: string }): Promise<'written' | 'exists'> {
+    const { bucket, keyPrefix } = revisionLocation(args.source, args.revision);
+    try {
+      // S3 conditional write: only when no manifest is there, so two publishes of one revision cannot overwrite.
+      await callAws('PutObject', this.onCall, () => this.client.send(new PutObjectCommand({
+        Bucket: bucket, Key: `${keyPrefix}${MANIFEST_FILE}`, Body: args.text, ContentType: 'application/json', IfNoneMatch: '*',
+      })));
+      return 'written';
+    } catch (error) {
+      const code = sdkErrorCode((error as Error).cause);
+      if (code === 'PreconditionFailed' || code === 'ConditionalRequestConflict') return 'exists';
+      throw error;
+    }
+  }
+
+  private async bucketNamed<T>(source: string, bucket: string, run: () => Promise<T>): Promise<T> {
+    try {
+      return await run();
+    } catch (error) {
+      if (error instanceof NotFoundError && !isMissingKey(error)) {
+        throw new NotFoundError(`bucket ${JSON.stringify(bucket)} of ${source} does not exist: check the source (the fleet's spec.source, or --source)`, { cause: error });
       }
       throw error;
     }
   }
+}
+
+/** lib-storage takes an AbortController; ours is a signal. */
+function abortControllerFor(signal: AbortSignal): AbortController {
+  const controller = new AbortController();
+  if (signal.aborted) controller.abort(signal.reason);
+  else signal.addEventListener('abort', () => controller.abort(signal.reason), { once: true });
+  return controller;
 }

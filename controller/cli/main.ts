@@ -17,6 +17,7 @@ import { registerRollback } from './commands/rollback.ts';
 import { registerPauseResume } from './commands/pauseResume.ts';
 import { registerHistory } from './commands/history.ts';
 import { registerRetry } from './commands/retry.ts';
+import { registerPublish } from './commands/publish.ts';
 import { registerLocal } from './localCommand.ts';
 
 export const VERSION = '0.1.0';
@@ -64,6 +65,7 @@ Example:
   registerPauseResume(program, session);
   registerHistory(program, session);
   registerRetry(program, session);
+  registerPublish(program, session);
   registerSimulate(program, session);
   registerLocal(program, session);
   registerController(program, session);

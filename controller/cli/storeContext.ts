@@ -7,7 +7,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import type { Artifacts } from '../ports/artifacts.ts';
+import type { ArtifactStore } from '../ports/artifacts.ts';
 import type { Clock } from '../ports/clock.ts';
 import type { Store } from '../ports/store.ts';
 import { OperationError, UsageError } from './cliErrors.ts';
@@ -26,7 +26,7 @@ export interface StoreContext {
   /** Creates the table when missing and waits until it is active. */
   initTable(): Promise<{ created: boolean }>;
   /** The Artifacts adapter for a fleet's source scheme. */
-  artifactsFor(source: string): Promise<Artifacts>;
+  artifactsFor(source: string): Promise<ArtifactStore>;
   close(): void;
 }
 
@@ -113,12 +113,30 @@ export async function openStoreContext(args: {
   }
 
   const store = new DynamoStore({ client, tableName: context.table });
-  let s3: { client: { destroy(): void }; artifacts: Artifacts } | undefined;
+  const artifacts = openArtifacts(args.env);
   return {
     ...context,
     store,
     initTable: () => ensureTable({ client, tableName: context.table, clock: args.clock }),
-    async artifactsFor(source: string): Promise<Artifacts> {
+    artifactsFor: (source) => artifacts.artifactsFor(source),
+    close: () => {
+      client.destroy();
+      artifacts.close();
+    },
+  };
+}
+
+export interface ArtifactsContext {
+  /** The adapter for a source's scheme: file:/// or s3:// (one S3 client, made on first use). */
+  artifactsFor(source: string): Promise<ArtifactStore>;
+  close(): void;
+}
+
+/** Artifacts alone (publish --source needs no store); S3 from the standard AWS settings. */
+export function openArtifacts(env: Record<string, string | undefined>): ArtifactsContext {
+  let s3: { client: { destroy(): void }; artifacts: ArtifactStore } | undefined;
+  return {
+    async artifactsFor(source: string): Promise<ArtifactStore> {
       if (source.startsWith('file:///')) {
         const { LocalArtifacts } = await import('../local/localArtifacts.ts');
         return new LocalArtifacts();
@@ -128,7 +146,7 @@ export async function openStoreContext(args: {
           const { S3Client } = await import('@aws-sdk/client-s3');
           const { S3Artifacts } = await import('../aws/s3Artifacts.ts');
           // emulators behind an endpoint override rarely serve bucket-named hosts; a bucket elsewhere answers 301
-          const override = Boolean(args.env.AWS_ENDPOINT_URL_S3 ?? args.env.AWS_ENDPOINT_URL);
+          const override = Boolean(env.AWS_ENDPOINT_URL_S3 ?? env.AWS_ENDPOINT_URL);
           const s3Client = new S3Client({ forcePathStyle: override, followRegionRedirects: true });
           s3 = { client: s3Client, artifacts: new S3Artifacts({ client: s3Client }) };
         }
@@ -137,8 +155,8 @@ export async function openStoreContext(args: {
       throw new UsageError(`source ${JSON.stringify(source)} is neither s3:// nor file:///: fix the fleet's spec.source`);
     },
     close: () => {
-      client.destroy();
       s3?.client.destroy();
+      s3 = undefined;
     },
   };
 }

@@ -1,29 +1,123 @@
 /**
- * Artifacts in a local folder (`file:///path` sources: the embedded default and on-premises hosts): a revision
- * is there when `<path>/<revision>/` is a folder with at least one entry.
+ * Artifacts in a local folder (`file:///path` sources: the embedded default and on-premises hosts). A revision
+ * is a published manifest at `<path>/<revision>/manifest.json` over objects at `<path>/objects/<sha256>`, or a
+ * plain folder `<path>/<revision>/` with at least one entry. Objects and the manifest are written beside their
+ * place and renamed (or linked) into it, so a reader never sees half a file.
  */
-import { readdir } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { createReadStream, createWriteStream } from 'node:fs';
+import { link, mkdir, readFile, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { pipeline } from 'node:stream/promises';
 import { fileURLToPath } from 'node:url';
-import type { ArtifactCheck, Artifacts } from '../ports/artifacts.ts';
+import type { ArtifactCheck, ArtifactStore, ObjectUpload } from '../ports/artifacts.ts';
 import { ControlPlaneError } from '../errors.ts';
 import { assertValid, checkRevision, checkSource } from '../../state/validate.ts';
+import { MANIFEST_FILE, OBJECTS_FOLDER, SHA256_PATTERN, describeRevision } from '../../state/manifest.ts';
+import { HashingStream, contentChanged } from '../publish/hashing.ts';
 
-export class LocalArtifacts implements Artifacts {
-  async check(args: { source: string; revision: string }): Promise<ArtifactCheck> {
-    assertValid([checkSource(args.source, 'source'), checkRevision(args.revision, 'revision')]);
-    if (!args.source.startsWith('file:///')) {
-      throw new ControlPlaneError(`LocalArtifacts reads file:/// sources only, not ${args.source}`);
+function errnoOf(err: unknown): string | undefined {
+  return (err as NodeJS.ErrnoException).code;
+}
+
+export class LocalArtifacts implements ArtifactStore {
+  private root(source: string): string {
+    assertValid([checkSource(source, 'source')]);
+    if (!source.startsWith('file:///')) {
+      throw new ControlPlaneError(`LocalArtifacts reads file:/// sources only, not ${source}`);
     }
-    const where = path.join(fileURLToPath(args.source), args.revision);
+    return fileURLToPath(source);
+  }
+
+  private revisionFolder(source: string, revision: string): string {
+    assertValid([checkRevision(revision, 'revision')]);
+    return path.join(this.root(source), revision);
+  }
+
+  private manifestPath(args: { source: string; revision: string }): string {
+    return path.join(this.revisionFolder(args.source, args.revision), MANIFEST_FILE);
+  }
+
+  manifestUrl(args: { source: string; revision: string }): string {
+    return `file://${this.manifestPath(args)}`;
+  }
+
+  async check(args: { source: string; revision: string }): Promise<ArtifactCheck> {
+    const where = this.revisionFolder(args.source, args.revision);
+    const manifestText = await this.readManifest(args);
+    const hasOtherFiles = manifestText === null ? await this.hasPlainFiles(args) : false;
+    return { where, ...describeRevision({ revision: args.revision, manifestText, hasOtherFiles, where, manifestWhere: this.manifestUrl(args) }) };
+  }
+
+  async readManifest(args: { source: string; revision: string }): Promise<string | null> {
+    const file = this.manifestPath(args);
     try {
-      const entries = await readdir(where);
-      return { exists: entries.length > 0, where };
+      return await readFile(file, 'utf8');
     } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code;
-      // missing, or a file where a folder should be: the revision is not there
-      if (code === 'ENOENT' || code === 'ENOTDIR') return { exists: false, where };
+      // missing, or a file where a folder should be: there is no manifest
+      if (errnoOf(err) === 'ENOENT' || errnoOf(err) === 'ENOTDIR') return null;
+      throw new ControlPlaneError(`cannot read ${file}: ${(err as Error).message}`, { cause: err });
+    }
+  }
+
+  async hasPlainFiles(args: { source: string; revision: string }): Promise<boolean> {
+    const where = this.revisionFolder(args.source, args.revision);
+    try {
+      return (await readdir(where)).some((entry) => entry !== MANIFEST_FILE);
+    } catch (err) {
+      if (errnoOf(err) === 'ENOENT' || errnoOf(err) === 'ENOTDIR') return false;
       throw new ControlPlaneError(`cannot read ${where}: ${(err as Error).message}`, { cause: err });
+    }
+  }
+
+  async listObjects(args: { source: string }): Promise<Map<string, number>> {
+    const folder = path.join(this.root(args.source), OBJECTS_FOLDER);
+    let names: string[];
+    try {
+      names = await readdir(folder);
+    } catch (err) {
+      if (errnoOf(err) === 'ENOENT') return new Map();
+      throw new ControlPlaneError(`cannot read ${folder}: ${(err as Error).message}`, { cause: err });
+    }
+    const found = new Map<string, number>();
+    for (const name of names.filter((n) => SHA256_PATTERN.test(n))) {
+      found.set(name, (await stat(path.join(folder, name))).size);
+    }
+    return found;
+  }
+
+  async putObject(args: ObjectUpload): Promise<void> {
+    const folder = path.join(this.root(args.source), OBJECTS_FOLDER);
+    await mkdir(folder, { recursive: true });
+    const temp = path.join(folder, `.tmp-${args.sha256}-${randomBytes(6).toString('hex')}`);
+    const hashing = new HashingStream(args.onBytes);
+    try {
+      await pipeline(createReadStream(args.file), hashing, createWriteStream(temp, { flags: 'wx', mode: 0o644 }),
+        ...(args.signal ? [{ signal: args.signal }] : []));
+      const actual = hashing.digest();
+      if (actual !== args.sha256 || hashing.bytes !== args.size) {
+        throw contentChanged({ file: args.file, sha256: args.sha256, actual, size: args.size, bytes: hashing.bytes });
+      }
+      await rename(temp, path.join(folder, args.sha256));
+    } finally {
+      await rm(temp, { force: true });
+    }
+  }
+
+  async putManifest(args: { source: string; revision: string; text: string }): Promise<'written' | 'exists'> {
+    const final = this.manifestPath(args);
+    await mkdir(path.dirname(final), { recursive: true });
+    const temp = `${final}.tmp-${randomBytes(6).toString('hex')}`;
+    try {
+      await writeFile(temp, args.text, { flag: 'wx', mode: 0o644 });
+      // link() fails when the manifest exists: two publishes of one revision cannot overwrite each other
+      await link(temp, final);
+      return 'written';
+    } catch (err) {
+      if (errnoOf(err) === 'EEXIST') return 'exists';
+      throw new ControlPlaneError(`cannot write ${final}: ${(err as Error).message}`, { cause: err });
+    } finally {
+      await rm(temp, { force: true });
     }
   }
 }

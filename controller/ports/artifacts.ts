@@ -1,10 +1,48 @@
-/** Where revisions live: is a revision there (used to refuse a deploy of a missing one). */
+/**
+ * Where revisions live. `Artifacts` answers "can this revision be deployed, and how big is it" (deploy and the
+ * controller); `ArtifactStore` is the write side `fleetsync publish` uses: content-addressed objects at
+ * `<source>/objects/<sha256>` and a manifest at `<source>/<revision>/manifest.json`, written last.
+ */
+
 export interface ArtifactCheck {
   exists: boolean;
-  /** where it was looked for, for the error message */
+  /** where it was looked for, for messages */
   where: string;
+  /** a published revision (a manifest) or a plain folder of files */
+  kind?: 'manifest' | 'prefix';
+  /** the revision's size, when a manifest tells it */
+  files?: number;
+  bytes?: number;
+  /** why the revision cannot be deployed, when it cannot */
+  problem?: string;
 }
 
 export interface Artifacts {
   check(args: { source: string; revision: string }): Promise<ArtifactCheck>;
+}
+
+export interface ObjectUpload {
+  source: string;
+  sha256: string;
+  /** the local file to upload; its content must hash to sha256, checked while it is read */
+  file: string;
+  size: number;
+  /** told how many bytes went out, as they go */
+  onBytes?: (bytes: number) => void;
+  signal?: AbortSignal;
+}
+
+export interface ArtifactStore extends Artifacts {
+  /** the objects the source holds already: sha256 -> size */
+  listObjects(args: { source: string; signal?: AbortSignal }): Promise<Map<string, number>>;
+  /** the text of `<revision>/manifest.json`, or null when there is none */
+  readManifest(args: { source: string; revision: string }): Promise<string | null>;
+  /** whether `<revision>/` holds anything besides a manifest.json (a plain-folder revision) */
+  hasPlainFiles(args: { source: string; revision: string }): Promise<boolean>;
+  /** Uploads one object; when the file's content turns out not to match sha256, removes it and throws. */
+  putObject(args: ObjectUpload): Promise<void>;
+  /** Creates the manifest, never replacing one: 'exists' when a manifest was there first. */
+  putManifest(args: { source: string; revision: string; text: string }): Promise<'written' | 'exists'>;
+  /** the manifest's URL, for messages */
+  manifestUrl(args: { source: string; revision: string }): string;
 }

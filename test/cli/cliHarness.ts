@@ -38,9 +38,10 @@ export async function run(argv: string[], options: {
   clock?: Clock;
   signal?: AbortSignal;
   stdout?: CapturedOutput;
+  stderr?: CapturedOutput;
 } = {}): Promise<RunResult> {
   const stdout = options.stdout ?? capture();
-  const stderr = capture();
+  const stderr = options.stderr ?? capture();
   const io: CliIo = {
     stdout,
     stderr,
