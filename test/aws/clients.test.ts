@@ -7,6 +7,7 @@ import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { CallTally } from '../../controller/aws/callCounter.ts';
 import { type AwsClients, destroyAwsClients, makeAwsClients } from '../../controller/aws/clients.ts';
+import { buildManifest, renderManifest } from '../../state/manifest.ts';
 import { S3Artifacts } from '../../controller/aws/s3Artifacts.ts';
 import { SsmCommands } from '../../controller/aws/ssmCommands.ts';
 import { ThrottledError } from '../../controller/errors.ts';
@@ -107,16 +108,15 @@ describe('makeAwsClients', () => {
 
   it('sends S3 to AWS_ENDPOINT_URL, path-style', async () => {
     clients = makeAwsClients({});
-    replies = [{
-      status: 200, contentType: 'application/xml',
-      body: '<?xml version="1.0" encoding="UTF-8"?><ListBucketResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/">'
-        + '<Name>my-codebase</Name><Prefix>web/r1/</Prefix><KeyCount>1</KeyCount><MaxKeys>1</MaxKeys>'
-        + '<IsTruncated>false</IsTruncated><Contents><Key>web/r1/manifest.json</Key><Size>3</Size></Contents></ListBucketResult>',
-    }];
+    const manifest = renderManifest(buildManifest({
+      revision: 'r1', publishedBy: 'ci', publishedAt: '2026-11-25T00:00:00.000Z',
+      files: [{ path: 'index.php', sha256: 'e'.repeat(64), size: 3, mode: '644' }],
+    }));
+    replies = [{ status: 200, contentType: 'application/json', body: manifest }];
     const check = await new S3Artifacts({ client: clients.s3 }).check({ source: 's3://my-codebase/web', revision: 'r1' });
-    expect(check).toEqual({ exists: true, where: 's3://my-codebase/web/r1/' });
+    expect(check).toEqual({ exists: true, kind: 'manifest', files: 1, bytes: 3, where: 's3://my-codebase/web/r1/' });
     expect(seen).toHaveLength(1);
     expect(seen[0]!.method).toBe('GET');
-    expect(seen[0]!.url).toMatch(/^\/my-codebase\/?\?list-type=2&max-keys=1&prefix=web%2Fr1%2F$/);
+    expect(seen[0]!.url).toMatch(/^\/my-codebase\/web\/r1\/manifest\.json(\?x-id=GetObject)?$/);
   });
 });

@@ -1,16 +1,33 @@
 import { beforeEach, describe, expect, it } from 'vitest';
 import { mockClient } from 'aws-sdk-client-mock';
-import { ListObjectsV2Command, NoSuchBucket, S3Client } from '@aws-sdk/client-s3';
+import {
+  DeleteObjectCommand, GetObjectCommand, ListObjectsV2Command, NoSuchBucket, NoSuchKey, PutObjectCommand, S3Client,
+  type GetObjectCommandOutput,
+} from '@aws-sdk/client-s3';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
 import { S3Artifacts, revisionLocation } from '../../controller/aws/s3Artifacts.ts';
 import { CallTally } from '../../controller/aws/callCounter.ts';
-import { ControlPlaneError, NotFoundError } from '../../controller/errors.ts';
+import { ContentChangedError, ControlPlaneError, NotFoundError } from '../../controller/errors.ts';
 import { ValidationError } from '../../state/validate.ts';
+import { buildManifest, renderManifest } from '../../state/manifest.ts';
 import { TEST_CLIENT_CONFIG, sdkError } from './awsMocks.ts';
 
 const client = new S3Client(TEST_CLIENT_CONFIG);
 const s3 = mockClient(client);
 let tally: CallTally;
 let artifacts: S3Artifacts;
+
+const SHA = 'c'.repeat(64);
+const manifestText = (revision: string): string => renderManifest(buildManifest({
+  revision, publishedBy: 'ci@build', publishedAt: '2026-11-25T00:00:00.000Z',
+  files: [{ path: 'index.php', sha256: SHA, size: 1200, mode: '644' }, { path: 'lib/a.php', sha256: SHA, size: 34, mode: '644' }],
+}));
+const body = (text: string): GetObjectCommandOutput => ({
+  $metadata: {}, Body: { transformToString: () => Promise.resolve(text) } as unknown as GetObjectCommandOutput['Body'],
+});
+const noSuchKey = (): NoSuchKey => new NoSuchKey({ message: 'The specified key does not exist.', $metadata: {} });
 
 beforeEach(() => {
   s3.reset();
@@ -19,20 +36,41 @@ beforeEach(() => {
 });
 
 describe('S3Artifacts.check', () => {
-  it('finds a revision with one key under <prefix>/<revision>/', async () => {
-    s3.on(ListObjectsV2Command).resolves({ KeyCount: 1, Contents: [{ Key: 'web/3f9c2ab/index.php' }] });
+  it('reads a published revision\'s manifest and reports its size, in one call', async () => {
+    s3.on(GetObjectCommand).resolves(body(manifestText('3f9c2ab')));
     expect(await artifacts.check({ source: 's3://my-codebase/web', revision: '3f9c2ab' }))
-      .toEqual({ exists: true, where: 's3://my-codebase/web/3f9c2ab/' });
-    expect(s3.commandCalls(ListObjectsV2Command).map((c) => c.args[0].input)).toEqual([
-      { Bucket: 'my-codebase', Prefix: 'web/3f9c2ab/', MaxKeys: 1 },
-    ]);
-    expect(tally.get('ListObjectsV2').ok).toBe(1);
+      .toEqual({ exists: true, kind: 'manifest', files: 2, bytes: 1234, where: 's3://my-codebase/web/3f9c2ab/' });
+    expect(s3.commandCalls(GetObjectCommand).map((c) => c.args[0].input)).toEqual([{ Bucket: 'my-codebase', Key: 'web/3f9c2ab/manifest.json' }]);
+    expect(s3.commandCalls(ListObjectsV2Command)).toHaveLength(0);
+    expect(tally.get('GetObject').ok).toBe(1);
   });
 
-  it('says where it looked when the revision is missing', async () => {
+  it('refuses a manifest copied under another revision\'s name, and one that does not parse', async () => {
+    s3.on(GetObjectCommand).resolvesOnce(body(manifestText('other'))).resolvesOnce(body(manifestText('r1').replace('"size":34', '"size":35')));
+    expect(await artifacts.check({ source: 's3://my-codebase/web', revision: 'r1' }))
+      .toMatchObject({ exists: false, problem: expect.stringMatching(/manifest of revision other, not r1/) as unknown });
+    expect(await artifacts.check({ source: 's3://my-codebase/web', revision: 'r1' }))
+      .toMatchObject({ exists: false, problem: expect.stringMatching(/not a valid fleetsync manifest: totals/) as unknown });
+  });
+
+  it('without a manifest, a plain folder with one key is a revision (an app\'s own manifest.json too)', async () => {
+    s3.on(GetObjectCommand).rejectsOnce(noSuchKey()).resolvesOnce(body('{"name":"my pwa"}'));
+    s3.on(ListObjectsV2Command).resolves({ KeyCount: 1, Contents: [{ Key: 'web/3f9c2ab/index.php' }] });
+    expect(await artifacts.check({ source: 's3://my-codebase/web', revision: '3f9c2ab' }))
+      .toEqual({ exists: true, kind: 'prefix', where: 's3://my-codebase/web/3f9c2ab/' });
+    expect(s3.commandCalls(ListObjectsV2Command).map((c) => c.args[0].input)).toEqual([
+      { Bucket: 'my-codebase', Prefix: 'web/3f9c2ab/', MaxKeys: 2 },
+    ]);
+    expect(await artifacts.check({ source: 's3://my-codebase/web', revision: '3f9c2ab' }))
+      .toEqual({ exists: true, kind: 'prefix', where: 's3://my-codebase/web/3f9c2ab/' });
+  });
+
+  it('an empty folder is refused, saying an interrupted publish leaves no manifest', async () => {
+    s3.on(GetObjectCommand).rejects(noSuchKey());
     s3.on(ListObjectsV2Command).resolves({ KeyCount: 0 });
-    expect(await artifacts.check({ source: 's3://my-codebase/web/', revision: 'nope' }))
-      .toEqual({ exists: false, where: 's3://my-codebase/web/nope/' });
+    const check = await artifacts.check({ source: 's3://my-codebase/web/', revision: 'nope' });
+    expect(check).toMatchObject({ exists: false, where: 's3://my-codebase/web/nope/' });
+    expect(check.problem).toMatch(/no manifest.json and no files at s3:\/\/my-codebase\/web\/nope\/.*interrupted.*run the publish again/);
   });
 
   it('looks at the bucket root for a source without a prefix, and never matches a longer revision name', () => {
@@ -48,7 +86,7 @@ describe('S3Artifacts.check', () => {
   });
 
   it('says the bucket is missing, and that access denied is a permission to grant', async () => {
-    s3.on(ListObjectsV2Command).rejectsOnce(new NoSuchBucket({ message: 'The specified bucket does not exist', $metadata: {} }))
+    s3.on(GetObjectCommand).rejectsOnce(new NoSuchBucket({ message: 'The specified bucket does not exist', $metadata: {} }))
       .rejectsOnce(sdkError('AccessDenied', 'Access Denied', 403));
     const missing = await artifacts.check({ source: 's3://gone-bucket/web', revision: 'r1' }).catch((e: unknown) => e);
     expect(missing).toBeInstanceOf(NotFoundError);
@@ -56,5 +94,42 @@ describe('S3Artifacts.check', () => {
     const denied = await artifacts.check({ source: 's3://my-codebase/web', revision: 'r1' }).catch((e: unknown) => e);
     expect(denied).toBeInstanceOf(ControlPlaneError);
     expect((denied as Error).message).toMatch(/AccessDenied.*IAM/);
+  });
+});
+
+describe('S3Artifacts as the publish store', () => {
+  it('lists objects page by page, keeping only sha256 names', async () => {
+    s3.on(ListObjectsV2Command)
+      .resolvesOnce({ IsTruncated: true, NextContinuationToken: 't1', Contents: [{ Key: `web/objects/${SHA}`, Size: 5 }, { Key: 'web/objects/.tmp-x', Size: 1 }] })
+      .resolvesOnce({ IsTruncated: false, Contents: [{ Key: `web/objects/${'d'.repeat(64)}`, Size: 7 }] });
+    const objects = await artifacts.listObjects({ source: 's3://my-codebase/web' });
+    expect([...objects]).toEqual([[SHA, 5], ['d'.repeat(64), 7]]);
+    expect(s3.commandCalls(ListObjectsV2Command).map((c) => c.args[0].input)).toEqual([
+      { Bucket: 'my-codebase', Prefix: 'web/objects/', ContinuationToken: undefined },
+      { Bucket: 'my-codebase', Prefix: 'web/objects/', ContinuationToken: 't1' },
+    ]);
+  });
+
+  it('creates the manifest only when none is there (If-None-Match), and says so when one was', async () => {
+    s3.on(PutObjectCommand).resolvesOnce({}).rejectsOnce(sdkError('PreconditionFailed', 'At least one of the pre-conditions you specified did not hold', 412));
+    expect(await artifacts.putManifest({ source: 's3://my-codebase/web', revision: 'r1', text: 'x' })).toBe('written');
+    expect(await artifacts.putManifest({ source: 's3://my-codebase/web', revision: 'r1', text: 'x' })).toBe('exists');
+    expect(s3.commandCalls(PutObjectCommand)[0]!.args[0].input).toMatchObject({ Key: 'web/r1/manifest.json', IfNoneMatch: '*' });
+  });
+
+  it('removes an uploaded object whose bytes do not hash to its name', async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'fleetsync-s3art-'));
+    try {
+      const file = path.join(dir, 'a.php');
+      await writeFile(file, 'changed since it was hashed');
+      s3.on(PutObjectCommand).resolves({});
+      s3.on(DeleteObjectCommand).resolves({});
+      const error = await artifacts.putObject({ source: 's3://my-codebase/web', sha256: SHA, file, size: 27 }).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(ContentChangedError);
+      expect((error as Error).message).toMatch(/a\.php changed while it was being published/);
+      expect(s3.commandCalls(DeleteObjectCommand).map((c) => c.args[0].input)).toEqual([{ Bucket: 'my-codebase', Key: `web/objects/${SHA}` }]);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -205,7 +205,7 @@ describe('deploy', () => {
     const before = await snapshot(t.store);
     const missing = await t.run(['deploy', 'web', 'rev-missing']);
     expect(missing.code).toBe(1);
-    expect(missing.stderr).toContain('revision rev-missing was not found at');
+    expect(missing.stderr).toContain('revision rev-missing has no manifest.json and no files at');
     expect(missing.stderr).toContain(path.join(artifacts, 'rev-missing'));
     expect(missing.stderr).toContain('--force');
     const empty = await t.run(['deploy', 'web', 'rev-empty']);

@@ -21,12 +21,12 @@ describe('LocalArtifacts', () => {
   const source = (): string => `file://${dir}`;
 
   it('finds a revision whose folder has entries, and says where it looked', async () => {
-    expect(await artifacts.check({ source: source(), revision: 'full' })).toEqual({ exists: true, where: path.join(dir, 'full') });
+    expect(await artifacts.check({ source: source(), revision: 'full' })).toEqual({ exists: true, kind: 'prefix', where: path.join(dir, 'full') });
   });
 
   it('a missing folder, an empty folder and a file are not a revision', async () => {
     for (const revision of ['missing', 'empty', 'afile']) {
-      expect(await artifacts.check({ source: source(), revision })).toEqual({ exists: false, where: path.join(dir, revision) });
+      expect(await artifacts.check({ source: source(), revision })).toMatchObject({ exists: false, where: path.join(dir, revision) });
     }
   });
 

@@ -4,8 +4,15 @@ import { changeOptions, example, fleetArgument, revisionArgument, type ChangeOpt
 import { OperationError } from '../cliErrors.ts';
 import { readFleet, requesterFrom, writeChange } from '../specChange.ts';
 import type { StoreContext } from '../storeContext.ts';
+import type { ArtifactCheck } from '../../ports/artifacts.ts';
+import { formatBytes } from '../publishProgress.ts';
 
-async function checkArtifacts(args: { context: StoreContext; fleet: string; source: string; revision: string }): Promise<void> {
+/** The revision's size for messages and history, when its manifest tells it. */
+export function sizeOf(check: ArtifactCheck): string | undefined {
+  return check.files !== undefined && check.bytes !== undefined ? `${check.files} files, ${formatBytes(check.bytes)}` : undefined;
+}
+
+async function checkArtifacts(args: { context: StoreContext; fleet: string; source: string; revision: string }): Promise<ArtifactCheck> {
   const { context, fleet, source, revision } = args;
   const artifacts = await context.artifactsFor(source);
   let check: Awaited<ReturnType<typeof artifacts.check>>;
@@ -15,10 +22,14 @@ async function checkArtifacts(args: { context: StoreContext; fleet: string; sour
     throw new OperationError(`could not check that revision ${revision} exists in ${source}: ${(err as Error).message}`
       + ' (fix the access, or pass --force to deploy without the check)', { cause: err });
   }
+  if (!check.exists && check.problem !== undefined) {
+    throw new OperationError(`cannot deploy ${revision} to fleet ${fleet}: ${check.problem}; or pass --force to deploy anyway`);
+  }
   if (!check.exists) {
     throw new OperationError(`revision ${revision} was not found at ${check.where} (fleet ${fleet}'s source is ${source}):`
       + ` upload it there first (or \`fleetsync publish DIR --fleet ${fleet} --revision ${revision}\`), or pass --force to deploy anyway`);
   }
+  return check;
 }
 
 export function registerDeploy(program: Command, session: Session): void {
@@ -39,16 +50,17 @@ export function registerDeploy(program: Command, session: Session): void {
         session.exitCode = 0;
         return;
       }
-      if (!options.force) await checkArtifacts({ context, fleet, source: current.spec.source, revision });
+      const check = options.force ? undefined : await checkArtifacts({ context, fleet, source: current.spec.source, revision });
+      const size = check ? sizeOf(check) : undefined;
       const previous = current.spec.revision;
       const result = await writeChange({
         store: context.store, clock: session.io.clock, current, requester,
         change: {
           spec: { ...current.spec, revision },
-          event: { type: 'deploy', revision, message: `deploy ${revision} (was ${previous})${options.force ? ', artifact check skipped' : ''}` },
+          event: { type: 'deploy', revision, message: `deploy ${revision} (was ${previous})${size ? `, ${size}` : ''}${options.force ? ', artifact check skipped' : ''}` },
         },
       });
-      session.out(`fleet ${fleet}: deploying ${revision} (was ${previous}), generation ${result.record.generation}`);
+      session.out(`fleet ${fleet}: deploying ${revision}${size ? ` (${size})` : ''} (was ${previous}), generation ${result.record.generation}`);
       if (current.spec.rollout.paused) session.out(`note: fleet ${fleet} is paused: run \`fleetsync resume ${fleet}\` to start the rollout`);
       session.out(`follow it with \`fleetsync status ${fleet} --watch\``);
       if (result.historyWarning) session.err(`warning: ${result.historyWarning}`);
