@@ -14,7 +14,7 @@ import type { ArtifactCheck, ArtifactStore, ObjectUpload } from '../ports/artifa
 import { ControlPlaneError } from '../errors.ts';
 import { assertValid, checkRevision, checkSource } from '../../state/validate.ts';
 import { MANIFEST_FILE, OBJECTS_FOLDER, SHA256_PATTERN, describeRevision } from '../../state/manifest.ts';
-import { HashingStream, contentChanged } from '../publish/hashing.ts';
+import { HashingStream, WHOLE_READ_BYTES, contentChanged, sha256 } from '../publish/hashing.ts';
 
 function errnoOf(err: unknown): string | undefined {
   return (err as NodeJS.ErrnoException).code;
@@ -90,17 +90,30 @@ export class LocalArtifacts implements ArtifactStore {
     const folder = path.join(this.root(args.source), OBJECTS_FOLDER);
     await mkdir(folder, { recursive: true });
     const temp = path.join(folder, `.tmp-${args.sha256}-${randomBytes(6).toString('hex')}`);
-    const hashing = new HashingStream(args.onBytes);
+    let renamed = false;
     try {
-      await pipeline(createReadStream(args.file), hashing, createWriteStream(temp, { flags: 'wx', mode: 0o644 }),
-        ...(args.signal ? [{ signal: args.signal }] : []));
-      const actual = hashing.digest();
-      if (actual !== args.sha256 || hashing.bytes !== args.size) {
-        throw contentChanged({ file: args.file, sha256: args.sha256, actual, size: args.size, bytes: hashing.bytes });
+      let actual: string;
+      let bytes: number;
+      if (args.size <= WHOLE_READ_BYTES) {
+        const data = await readFile(args.file, args.signal ? { signal: args.signal } : {});
+        actual = sha256(data);
+        bytes = data.length;
+        if (actual === args.sha256 && bytes === args.size) await writeFile(temp, data, { flag: 'wx', mode: 0o644 });
+        args.onBytes?.(bytes);
+      } else {
+        const hashing = new HashingStream(args.onBytes);
+        await pipeline(createReadStream(args.file), hashing, createWriteStream(temp, { flags: 'wx', mode: 0o644 }),
+          ...(args.signal ? [{ signal: args.signal }] : []));
+        actual = hashing.digest();
+        bytes = hashing.bytes;
+      }
+      if (actual !== args.sha256 || bytes !== args.size) {
+        throw contentChanged({ file: args.file, sha256: args.sha256, actual, size: args.size, bytes });
       }
       await rename(temp, path.join(folder, args.sha256));
+      renamed = true;
     } finally {
-      await rm(temp, { force: true });
+      if (!renamed) await rm(temp, { force: true });
     }
   }
 

@@ -1,11 +1,20 @@
 /** SHA-256 of files, and a pass-through that hashes what flows through it (uploads check their own bytes). */
 import { createHash, type Hash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { Transform, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { ContentChangedError } from '../errors.ts';
 
-export async function sha256File(file: string, signal?: AbortSignal): Promise<string> {
+/** Files up to this size are read whole: a stream per small file costs more than the hashing. */
+export const WHOLE_READ_BYTES = 1024 * 1024;
+
+export function sha256(data: Buffer): string {
+  return createHash('sha256').update(data).digest('hex');
+}
+
+export async function sha256File(file: string, signal?: AbortSignal, size?: number): Promise<string> {
+  if (size !== undefined && size <= WHOLE_READ_BYTES) return sha256(await readFile(file, signal ? { signal } : {}));
   const hash = createHash('sha256');
   await pipeline(createReadStream(file), hash, { ...(signal ? { signal } : {}) });
   return hash.digest('hex');

@@ -69,7 +69,7 @@ async function hashFiles(options: PublishOptions, walked: Awaited<ReturnType<typ
   const progress = { phase: 'hashing' as const, done: 0, total: walked.files.length, bytes: 0, bytesTotal };
   const files: ManifestFile[] = [];
   await forEachLimited(walked.files, options.hashConcurrency ?? DEFAULT_HASH_CONCURRENCY, async (file) => {
-    const sha256 = await sha256File(file.absolute, options.signal);
+    const sha256 = await sha256File(file.absolute, options.signal, file.size);
     files.push({ path: file.path, sha256, size: file.size, mode: modeString(file.mode) });
     progress.done += 1;
     progress.bytes += file.size;
