@@ -2,6 +2,7 @@
  * The manager starts one leader election per fleet in the store and, for each fleet this process leads, a
  * fleet reconciler. Like controller-runtime's manager, it owns the runnables and stops them together.
  */
+import type { Artifacts } from './ports/artifacts.ts';
 import type { Clock, Random } from './ports/clock.ts';
 import type { Commands } from './ports/commands.ts';
 import type { Fleet } from './ports/fleet.ts';
@@ -29,6 +30,8 @@ export interface ManagerOptions {
   fleets?: string[];
   log: Logger;
   observer?: ReconcilerObserver;
+  /** checked once per rollout for the revision's size (and whether it is complete) */
+  artifacts?: Artifacts;
 }
 
 export class Manager {
@@ -94,6 +97,7 @@ export class Manager {
       const election = elector.run(signal, (lease, leadSignal) => new FleetReconciler({
         fleet, lease, store: this.o.store, fleetPort: this.o.fleetPort, commands: this.o.commands, traffic: this.o.traffic,
         clock: this.o.clock, random: this.o.random, settings: this.o.settings, log: this.o.log, observer: this.o.observer,
+        ...(this.o.artifacts ? { artifacts: this.o.artifacts } : {}),
       }).run(leadSignal)).catch((error: unknown) => this.o.log.error({ fleet, err: error }, 'leader election stopped'));
       this.elections.set(fleet, election);
     }

@@ -78,6 +78,9 @@ export interface RolloutRecord {
   /** in-service hosts when the rollout started: the base of a percent maxUnavailable */
   inServiceAtStart: number;
   finishedAtMs?: number;
+  /** the revision's size, when its manifest tells it (a published revision) */
+  files?: number;
+  bytes?: number;
 }
 
 export interface FleetStatus {

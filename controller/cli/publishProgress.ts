@@ -2,20 +2,10 @@
 import type { Clock } from '../ports/clock.ts';
 import type { PublishProgress } from '../publish/publish.ts';
 import type { Output } from './cliIo.ts';
+import { formatBytes } from '../../state/format.ts';
 
 const REDRAW_MS = 100;
 const BAR_WIDTH = 24;
-
-export function formatBytes(bytes: number): string {
-  const units = ['B', 'kB', 'MB', 'GB', 'TB'];
-  let value = bytes;
-  let unit = 0;
-  while (value >= 1000 && unit < units.length - 1) {
-    value /= 1000;
-    unit += 1;
-  }
-  return unit === 0 ? `${bytes} B` : `${value.toFixed(value < 10 ? 1 : 0)} ${units[unit]}`;
-}
 
 export function progressLine(p: PublishProgress): string {
   const fraction = p.bytesTotal > 0 ? p.bytes / p.bytesTotal : p.total > 0 ? p.done / p.total : 1;

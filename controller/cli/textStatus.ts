@@ -1,4 +1,5 @@
 /** `status` as text: a summary a person reads at a glance, then the conditions and one row per host. */
+import { formatSize } from '../../state/format.ts';
 import type { Condition, ConditionType, FleetStatus } from '../../state/spec.ts';
 import type { FleetDocument, FleetListDocument } from '../status/fleetDocument.ts';
 import { age, orDash, table } from './output.ts';
@@ -53,13 +54,20 @@ export function conditionTable(status: FleetStatus, nowMs: number): string {
   ));
 }
 
+/** " (2000 files, 1.7 MB)" when the rollout of the desired revision knows its size. */
+function desiredSize(doc: FleetDocument): string {
+  const rollout = doc.status?.rollout;
+  if (rollout?.revision !== doc.spec.revision || rollout.files === undefined || rollout.bytes === undefined) return '';
+  return ` (${formatSize({ files: rollout.files, bytes: rollout.bytes })})`;
+}
+
 export function fleetText(doc: FleetDocument, nowMs: number): string {
   const { spec, status } = doc;
   const lines = [
     `Fleet ${doc.metadata.name}  (generation ${doc.metadata.generation}${status ? `, observed ${status.observedGeneration}` : ''})`,
     `  group:     ${spec.autoScalingGroupName}`,
     `  source:    ${spec.source}  ->  ${spec.destination} (${spec.strategy})`,
-    `  desired:   ${spec.revision}`,
+    `  desired:   ${spec.revision}${desiredSize(doc)}`,
     `  reached:   ${orDash(status?.revision)}  (the revision every live host runs)`,
     `  rollout:   ${rolloutPhase(doc)}`,
   ];

@@ -8,7 +8,9 @@ import { initialTransition } from 'xstate';
 import { fromRecord, hostMachine, toRecord, transition, type HostEvent, type HostPolicy } from '../../state/hostMachine.ts';
 import { planRollout, type RolloutPlan } from '../../state/rollout.ts';
 import { nextFleetStatus } from '../../state/fleetStatus.ts';
-import type { FleetStatus } from '../../state/spec.ts';
+import type { Artifacts } from '../ports/artifacts.ts';
+import type { FleetSpec, FleetStatus } from '../../state/spec.ts';
+import { formatSize } from '../../state/format.ts';
 import type { HostContext, HostState } from '../../state/host.ts';
 import type { Clock, Random } from '../ports/clock.ts';
 import type { Commands, SyncParams } from '../ports/commands.ts';
@@ -40,6 +42,8 @@ export interface FleetReconcilerOptions {
   settings: ReconcilerSettings;
   log: Logger;
   observer?: ReconcilerObserver;
+  /** looked at once per rollout: the revision's size goes in status and history */
+  artifacts?: Artifacts;
 }
 
 type Action = ReturnType<typeof transition>[1][number];
@@ -323,13 +327,37 @@ export class FleetReconciler implements HostMailbox {
       });
     }
     if (!sameRollout) {
+      const artifact = await this.checkRevision(fleet.spec);
+      if (artifact.size) Object.assign(rollout, artifact.size);
       // The rollout starts when it is recorded, after the change that asked for it: its duration counts from here.
       rollout.startedAtMs = this.now();
-      this.log.info({ revision, generation: fleet.generation, inService }, `rollout of ${revision} started`);
+      this.log.info({ revision, generation: fleet.generation, inService, ...artifact.size }, `rollout of ${revision} started`);
       await this.o.store.appendHistory(this.o.fleet, {
         type: 'rolloutStarted', atMs: rollout.startedAtMs, actor: CONTROLLER, revision, generation: fleet.generation,
-        message: `rollout of ${revision} started over ${inService} in-service host(s)`,
+        message: `rollout of ${revision}${artifact.size ? ` (${formatSize(artifact.size)})` : ''} started over ${inService} in-service host(s)`
+          + (artifact.warning ? `; warning: ${artifact.warning}` : ''),
       });
+    }
+  }
+
+  /**
+   * The revision's size from its manifest, and a warning when it cannot be deployed (a deploy with --force, or
+   * a source the controller cannot read). The rollout goes on either way: hosts report their own failures, and
+   * maxFailures halts it; a launching host is never held back on this check.
+   */
+  private async checkRevision(spec: FleetSpec): Promise<{ size?: { files: number; bytes: number }; warning?: string }> {
+    if (!this.o.artifacts) return {};
+    try {
+      const check = await this.o.artifacts.check({ source: spec.source, revision: spec.revision });
+      if (!check.exists) {
+        const warning = check.problem ?? `revision ${spec.revision} was not found at ${check.where}`;
+        this.log.warn({ revision: spec.revision }, warning);
+        return { warning };
+      }
+      return check.files !== undefined && check.bytes !== undefined ? { size: { files: check.files, bytes: check.bytes } } : {};
+    } catch (error) {
+      this.log.warn({ revision: spec.revision, err: error }, 'could not check the revision in its source');
+      return {};
     }
   }
 

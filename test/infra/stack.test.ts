@@ -262,9 +262,11 @@ describe('the task role', () => {
       full_.filter((s) => asList(s.Action as string[]).includes(action)).flatMap((s) => asList(s.Resource).map(flat));
     expect(resourcesOf('elasticloadbalancing:DeregisterTargets')).toEqual([TARGET_GROUP]);
     expect(resourcesOf('s3:ListBucket')).toEqual(['arn:${AWS::Partition}:s3:::acme-codebase']);
+    expect(resourcesOf('s3:GetObject')).toEqual(['arn:${AWS::Partition}:s3:::acme-codebase/*/manifest.json']);
     const minimalActions = actionsOf(taskStatements(minimal));
     expect(minimalActions.has('elasticloadbalancing:DeregisterTargets')).toBe(false);
     expect(minimalActions.has('s3:ListBucket')).toBe(false);
+    expect(minimalActions.has('s3:GetObject')).toBe(false);
   });
 
   it('allows every AWS call the adapters in controller/aws make, and nothing they do not make', () => {
@@ -282,6 +284,8 @@ const NOT_THE_CONTROLLERS: Record<string, string> = {
   'dynamodb:CreateTable': '`fleetsync init` creates a missing table with the operator\'s credentials; the stack creates it here',
   'dynamodb:DescribeTable': '`fleetsync init` waits for the table it created; DynamoStore never describes it',
   'autoscaling:SetInstanceHealth': 'Ec2Fleet.markUnhealthy exists for the port, but the reconciler never calls it: quarantine leaves the host serving',
+  's3:PutObject': '`fleetsync publish` uploads objects and manifests with the operator\'s (or CI\'s) credentials',
+  's3:DeleteObject': '`fleetsync publish` removes an object whose file changed while it was uploaded, with the same credentials',
 };
 
 const SDK_PREFIX: Record<string, string> = {

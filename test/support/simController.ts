@@ -15,6 +15,7 @@ import { SimTraffic } from '../../controller/sim/simTraffic.ts';
 import { MemoryStore } from '../../controller/sim/memoryStore.ts';
 import { parseFleetSpec } from '../../state/validate.ts';
 import type { FleetSpec } from '../../state/spec.ts';
+import type { Artifacts } from '../../controller/ports/artifacts.ts';
 
 export interface SimController {
   clock: VirtualClock;
@@ -34,7 +35,7 @@ export interface SimController {
 }
 
 export function startSimController(options: {
-  hosts: number; revision: string; syncMs?: number; failRate?: number; log?: Logger;
+  hosts: number; revision: string; syncMs?: number; failRate?: number; log?: Logger; artifacts?: Artifacts;
 }): SimController {
   const clock = new VirtualClock(0);
   const world = new SimWorld({
@@ -49,6 +50,7 @@ export function startSimController(options: {
   const manager = new Manager({
     store, fleetPort: new SimFleet(world), commands, traffic, clock, random: seededRandom(2), holder: 'test',
     settings: DEFAULT_SETTINGS, leader: DEFAULT_LEADER_SETTINGS, fleetScanMs: 5_000, log: options.log ?? silentLogger,
+    ...(options.artifacts ? { artifacts: options.artifacts } : {}),
   });
   const done = manager.run(abort.signal);
   return {

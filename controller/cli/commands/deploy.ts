@@ -5,11 +5,11 @@ import { OperationError } from '../cliErrors.ts';
 import { readFleet, requesterFrom, writeChange } from '../specChange.ts';
 import type { StoreContext } from '../storeContext.ts';
 import type { ArtifactCheck } from '../../ports/artifacts.ts';
-import { formatBytes } from '../publishProgress.ts';
+import { formatSize } from '../../../state/format.ts';
 
 /** The revision's size for messages and history, when its manifest tells it. */
 export function sizeOf(check: ArtifactCheck): string | undefined {
-  return check.files !== undefined && check.bytes !== undefined ? `${check.files} files, ${formatBytes(check.bytes)}` : undefined;
+  return check.files !== undefined && check.bytes !== undefined ? formatSize({ files: check.files, bytes: check.bytes }) : undefined;
 }
 
 async function checkArtifacts(args: { context: StoreContext; fleet: string; source: string; revision: string }): Promise<ArtifactCheck> {

@@ -7,7 +7,8 @@ import { UsageError } from '../cliErrors.ts';
 import { parseOutputFormat, serialize, type OutputFormat } from '../output.ts';
 import { readFleet, requesterFrom } from '../specChange.ts';
 import { openArtifacts } from '../storeContext.ts';
-import { ProgressBar, formatBytes } from '../publishProgress.ts';
+import { ProgressBar } from '../publishProgress.ts';
+import { formatBytes, formatSize } from '../../../state/format.ts';
 import { publishRevision, type PublishSummary } from '../../publish/publish.ts';
 import { DEFAULT_EXCLUDES } from '../../../state/spec.ts';
 import { assertValid, checkExclude, checkFleetName, checkRevision, checkSource } from '../../../state/validate.ts';
@@ -31,7 +32,7 @@ async function checkDir(dir: string, cwd: string): Promise<string> {
 }
 
 function textSummary(s: PublishSummary, fleet: string | undefined): string[] {
-  const size = `${s.files} files, ${formatBytes(s.bytes)}`;
+  const size = formatSize(s);
   const deploy = fleet ? `deploy it with \`fleetsync deploy ${fleet} ${s.revision}\`` : `deploy it with \`fleetsync deploy FLEET ${s.revision}\``;
   if (s.alreadyPublished) {
     return [`revision ${s.revision} is already published with this content (${size}): nothing uploaded`, `manifest: ${s.manifest}`, deploy];

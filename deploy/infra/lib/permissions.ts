@@ -75,11 +75,16 @@ export function controllerStatements(stack: Stack, targets: PermissionTargets): 
     statements.push(new iam.PolicyStatement({ sid: 'DrainNamedTargetGroups', actions: TARGET_ACTIONS, resources: config.targetGroupArns }));
   }
   if (config.artifactBuckets.length > 0) {
-    // Listing is enough to tell a revision exists (S3Artifacts); the hosts, not the controller, read the files.
+    // S3Artifacts.check: a published revision's manifest tells its size; a plain folder is found by listing.
+    // The hosts, not the controller, read the files, so the controller reads manifests and nothing else.
     statements.push(new iam.PolicyStatement({
       sid: 'ListArtifactBuckets',
       actions: ['s3:ListBucket'],
       resources: config.artifactBuckets.map((bucket) => `arn:${Aws.PARTITION}:s3:::${bucket}`),
+    }), new iam.PolicyStatement({
+      sid: 'ReadRevisionManifests',
+      actions: ['s3:GetObject'],
+      resources: config.artifactBuckets.map((bucket) => `arn:${Aws.PARTITION}:s3:::${bucket}/*/manifest.json`),
     }));
   }
   return statements;
