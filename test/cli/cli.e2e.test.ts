@@ -296,6 +296,17 @@ describe('status', () => {
     expect(result.stdout).toMatch(/i-0000000000000003\s+InService\s+failed\s+rev-a\s+rev-b\s+3\s+\S+\s+disk full/);
   });
 
+  it('text shows a published revision\'s size beside the desired revision once the rollout has read it', async () => {
+    const t = await withFleet();
+    await observed(t);
+    expect((await t.run(['status', 'web'])).stdout).toMatch(/desired:\s+rev-b\n/);
+    const status = await t.store.getStatus('web');
+    await t.store.putStatus({ fleet: 'web', token: 1, status: {
+      ...status!, rollout: { revision: 'rev-b', generation: 2, startedAtMs: 1_700_000_000_000, inServiceAtStart: 3, files: 2000, bytes: 1_734_567 },
+    } });
+    expect((await t.run(['status', 'web'])).stdout).toMatch(/desired:\s+rev-b \(2000 files, 1\.7 MB\)\n/);
+  });
+
   it('without a fleet: a FleetList in json, a table in text; a fleet not yet observed says so', async () => {
     const t = await withFleet();
     const file = await writeFleetFile('api.yaml', fleetYaml('api', 'rev-a'));
