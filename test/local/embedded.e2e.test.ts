@@ -3,7 +3,7 @@
  * the real host script), the Manager on the real clock with short settings, and the operator CLI through
  * main(argv) as a user would run it from another terminal.
  */
-import { readFile, readdir, readlink, stat } from 'node:fs/promises';
+import { mkdir, readFile, readdir, readlink, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startEmbedded, type Embedded } from '../../controller/embedded.ts';
@@ -17,6 +17,7 @@ import type { HostView } from '../../state/host.ts';
 import type { FleetStatus } from '../../state/spec.ts';
 import { run } from '../cli/cliHarness.ts';
 import { tempHome, waitFor } from './helpers.ts';
+import { treeDigest, writeCodebase } from '../support/codebase.ts';
 
 interface StatusDoc {
   metadata: { name: string; generation: number };
@@ -34,7 +35,7 @@ async function start(): Promise<Embedded> {
   embedded = await startEmbedded({ home, log: silentLogger, clock: realClock, terminatingMs: 300, httpEndpoint: 'http://127.0.0.1:1' });
   const manager = new Manager({
     store: embedded.store, fleetPort: embedded.fleetPort, commands: embedded.commands, traffic: embedded.traffic,
-    clock: realClock, random: Math.random, holder: `test-${process.pid}`,
+    artifacts: embedded.artifacts, clock: realClock, random: Math.random, holder: `test-${process.pid}`,
     settings: {
       ...DEFAULT_SETTINGS, resyncMs: 500, pollMs: 200, specPollMs: 200, batchWindowMs: 100, statusDebounceMs: 50,
       backoffBaseMs: 200, backoffCapMs: 1_000,
@@ -199,6 +200,34 @@ describe('the embedded default, end to end', () => {
     await waitFor('the group file to drop them', async () => (await demoIds()).length === 3, 10_000);
     expect((await demoIds()).sort()).toEqual([...original].sort());
     for (const id of newest) expect(await stat(path.join(home, 'hosts', '.terminated', id)).then(() => true)).toBe(true);
+  });
+
+  it('publish a build as v3 and deploy it: hosts build the release from the manifest, byte for byte; status shows its size', async () => {
+    const build = path.join(home, 'build-v3');
+    await writeCodebase(build, 200);
+    await mkdir(path.join(build, 'media'), { recursive: true });
+    await writeFile(path.join(build, 'media', 'from-the-build.css'), 'excluded by the fleet: never published');
+    const published = await cli('publish', build, '--fleet', 'demo', '--revision', 'v3', '--output', 'json');
+    expect(published.code, published.stderr).toBe(0);
+    expect(JSON.parse(published.stdout)).toMatchObject({ files: 200, uploadedObjects: 200, excluded: 1 });
+
+    const deploy = await cli('deploy', 'demo', 'v3');
+    expect(deploy.code, deploy.stderr).toBe(0);
+    expect(deploy.stdout).toMatch(/deploying v3 \(200 files, [\d.]+ kB\)/);
+    const doc = await waitFor('all 3 hosts in sync at v3', () => allAt('v3', 3), 30_000);
+    expect(doc.status?.rollout).toMatchObject({ revision: 'v3', files: 200 });
+    const expected = await treeDigest(build, (rel) => rel === 'media');
+    for (const id of original) {
+      expect(await revisionOf(id)).toBe('v3');
+      expect(await treeDigest(hostFile(id, 'current'), (rel) => rel === 'media' || rel === 'var')).toEqual(expected);
+      expect(await keptFolders(id)).toEqual(keptBefore.get(id));
+    }
+    const history = await cli('history', 'demo', '--output', 'json');
+    expect(history.stdout).toMatch(/rollout of v3 \(200 files, [\d.]+ kB\) started/);
+
+    // back to v2 for the tests that follow
+    expect((await cli('deploy', 'demo', 'v2')).code).toBe(0);
+    await waitFor('all 3 hosts back at v2', () => allAt('v2', 3), 30_000);
   });
 
   it('a restart keeps the state; with no controller running the CLI exits 1 and says to run npm start', async () => {
