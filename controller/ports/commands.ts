@@ -32,8 +32,15 @@ export interface HostResult {
   revision: string | null;
   strategy?: string;
   status: string;
+  /** files of the new release that changed (written or replaced), and their bytes */
   files?: number;
   bytes?: number;
+  /** published revisions only: objects downloaded, and their bytes */
+  downloadedFiles?: number;
+  downloadedBytes?: number;
+  /** published revisions only: files of the new release whose content was already on the host, and their bytes */
+  reusedFiles?: number;
+  reusedBytes?: number;
   seconds?: number;
   log?: string;
   error?: string;

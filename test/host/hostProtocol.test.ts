@@ -107,6 +107,18 @@ describe('parseResultLine', () => {
     });
   });
 
+  it('reads what a published revision\'s sync downloaded and reused, and refuses those fields with the wrong type', () => {
+    const published = 'FLEETSYNC-RESULT {"revision":"v3","status":"synced","files":20,"bytes":900,"downloadedFiles":20,"downloadedBytes":900,"reusedFiles":1980,"reusedBytes":88000,"seconds":1}';
+    expect(parseResultLine(published)).toEqual({
+      ok: true,
+      result: {
+        revision: 'v3', status: 'synced', files: 20, bytes: 900, downloadedFiles: 20, downloadedBytes: 900,
+        reusedFiles: 1980, reusedBytes: 88000, seconds: 1,
+      },
+    });
+    expect(parseResultLine(published.replace('"reusedFiles":1980', '"reusedFiles":"1980"')).ok).toBe(false);
+  });
+
   it('reads a failure with a null revision and an error', () => {
     const parsed = parseResultLine('FLEETSYNC-RESULT {"revision":null,"status":"badArguments","seconds":0,"error":"--revision is required"}\n');
     expect(parsed).toEqual({ ok: true, result: { revision: null, status: 'badArguments', seconds: 0, error: '--revision is required' } });
