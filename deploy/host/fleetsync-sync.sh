@@ -52,7 +52,7 @@ EXCLUDES=() LINK_NAMES=() LINK_TARGETS=()
 ENDPOINT_ARGS=()
 # Result fields: only set once validated, so the result line never echoes unchecked input.
 R_REVISION='' R_TARGET='' R_STRATEGY='' R_FILES='' R_BYTES='' R_LOG=''
-FS_DIR='' LOG='' STAGING='' RESULT_PRINTED=0
+FS_DIR='' LOG='' STAGING='' RESULT_PRINTED=0 EXRE=''
 START_SECONDS=$SECONDS
 
 usage() {
@@ -382,30 +382,16 @@ rsync_excludes() {
   done
 }
 
-glob_of() { # an exclude pattern as a bash glob with rsync's meaning: * crosses folders, ? does not
-  local pattern=$1
-  printf '%s' "${pattern//\?/[!/]}"
-}
-
-# A mount point is covered when an exclude matches it or a folder above it (rsync then skips that whole
-# folder), or when an exclude "FOLDER/*" names it or a folder above it.
-mount_point_covered() { # path relative to the destination
-  local rel=$1 pattern glob prefix='' segment parts
-  IFS=/ read -r -a parts <<<"$rel"
-  for segment in "${parts[@]}"; do
-    prefix="${prefix:+$prefix/}$segment"
-    for pattern in "${EXCLUDES[@]}"; do
-      glob=$(glob_of "$pattern")
-      # shellcheck disable=SC2053 # a glob on purpose; validated to hold only [A-Za-z0-9._*?/-] and [!/]
-      if [[ $prefix == $glob ]]; then return 0; fi
-      if [[ $pattern == */\* ]]; then
-        glob=$(glob_of "${pattern%/\*}")
-        # shellcheck disable=SC2053
-        if [[ $prefix == $glob ]]; then return 0; fi
-      fi
-    done
+# EXRE: the excludes as a regex; a path is excluded if it or a folder above it matches ^(EXRE)(/|$).
+exclude_regex() {
+  local p
+  EXRE='/'
+  for p in "${EXCLUDES[@]}"; do
+    if [[ $p == ?*/\* ]]; then p=${p%/\*}; fi
+    p=${p//./[.]}
+    p=${p//\*/.*}
+    EXRE+="|${p//\?/[^/]}"
   done
-  return 1
 }
 
 # S3: the revision is first mirrored into a download cache that nothing else links to, so aws never writes
@@ -663,7 +649,7 @@ check_mount_points() {
     mount_point=$(printf '%b' "$mount_point")
     [[ $mount_point == "$real"/* ]] || continue
     rel=${mount_point#"$real"/}
-    if ! mount_point_covered "$rel"; then
+    if ! [[ $rel =~ ^($EXRE)(/|$) ]]; then
       fail "inplace would sync across the mount point $mount_point, which no exclude covers: add an exclude such as '$rel/*' (or use strategy release with a link)"
     fi
   done </proc/self/mountinfo
@@ -671,6 +657,7 @@ check_mount_points() {
 
 sync_inplace() {
   [[ ! -L $DEST/current ]] || log "note: $DEST/current is a link left by the release strategy; inplace does not use it"
+  exclude_regex
   check_mount_points
   EXCLUDES+=(.fleetsync)
   run_rsync "$DEST" --delay-updates --delete-delay
