@@ -13,6 +13,7 @@
 # Exit codes: 0 synced (or probed), 2 bad arguments, 3 sync failed, 4 check failed (link rolled back),
 # 75 busy (another run holds DIR/.fleetsync/lock; retry later). Never 194 or 3010: SSM reads those as reboots.
 # Environment: FLEETSYNC_S3_ENDPOINT_URL (optional http(s)://host[:port]) points aws at an S3-compatible store.
+# Published revisions: DIR/.fleetsync/manifests/REV.tsv lists a kept release's files; .fleetsync/work, a run's.
 set -euo pipefail
 # Ranges such as [A-Za-z] must mean ASCII letters only, whatever the host's locale.
 export LC_ALL=C
@@ -45,6 +46,8 @@ readonly CHECK_TIMEOUT_SECONDS=300
 readonly LOG_ROTATE_BYTES=1048576
 # SSM keeps only the first 2,500 characters of output: the result line stays well under that.
 readonly RESULT_MAX_CHARS=990
+readonly MANIFEST_HEADER='{"apiVersion":"fleetsync.dev/v1","kind":"Manifest",'
+readonly NO_FILES='holds no files and no manifest.json (an interrupted publish leaves none: publish again)'
 
 MODE='' SOURCE='' REVISION='' DEST='' STRATEGY='release' CHECK='' KEEP='5' ATTEMPT='manual'
 EXCLUDES_RAW=$DEFAULT_EXCLUDES LINKS_RAW=''
@@ -52,7 +55,8 @@ EXCLUDES=() LINK_NAMES=() LINK_TARGETS=()
 ENDPOINT_ARGS=()
 # Result fields: only set once validated, so the result line never echoes unchecked input.
 R_REVISION='' R_TARGET='' R_STRATEGY='' R_FILES='' R_BYTES='' R_LOG=''
-FS_DIR='' LOG='' STAGING='' RESULT_PRINTED=0 EXRE=''
+FS_DIR='' LOG='' STAGING='' RESULT_PRINTED=0
+MANIFEST='' ROOT='' OBJECTS='' WORK='' EXRE='' R_DL=''
 START_SECONDS=$SECONDS
 
 usage() {
@@ -98,7 +102,7 @@ finish() {
   local code=$1 status=$2 error=${3-} head json
   head="{$(json_field revision "$R_REVISION")$(json_optional target "$R_TARGET")$(json_optional strategy "$R_STRATEGY")"
   head+=",\"status\":\"$status\""
-  [[ -z $R_FILES ]] || head+=",\"files\":$R_FILES,\"bytes\":$R_BYTES"
+  [[ -z $R_FILES ]] || head+=",\"files\":$R_FILES,\"bytes\":$R_BYTES$R_DL"
   head+=",\"seconds\":$((SECONDS - START_SECONDS))$(json_optional attempt "$ATTEMPT")$(json_optional log "$R_LOG")"
   json="$head}"
   if [[ -n $error ]]; then
@@ -110,6 +114,7 @@ finish() {
     log "error: $error"
   fi
   RESULT_PRINTED=1
+  [[ -z $WORK ]] || remove_tree "$WORK" || true
   printf 'FLEETSYNC-RESULT %s\n' "$json" >&3
   exit "$code"
 }
@@ -345,7 +350,7 @@ prepare_state_folder() {
     [[ ! -L $path || $path == "$DEST" ]] || fail "$path is a symlink: fleetsync keeps its own folders there; move it away"
   done
   mkdir -p -- "$DEST/.fleetsync" || fail "cannot create $DEST/.fleetsync"
-  for path in lock sync.log REVISION; do
+  for path in lock sync.log REVISION manifests work; do
     [[ ! -L $DEST/.fleetsync/$path ]] || fail "$DEST/.fleetsync/$path is a symlink: remove it"
   done
   FS_DIR="$DEST/.fleetsync"
@@ -394,9 +399,8 @@ exclude_regex() {
   done
 }
 
-# S3: the revision is first mirrored into a download cache that nothing else links to, so aws never writes
-# next to a release's files; the cache is checked against the objects' MD5 ETags first, because a
-# same-size file with the same timestamp would otherwise be kept with the wrong content.
+# S3: the revision is mirrored into a cache nothing links to, so aws never writes next to a release's files;
+# cached files are checked against the MD5 ETags first: a same-size, same-time file may hold other content.
 fetch_s3() {
   local bucket key_prefix rest listing line key etag rel file sum odd=0
   rest=${SOURCE#s3://}
@@ -404,6 +408,7 @@ fetch_s3() {
   key_prefix=''
   if [[ $rest == */* ]]; then key_prefix=${rest#*/}; fi
   while [[ $key_prefix == */ ]]; do key_prefix=${key_prefix%/}; done
+  ROOT="s3://$bucket/${key_prefix:+$key_prefix/}"
   key_prefix="${key_prefix:+$key_prefix/}$REVISION/"
   SRC_DIR="$FS_DIR/s3-cache"
   [[ ! -L $SRC_DIR ]] || fail "$SRC_DIR is a symlink: remove it"
@@ -413,9 +418,7 @@ fetch_s3() {
   listing=$(aws "${ENDPOINT_ARGS[@]}" s3api list-objects-v2 --bucket "$bucket" --prefix "$key_prefix" \
     --query 'Contents[].[Key,ETag]' --output text 2>>"$LOG") \
     || fail "cannot list s3://$bucket/$key_prefix (permissions, region or network?); see $LOG"
-  if [[ -z $listing || $listing == None ]]; then
-    fail "revision $REVISION not found: s3://$bucket/$key_prefix holds no files"
-  fi
+  [[ -n $listing && $listing != None ]] || fail "revision $REVISION not found: s3://$bucket/$key_prefix $NO_FILES"
   while IFS= read -r line; do
     key=${line%%$'\t'*}
     etag=${line#*$'\t'}
@@ -442,6 +445,7 @@ fetch_s3() {
   local args=(s3 sync "s3://$bucket/$key_prefix" "$SRC_DIR/" --delete --exact-timestamps --no-follow-symlinks
     --only-show-errors --no-progress)
   for rel in "${EXCLUDES[@]}"; do args+=(--exclude "$rel"); done
+  args+=(--include manifest.json) # a published revision's, whatever the excludes
   log "downloading s3://$bucket/$key_prefix"
   aws "${ENDPOINT_ARGS[@]}" "${args[@]}" >>"$LOG" 2>&1 \
     || fail "aws s3 sync from s3://$bucket/$key_prefix failed; see $LOG"
@@ -456,17 +460,23 @@ fetch_revision() {
   else
     path=${SOURCE#file://}
     while [[ $path == */ ]]; do path=${path%/}; done
+    ROOT="$path/"
     SRC_DIR="$path/$REVISION"
-    [[ -d $SRC_DIR ]] || fail "revision $REVISION not found: $SRC_DIR is not a folder"
+    [[ -d $SRC_DIR ]] || fail "revision $REVISION not found: $SRC_DIR/ $NO_FILES"
   fi
-  if [[ -z $(find "$SRC_DIR/" -mindepth 1 -maxdepth 1 -print -quit 2>/dev/null) ]]; then
-    fail "revision $REVISION is empty at $SOURCE/$REVISION/: refusing to sync an empty codebase"
+  MANIFEST="$SRC_DIR/manifest.json"
+  if [[ $(head -c ${#MANIFEST_HEADER} -- "$MANIFEST" 2>/dev/null) == "$MANIFEST_HEADER" ]]; then OBJECTS="${ROOT}objects/"
+  else # an app's own manifest.json, if any, is a plain file
+    [[ ! -f $MANIFEST ]] || log "$ROOT$REVISION/manifest.json is not a fleetsync manifest: syncing plain files"
+    MANIFEST=''
   fi
+  [[ -n $MANIFEST || -n $(find "$SRC_DIR/" -mindepth 1 -maxdepth 1 -print -quit 2>/dev/null) ]] \
+    || fail "revision $REVISION is empty: $SOURCE/$REVISION/ $NO_FILES; refusing to sync an empty codebase"
 }
 
-# rsync writes every changed file aside and renames it into place (no --inplace), so a file hard-linked with
-# the live release is replaced, never written through. Without -t and -p it never touches an unchanged
-# file's times or mode either, and --checksum compares contents, not sizes and times.
+# rsync writes each changed file aside and renames it (no --inplace): a file hard-linked with the live release
+# is replaced, never written through. Without -t -p it leaves unchanged files' times and modes; --checksum
+# compares contents, not sizes and times.
 run_rsync() { # target folder, extra args...
   local target=$1 out line files=0 bytes=0
   shift
@@ -489,6 +499,103 @@ run_rsync() { # target folder, extra args...
   R_BYTES=$bytes
 }
 
+# Published revisions: content the host has is checked and hard-linked, never written through.
+
+tsv() { awk -F'\t' -v OFS='\t' "$@"; }
+
+# WORK/k: kept releases' files, WORK/m: the manifest's not excluded (sha256 size mode path).
+# shellcheck disable=SC2016
+read_manifest() {
+  local f r out free
+  cat -- "$FS_DIR"/manifests/*.tsv >"$WORK/k" 2>/dev/null || true
+  out=$(awk -v h="$MANIFEST_HEADER\"revision\":\"$REVISION\"," -v x="^($EXRE)(/|\$)" -v o="$WORK/m" '
+    function bad(s) { print "line " FNR ": " s; e = 1; exit 1 }
+    FILENAME != ARGV[2] { K[substr($0, 1, 64)]; next }
+    FNR == 1 { if (index($0, h) != 1 || !match($0, /"totals":[{]"files":[0-9]+,"bytes":[0-9]+[}],"files":[[]$/)) bad("bad first line")
+      split(substr($0, RSTART + 18), t, /[^0-9]+/); next }
+    z || ($0 == "]}" ? c : n && !c) { bad("misplaced , or ]}") }
+    $0 == "]}" { z = 1; next }
+    { if ($0 !~ /^[{]"path":"[^"\\\001-\037\177]+","sha256":"[0-9a-f]+","size":(0|[1-9][0-9]*),"mode":"[0-7][0-7][0-7]"[}],?$/) bad("not a file entry")
+      c = sub(/,$/, ""); split($0, f, "\""); p = f[4]; s = substr(f[11], 2, length(f[11]) - 2)
+      if (length(f[8]) != 64 || length(s) > 16) bad("not a file entry")
+      if (p in F || ("/" p "/") ~ /\/(\.\.?)?\// || p ~ /^\.fleetsync(\/|$)/) bad("path " p " is repeated or not a safe relative path")
+      F[p]; n++; b += s
+      if (p ~ x) { ex++; next }
+      print f[8] "\t" s "\t" f[14] "\t" p >o
+      if (!(f[8] in K)) { K[f[8]]; d += s } }
+    END { if (e) exit 1; if (!z) bad("no ]}"); if (t[1] != n || t[2] != b) bad("totals do not add up"); if (!n) bad("no files")
+      printf "%d %d %.0f", n - ex, ex, d }' "$WORK/k" "$MANIFEST") || fail "$ROOT$REVISION/manifest.json is not a valid fleetsync manifest: ${out:-unreadable}; publish $REVISION again"
+  read -r f r out <<<"$out"
+  log "manifest: $f files ($r more excluded), $out bytes to download"
+  free=$(df -PB1 -- "$FS_DIR" | awk 'NR == 2 { print $4 }')
+  { [[ $free =~ ^[0-9]+$ ]] && ((out + (64 << 20) <= free)); } \
+    || fail "not enough disk space in $DEST: $REVISION needs $out bytes (+64 MiB spare), ${free:-?} are free; free space or lower keepReleases"
+}
+
+# Lines of $1 whose file has that SHA-256 and mode ("-": any) -> $1.ok, with its mode; the rest -> $1.bad.
+# shellcheck disable=SC2016
+verified() {
+  : >"$1.ok"
+  : >"$1.bad"
+  cut -f4 -- "$1" | xargs -d '\n' -r stat -c '%f %a %n' -- >"$1.st" 2>/dev/null || true
+  sed -n 's/^8[^ ]* [^ ]* //p' "$1.st" | xargs -d '\n' -r sha256sum -- >"$1.sum" 2>/dev/null || true
+  tsv 'FILENAME == ARGV[1] { split($0, a, " "); sub(/^[^ ]* [^ ]* /, ""); m[$0] = a[2]; next }
+    FILENAME == ARGV[2] { h[substr($0, 67)] = substr($0, 1, 64); next }
+    { g = h[$4] == $1 && ($3 == "-" || $3 == m[$4]); if (g) $3 = m[$4]; print >(FILENAME (g ? ".ok" : ".bad")) }' "$1.st" "$1.sum" "$1"
+}
+
+# shellcheck disable=SC2016
+build() { # brings folder $1 to WORK/m; $2 is 1 for the live release (files replaced by rename)
+  local dir=$1 live=$2 w=$WORK how mode src path
+  (cd -- "$dir" && find . -regextype posix-extended -regex "\./($EXRE)" -prune -o ! -type d -printf '%P\0' \
+    | tr '\n\0' '\1\n' | tsv 'FILENAME == ARGV[1] { m[$4]; next } !($0 in m)' "$w/m" - \
+    | tr '\n\1' '\0\n' | xargs -0r rm -f -- \
+    && find . -regextype posix-extended -mindepth 1 -type d -empty ! -regex "\./($EXRE)(/.*)?" -delete) >>"$LOG" 2>&1 \
+    || fail "cannot delete what $REVISION does not list from $dir; see $LOG"
+  tsv -v d="$dir/" '{ $4 = d $4; print }' "$w/m" >"$w/t"
+  verified "$w/t"
+  tsv 'FILENAME == ARGV[1] { h[$1]; next } FILENAME == ARGV[2] { if (!($1 in h)) q[$1]; next }
+    $1 in q { delete q[$1]; print }' "$w/t.ok" "$w/t.bad" "$w/k" >"$w/c"
+  verified "$w/c"
+  cat -- "$w/c.ok" >>"$w/t.ok"
+  tsv -v d="$w/o/" 'FILENAME == ARGV[1] { h[$1]; next } !($1 in h) { h[$1]; $3 = "-"; $4 = d $1; print }' "$w/t.ok" "$w/t.bad" >"$w/d"
+  if [[ -s $w/d ]]; then
+    if [[ $OBJECTS == s3://* ]]; then
+      awk '{ print "--include"; print $1 }' "$w/d" | xargs -d '\n' -n 1000 aws "${ENDPOINT_ARGS[@]}" s3 cp "$OBJECTS" "$w/o/" \
+        --recursive --only-show-errors --exclude '*' >>"$LOG" 2>&1 || fail "cannot download objects from $OBJECTS; see $LOG"
+    else
+      awk -v d="$OBJECTS" '{ print d $1 }' "$w/d" | xargs -d '\n' cp -t "$w/o" -- 2>>"$LOG" || true
+    fi
+    verified "$w/d"
+    [[ ! -s $w/d.bad ]] || fail "object $(head -c 64 "$w/d.bad") is missing from $OBJECTS or does not match its SHA-256: delete it and publish $REVISION again"
+    cat -- "$w/d.ok" >>"$w/t.ok"
+  fi
+  # content wanted with another mode is copied
+  : >"$w/plan"
+  R_DL=$(tsv -v o="$w/o/" -v P="$w/plan" 'FILENAME == ARGV[1] { x[$1 SUBSEP $3] = $4; y[$1] = $4; if (index($4, o) == 1) { f++; s += $2 }; next }
+    FILENAME == ARGV[3] { t++; u += $2; next }
+    { k = $1 SUBSEP $3; h = (k in x); print h ? "l" : "c", $3, h ? x[k] : y[$1], $4 >P; n++; b += $2; if (index(y[$1], o) == 1) { g++; c += $2 } }
+    END { printf "%d %.0f ,\"downloadedFiles\":%d,\"downloadedBytes\":%.0f,\"reusedFiles\":%d,\"reusedBytes\":%.0f", n, b, f, s, t - g, u - c }' \
+    "$w/t.ok" "$w/t.bad" "$w/m")
+  read -r R_FILES R_BYTES R_DL <<<"$R_DL"
+  while IFS=$'\t' read -r how mode src path; do
+    [[ -d ${path%/*} ]] || mkdir -p -- "${path%/*}" || fail "cannot create ${path%/*}"
+    if [[ $how == c ]]; then cp --remove-destination -- "$src" "$w/new" && chmod -- "$mode" "$w/new" && mv -T -- "$w/new" "$path"
+    elif ((live)); then ln -fT -- "$src" "$w/new" && mv -T -- "$w/new" "$path"
+    else ln -fT -- "$src" "$path"; fi 2>>"$LOG" || fail "cannot place $path; see $LOG"
+  done <"$w/plan"
+  verified "$w/t.bad"
+  [[ ! -s $w/t.bad.bad ]] || fail "the files placed in $dir do not match the manifest of $REVISION"
+  log "placed $R_FILES files$R_DL"
+}
+
+# shellcheck disable=SC2016
+save_manifest() { # the release's files, for later syncs to reuse
+  rm -f -- "$FS_DIR/manifests/$REVISION.tsv"
+  [[ -z $MANIFEST ]] || { mkdir -p -- "$FS_DIR/manifests" \
+    && tsv -v d="$DEST/releases/$REVISION/" '{ $4 = d $4; print }' "$WORK/m" >"$FS_DIR/manifests/$REVISION.tsv"; } || true
+}
+
 write_revision() { # revision, or empty to remove the file
   if [[ -z $1 ]]; then rm -f -- "$FS_DIR/REVISION"; return; fi
   printf '%s\n' "$1" >"$FS_DIR/REVISION.tmp" && mv -f -- "$FS_DIR/REVISION.tmp" "$FS_DIR/REVISION"
@@ -501,8 +608,7 @@ run_check() { # folder to run in -> 0 when the check passes
     return 1
   fi
   log "running the check $CHECK"
-  # fd 9 (the lock) is closed for the check: a daemon it starts must not keep the host locked. fd 3 (the real
-  # stdout) too: it carries only the result line, and a daemon holding it would keep the command's output open.
+  # Without fd 9 (the lock) and fd 3 (the result line): a daemon the check starts must hold neither open.
   if (cd -- "$1" && FLEETSYNC_REVISION=$REVISION FLEETSYNC_DESTINATION=$DEST FLEETSYNC_RELEASE_DIR=$(pwd -P) \
     timeout --kill-after=10 "$CHECK_TIMEOUT_SECONDS" "$CHECK") </dev/null >>"$LOG" 2>&1 9>&- 3>&-; then
     return 0
@@ -564,11 +670,12 @@ prune_releases() {
     fi
     log "pruning release $name (keeping $KEEP)"
     remove_tree "$DEST/releases/$name" || log "warning: could not remove every file of $DEST/releases/$name"
+    rm -f -- "$FS_DIR/manifests/$name.tsv"
   done
 }
 
 sync_release() {
-  local releases="$DEST/releases" final previous_link='' previous_revision trash='' leftover name
+  local releases="$DEST/releases" final previous_link='' previous_revision trash='' leftover
   final="$releases/$REVISION"
   [[ ! -e $DEST/current || -L $DEST/current ]] \
     || fail "$DEST/current is a real folder, not a link: move it away (it looks like an inplace layout)"
@@ -578,19 +685,17 @@ sync_release() {
     [[ -e $leftover || -L $leftover ]] || continue
     if [[ -d $leftover && ! -L $leftover ]]; then remove_tree "$leftover" || true; else rm -f -- "$leftover"; fi
   done
-  # Links belong to fleetsync, not to the revision: rsync neither copies over nor deletes them.
-  for name in "${LINK_NAMES[@]}"; do EXCLUDES+=("$name"); done
 
   previous_revision=$R_REVISION
   if [[ -L $DEST/current ]]; then previous_link=$(readlink -- "$DEST/current"); fi
 
   if [[ -n $previous_link && -d $final && $(realpath -e -- "$DEST/current" 2>/dev/null) == "$(realpath -e -- "$final")" ]]; then
-    # The revision is already live (revisions are immutable): repair drifted files in place. Each one is
-    # still replaced by a rename, and excluded host state in the live release is left exactly as it is.
+    # Already live (revisions are immutable): repair drifted files in place, each by a rename; excludes stay.
     log "$REVISION is already live: repairing releases/$REVISION in place"
-    run_rsync "$final" --delay-updates --delete-delay
+    if [[ -n $MANIFEST ]]; then build "$final" 1; else run_rsync "$final" --delay-updates --delete-delay; fi
     create_links "$final"
     write_revision "$REVISION" || fail "cannot write $FS_DIR/REVISION"
+    save_manifest
     R_REVISION=$REVISION
     CHECK_ERROR=''
     if ! run_check "$DEST/current"; then
@@ -606,7 +711,7 @@ sync_release() {
     log "seeding $STAGING from the live release by hard links"
     cp -al -- "$DEST/current/." "$STAGING/" >>"$LOG" 2>&1 || fail "cannot hard-link the live release into $STAGING; see $LOG"
   fi
-  run_rsync "$STAGING"
+  if [[ -n $MANIFEST ]]; then build "$STAGING" 0; else run_rsync "$STAGING"; fi
   create_links "$STAGING"
 
   if [[ -e $final || -L $final ]]; then
@@ -620,6 +725,7 @@ sync_release() {
   log "switched $DEST/current to releases/$REVISION"
   write_revision "$REVISION" || fail "cannot write $FS_DIR/REVISION"
   R_REVISION=$REVISION
+  save_manifest
   if [[ -n $trash ]]; then remove_tree "$trash" || log "warning: could not remove $trash"; fi
 
   CHECK_ERROR=''
@@ -639,8 +745,8 @@ sync_release() {
   finish "$EXIT_SYNCED" synced
 }
 
-# inplace syncs straight into the destination: refuse when a mount point below it is not excluded, so an
-# empty exclude list can never wipe a shared EFS folder.
+# inplace refuses a mount point below the destination that no exclude covers: an empty exclude list must
+# never wipe a shared EFS folder.
 check_mount_points() {
   local real line mount_point rel
   real=$(realpath -e -- "$DEST") || fail "cannot resolve $DEST"
@@ -657,9 +763,9 @@ check_mount_points() {
 
 sync_inplace() {
   [[ ! -L $DEST/current ]] || log "note: $DEST/current is a link left by the release strategy; inplace does not use it"
-  exclude_regex
   check_mount_points
   EXCLUDES+=(.fleetsync)
+  [[ -z $MANIFEST ]] || fail "strategy inplace cannot sync a published revision yet: use strategy release"
   run_rsync "$DEST" --delay-updates --delete-delay
   write_revision "$REVISION" || fail "cannot write $FS_DIR/REVISION"
   R_REVISION=$REVISION
@@ -680,7 +786,13 @@ main() {
   open_log
   read_current_revision
   log "sync $REVISION from $SOURCE into $DEST (strategy $STRATEGY, excludes: ${EXCLUDES[*]:-none}, current: ${R_REVISION:-none})"
+  WORK="$FS_DIR/work"
+  { remove_tree "$WORK" && mkdir -- "$WORK" "$WORK/o"; } || fail "cannot create $WORK"
+  # Links belong to fleetsync, not to the revision: syncs neither copy over nor delete them.
+  EXCLUDES+=("${LINK_NAMES[@]}")
+  exclude_regex
   fetch_revision
+  if [[ -n $MANIFEST ]]; then read_manifest; fi
   if [[ $STRATEGY == release ]]; then sync_release; else sync_inplace; fi
 }
 
