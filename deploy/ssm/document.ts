@@ -82,7 +82,21 @@ function parameterLines(): string[] {
     `if [ -z "\${SSM_${name}+x}" ]; then SSM_${name}='{{ ${name} }}'; fi`);
 }
 
-export function buildDocument(script: string): Record<string, unknown> {
+/**
+ * The script as the document carries it: the shebang and the usage header (which `usage` prints) kept, every
+ * other comment line and blank line dropped. The document goes inline into the stack's template, which
+ * CloudFormation caps at 51,200 bytes without an S3 bucket; comments cost bytes and do nothing on a host.
+ */
+export function documentScript(script: string): string {
+  const lines = script.replace(/\n$/, '').split('\n');
+  let header = 1;
+  while (header < lines.length && (lines[header] as string).startsWith('#')) header += 1;
+  const body = lines.slice(header).filter((line) => !/^\s*(#.*)?$/.test(line));
+  return `${[...lines.slice(0, header), ...body].join('\n')}\n`;
+}
+
+export function buildDocument(fullScript: string): Record<string, unknown> {
+  const script = documentScript(fullScript);
   if (script.includes('{{')) throw new Error('the host script must not contain "{{": SSM would read it as a parameter');
   if (script.split('\n').includes(SCRIPT_END_MARKER)) throw new Error(`the host script must not hold a line ${SCRIPT_END_MARKER}`);
   const patterns = allowedPatterns(script);

@@ -11,7 +11,7 @@ import { ATTEMPT_ID_PATTERN, EXIT, PARAMETER_FLAGS, parseResultLine, ssmParamete
 import type { SyncParams } from '../../controller/ports/commands.ts';
 import { PATTERNS, checkDestination } from '../../state/validate.ts';
 import {
-  DOCUMENT_PATH, MAX_DOCUMENT_BYTES, SCRIPT_PATH, renderDocument, scriptPatterns,
+  DOCUMENT_PATH, MAX_DOCUMENT_BYTES, SCRIPT_PATH, renderDocument, scriptPatterns, documentScript,
 } from '../../deploy/ssm/document.ts';
 import { holdLock, makeTempDir, requireTools, runScript, writeTree } from '../support/hostScript.ts';
 
@@ -77,9 +77,14 @@ describe('the committed document', () => {
     expect(p.keepReleases?.allowedPattern).toBe('^[0-9]{1,3}$');
   });
 
-  it('carries the script unchanged, with nothing SSM would read as a parameter', () => {
+  it('carries the script without its comment and blank lines (its usage header kept), with nothing SSM would read as a parameter', () => {
     const lines = doc.mainSteps[0]?.inputs.runCommand ?? [];
-    expect(lines.join('\n')).toContain(script.replace(/\n$/, ''));
+    const carried = documentScript(script);
+    expect(lines.join('\n')).toContain(carried.replace(/\n$/, ''));
+    // only whole comment lines and blank lines went: every other line is there, in order
+    expect(carried.replace(/\n$/, '').split('\n').filter((l) => !l.startsWith('#'))).toEqual(script.split('\n').filter((l) => !/^\s*(#.*)?$/.test(l)));
+    expect(carried).toContain('# Exit codes: 0 synced');
+    expect(carried.length).toBeLessThan(script.length * 0.9);
     expect(script).not.toContain('{{');
   });
 
