@@ -56,7 +56,7 @@ ENDPOINT_ARGS=()
 # Result fields: only set once validated, so the result line never echoes unchecked input.
 R_REVISION='' R_TARGET='' R_STRATEGY='' R_FILES='' R_BYTES='' R_LOG=''
 FS_DIR='' LOG='' STAGING='' RESULT_PRINTED=0
-MANIFEST='' ROOT='' OBJECTS='' WORK='' EXRE='' R_DL=''
+MANIFEST='' ROOT='' OBJECTS='' WORK='' EXRE='' R_DL='' DL_ALL=''
 START_SECONDS=$SECONDS
 
 usage() {
@@ -544,6 +544,33 @@ verified() {
     { g = h[$4] == $1 && ($3 == "-" || $3 == m[$4]); if (g) $3 = m[$4]; print >(FILENAME (g ? ".ok" : ".bad")) }' "$1.st" "$1.sum" "$1"
 }
 
+# The aws CLI checks every listed key against every --include (about 24 us each): fine for a few objects, hours
+# for a first sync of a large codebase. So: a few objects, or few keys, go by includes; when most of the store is
+# wanted it is synced whole (at most 4x the objects, if the disk has room); a handful from a large store go one
+# process each, 8 at a time; only what is left pays for the includes.
+fetch_objects() { # WORK folder: downloads the objects listed in $1/d into $1/o
+  local w=$1 m n=0 total=0 free
+  m=$(wc -l <"$w/d")
+  if ((m > 8)); then
+    aws "${ENDPOINT_ARGS[@]}" s3 ls "$OBJECTS" >"$w/ls" 2>>"$LOG" || fail "cannot list $OBJECTS; see $LOG"
+    read -r n total < <(awk '$4 ~ /^[0-9a-f]+$/ && length($4) == 64 { n++; t += $3 } END { printf "%d %.0f\n", n, t }' "$w/ls")
+  fi
+  free=$(df -PB1 -- "$FS_DIR" | awk 'NR == 2 { print $4 }')
+  log "$m objects needed; the store holds $n ($total bytes); $free bytes free"
+  if ((m * n > 200000 && n <= 4 * m && total + (64 << 20) <= ${free:-0})); then
+    log "downloading all $n objects of $OBJECTS ($total bytes): $m of them are needed"
+    DL_ALL="$n $total"
+    aws "${ENDPOINT_ARGS[@]}" s3 sync "$OBJECTS" "$w/o/" --only-show-errors --no-progress >>"$LOG" 2>&1
+  elif ((m * n > 200000 && m <= 64)); then
+    log "downloading $m objects of $n, one process each"
+    cut -f1 "$w/d" | xargs -d '\n' -P 8 -I{} aws "${ENDPOINT_ARGS[@]}" s3 cp --only-show-errors "$OBJECTS{}" "$w/o/{}" >>"$LOG" 2>&1
+  else
+    log "downloading $m objects by name"
+    awk '{ print "--include"; print $1 }' "$w/d" | xargs -d '\n' -n 1000 aws "${ENDPOINT_ARGS[@]}" s3 cp "$OBJECTS" "$w/o/" \
+      --recursive --only-show-errors --exclude '*' >>"$LOG" 2>&1
+  fi || fail "cannot download objects from $OBJECTS; see $LOG"
+}
+
 # shellcheck disable=SC2016
 build() { # brings folder $1 to WORK/m; $2 is 1 for the live release (files replaced by rename)
   local dir=$1 live=$2 w=$WORK how mode src path
@@ -560,9 +587,7 @@ build() { # brings folder $1 to WORK/m; $2 is 1 for the live release (files repl
   cat -- "$w/c.ok" >>"$w/t.ok"
   tsv -v d="$w/o/" 'FILENAME == ARGV[1] { h[$1]; next } !($1 in h) { h[$1]; $3 = "-"; $4 = d $1; print }' "$w/t.ok" "$w/t.bad" >"$w/d"
   if [[ -s $w/d ]]; then
-    if [[ $OBJECTS == s3://* ]]; then
-      awk '{ print "--include"; print $1 }' "$w/d" | xargs -d '\n' -n 1000 aws "${ENDPOINT_ARGS[@]}" s3 cp "$OBJECTS" "$w/o/" \
-        --recursive --only-show-errors --exclude '*' >>"$LOG" 2>&1 || fail "cannot download objects from $OBJECTS; see $LOG"
+    if [[ $OBJECTS == s3://* ]]; then fetch_objects "$w"
     else
       awk -v d="$OBJECTS" '{ print d $1 }' "$w/d" | xargs -d '\n' cp -t "$w/o" -- 2>>"$LOG" || true
     fi
@@ -578,6 +603,8 @@ build() { # brings folder $1 to WORK/m; $2 is 1 for the live release (files repl
     END { printf "%d %.0f ,\"downloadedFiles\":%d,\"downloadedBytes\":%.0f,\"reusedFiles\":%d,\"reusedBytes\":%.0f", n, b, f, s, t - g, u - c }' \
     "$w/t.ok" "$w/t.bad" "$w/m")
   read -r R_FILES R_BYTES R_DL <<<"$R_DL"
+  # a whole-store download moved more than the objects used: report what moved
+  [[ -z $DL_ALL ]] || R_DL=$(sed -E "s/(\"downloadedFiles\":)[0-9]+(,\"downloadedBytes\":)[0-9]+/\1${DL_ALL% *}\2${DL_ALL#* }/" <<<"$R_DL")
   while IFS=$'\t' read -r how mode src path; do
     [[ -d ${path%/*} ]] || mkdir -p -- "${path%/*}" || fail "cannot create ${path%/*}"
     if [[ $how == c ]]; then cp --remove-destination -- "$src" "$w/new" && chmod -- "$mode" "$w/new" && mv -T -- "$w/new" "$path"
