@@ -19,7 +19,7 @@ import { LocalArtifacts } from '../controller/local/localArtifacts.ts';
 import { publishRevision } from '../controller/publish/publish.ts';
 import { realClock } from '../controller/clock/realClock.ts';
 import { forEachLimited } from '../controller/publish/concurrency.ts';
-import { changeCodebase, writeCodebase } from '../test/support/codebase.ts';
+import { changeCodebase, writeCodebase } from '../test/support/publishedRevision.ts';
 import { FAKE_CREDENTIALS, startS3rver } from '../test/support/s3rver.ts';
 import { startRequestLog } from '../test/support/requestLog.ts';
 import { runScript, syncArgs } from '../test/support/hostScript.ts';

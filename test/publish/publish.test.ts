@@ -7,7 +7,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { FAKE_CREDENTIALS, startS3rver, type LocalS3 } from '../support/s3rver.ts';
 import { startRequestLog, type RequestLog } from '../support/requestLog.ts';
-import { changeCodebase, writeCodebase } from '../support/codebase.ts';
+import { changeCodebase, writeCodebase } from '../support/publishedRevision.ts';
 import { makeTempDir } from '../support/hostScript.ts';
 import { capture, run } from '../cli/cliHarness.ts';
 import { sha256File } from '../../controller/publish/hashing.ts';
@@ -58,7 +58,7 @@ describe('publish to a file:/// source', () => {
     const manifestText = await readFile(manifestFile, 'utf8');
     const manifest = parseManifest(manifestText, manifestFile);
     expect(manifest.totals.files).toBe(FILES);
-    const sample = manifest.files[0]!;
+    const sample = manifest.files.find((f) => f.path === 'src/module-0/part-0/file-0.php')!;
     expect(sample.sha256).toBe(await sha256File(path.join(build, sample.path)));
     expect(sample.mode).toBe('755');
     expect(manifest.publishedBy).toBe('tester@testhost');
@@ -67,11 +67,11 @@ describe('publish to a file:/// source', () => {
     expect(again.summary).toMatchObject({ alreadyPublished: true, uploadedObjects: 0, uploadedBytes: 0 });
     expect(await readFile(manifestFile, 'utf8')).toBe(manifestText);
 
-    await writeFile(path.join(build, 'src/module-03/part-3/file-00003.php'), 'edited after publishing');
+    await writeFile(path.join(build, 'src/module-3/part-3/file-3.php'), 'edited after publishing');
     const refused = await run(['publish', build, '--source', source, '--revision', 'r2']);
     expect(refused.code).toBe(1);
     expect(refused.stderr).toContain('revision r2 is already published');
-    expect(refused.stderr).toContain('1 files differ: src/module-03/part-3/file-00003.php');
+    expect(refused.stderr).toContain('1 files differ: src/module-3/part-3/file-3.php');
     expect(refused.stderr).toContain('publish this build under a new revision name');
     expect(await readFile(manifestFile, 'utf8')).toBe(manifestText);
     expect(await readdir(path.join(sourceDir, 'objects'))).toHaveLength(FILES + CHANGED);
@@ -141,7 +141,7 @@ describe('publish to S3 (s3rver)', () => {
     expect(again.summary.alreadyPublished).toBe(true);
     expect(log.requests.filter((r) => r.method === 'PUT')).toHaveLength(0);
 
-    await writeFile(path.join(build, 'src/module-00/part-0/file-00000.php'), 'other content');
+    await writeFile(path.join(build, 'src/module-0/part-0/file-0.php'), 'other content');
     log.clear();
     const refused = await run(['publish', build, '--source', source(), '--revision', 'r2'], { env });
     expect(refused.code).toBe(1);

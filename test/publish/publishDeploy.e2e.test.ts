@@ -8,7 +8,7 @@ import { mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startCliBackend, type CliBackend } from '../support/cliBackend.ts';
-import { writeCodebase } from '../support/codebase.ts';
+import { writeCodebase } from '../support/publishedRevision.ts';
 import { run } from '../cli/cliHarness.ts';
 import { DynamoStore } from '../../controller/aws/dynamoStore.ts';
 import { LocalArtifacts } from '../../controller/local/localArtifacts.ts';
@@ -97,7 +97,7 @@ describe('publish, then deploy', () => {
   });
 
   it('a file that changes while it is published fails the publish; no object holds other bytes than its name says', async () => {
-    const victim = path.join(build, 'src/module-05/part-5/file-00005.php');
+    const victim = path.join(build, 'src/module-5/part-5/file-5.php');
     await writeFile(victim, 'version 2 of this file');
     let edited = false;
     const error = await publishRevision({
@@ -110,7 +110,7 @@ describe('publish, then deploy', () => {
       },
     }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(ContentChangedError);
-    expect((error as Error).message).toContain('file-00005.php changed while it was being published');
+    expect((error as Error).message).toContain('file-5.php changed while it was being published');
     expect((error as Error).message).toContain('publish again');
     await expect(readFile(path.join(sourceDir, 'r2', 'manifest.json'))).rejects.toThrow(/ENOENT/);
     const objects = path.join(sourceDir, 'objects');

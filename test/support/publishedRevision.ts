@@ -203,3 +203,22 @@ export async function startPublishedSources(name: string): Promise<PublishedSour
     },
   };
 }
+
+/** Writes codebase(files) under root (the build folder of a first revision). */
+export async function writeCodebase(root: string, files: number): Promise<void> {
+  await writeTreeFiles(root, codebase(files));
+}
+
+/**
+ * Rewrites `count` files spread evenly over codebase(files) with their content at `version` (a build that
+ * changed them); returns their paths and new sizes.
+ */
+export async function changeCodebase(root: string, args: { files: number; count: number; version: number }): Promise<Array<{ path: string; size: number }>> {
+  const step = Math.floor(args.files / args.count);
+  const indexes = Array.from({ length: args.count }, (_, k) => k * step + (args.version % step));
+  const next = codebase(args.files, indexes, args.version);
+  const paths = Object.keys(next);
+  const changed: Tree = Object.fromEntries(indexes.map((i) => [paths[i] as string, next[paths[i] as string] as Tree[string]]));
+  await writeTreeFiles(root, changed);
+  return Object.entries(changed).map(([path, value]) => ({ path, size: entry(value).content.length }));
+}
