@@ -167,6 +167,11 @@ export function manifestDifferences(a: Manifest, b: Manifest): string[] {
   return out.sort(compareManifestPaths);
 }
 
+/** `<source>/objects/` holds every published revision's content: no revision may take that name. */
+export function reservedRevision(): string {
+  return `the revision name "${OBJECTS_FOLDER}" is reserved: <source>/${OBJECTS_FOLDER}/ holds the content of published revisions; use another name`;
+}
+
 export interface RevisionDescription {
   exists: boolean;
   kind?: 'manifest' | 'prefix';
@@ -184,6 +189,7 @@ export function describeRevision(args: {
   revision: string; manifestText: string | null; hasOtherFiles: boolean; where: string; manifestWhere: string;
 }): RevisionDescription {
   const { revision, manifestText, where, manifestWhere } = args;
+  if (revision === OBJECTS_FOLDER) return { exists: false, problem: reservedRevision() };
   if (manifestText !== null && looksLikeManifest(manifestText)) {
     try {
       const manifest = parseManifest(manifestText, manifestWhere);

@@ -9,7 +9,7 @@ import type { Clock } from '../ports/clock.ts';
 import { RevisionExistsError } from '../errors.ts';
 import { ValidationError } from '../../state/validate.ts';
 import {
-  buildManifest, looksLikeManifest, manifestDifferences, modeString, parseManifest, renderManifest, type Manifest,
+  OBJECTS_FOLDER, buildManifest, looksLikeManifest, reservedRevision, manifestDifferences, modeString, parseManifest, renderManifest, type Manifest,
   type ManifestFile,
 } from '../../state/manifest.ts';
 import { forEachLimited } from './concurrency.ts';
@@ -98,6 +98,7 @@ async function samePublished(options: PublishOptions, manifest: Manifest): Promi
 
 export async function publishRevision(options: PublishOptions): Promise<PublishSummary> {
   const { store, source, revision, clock } = options;
+  if (revision === OBJECTS_FOLDER) throw new ValidationError([reservedRevision()]);
   const startedMs = clock.nowMs();
   const walked = await walkTree(options.dir, options.excludes);
   if (walked.refused.length > 0) {

@@ -454,6 +454,8 @@ fetch_s3() {
 # Sets SRC_DIR to a local folder holding the revision.
 fetch_revision() {
   local path
+  # <source>/objects/ is the content of published revisions, never a revision of its own
+  [[ $REVISION != objects ]] || fail "revision objects is reserved: <source>/objects/ holds the content of published revisions; use another name"
   if [[ $SOURCE == s3://* ]]; then
     require_tools aws
     fetch_s3

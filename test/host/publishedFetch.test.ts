@@ -74,4 +74,11 @@ if [[ " $* " == *" s3 ls "*"/objects/ "* ]]; then for ((i = 1; i <= 30000; i++))
     expect(await readFile(join(dest, '.fleetsync', 'sync.log'), 'utf8'))
       .toContain(`downloading ${CHANGED_AGAIN.length} objects of ${30000 + FILES + CHANGED.length + CHANGED_AGAIN.length}, one process each`);
   }, SLOW);
+
+  it('refuses the revision name "objects": that folder is the object store, not a codebase', async () => {
+    const run = await runScript(syncArgs({ source: src.fileSource, revision: 'objects', destination: src.newDest(), excludes: '' }),
+      { env: src.env, timeoutMs: SLOW });
+    expect(run.code).toBe(EXIT.syncFailed);
+    expect(run.result.error).toContain('revision objects is reserved');
+  });
 });

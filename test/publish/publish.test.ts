@@ -166,6 +166,7 @@ describe('publish input and output', () => {
       [[build, '--revision', 'r1'], /--fleet FLEET .* or --source/],
       [[build, '--source', source, '--fleet', 'web', '--revision', 'r1'], /cannot be used with/],
       [[build, '--source', source, '--revision', '../r1'], /--revision "..\/r1" is not valid/],
+      [[build, '--source', source, '--revision', 'objects'], /the revision name "objects" is reserved/],
       [[build, '--source', 'http://example.com/x', '--revision', 'r1'], /--source/],
       [[build, '--source', source, '--revision', 'r1', '--exclude', '/abs/*'], /--exclude "\/abs\/\*" must be relative/],
     ];

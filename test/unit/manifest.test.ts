@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import {
-  ManifestError, buildManifest, checkManifestPath, looksLikeManifest, manifestDifferences, modeString, parseManifest,
+  ManifestError, buildManifest, describeRevision, checkManifestPath, looksLikeManifest, manifestDifferences, modeString, parseManifest,
   renderManifest, type ManifestFile,
 } from '../../state/manifest.ts';
 import { excludeMatcher } from '../../state/excludes.ts';
@@ -71,6 +71,14 @@ describe('manifest text', () => {
     const b = manifestOf([{ path: 'a', sha256: SHA_B, size: 1, mode: '644' }, { path: 'c', sha256: SHA_A, size: 1, mode: '644' }]);
     expect(manifestDifferences(a, b)).toEqual(['a', 'b', 'c']);
     expect(manifestDifferences(a, a)).toEqual([]);
+  });
+});
+
+describe('describeRevision', () => {
+  it('refuses the reserved name "objects", whatever its folder holds (it is the object store)', () => {
+    const d = describeRevision({ revision: 'objects', manifestText: null, hasOtherFiles: true, where: 's3://b/objects/', manifestWhere: 's3://b/objects/manifest.json' });
+    expect(d.exists).toBe(false);
+    expect(d.problem).toMatch(/"objects" is reserved/);
   });
 });
 
