@@ -5,6 +5,7 @@
  * starts is checked against the lease item read from the table at that instant.
  */
 import { Writable } from 'node:stream';
+import { afterAll, afterEach, beforeAll } from 'vitest';
 import { pino } from 'pino';
 import { DynamoStore } from '../../controller/aws/dynamoStore.ts';
 import { ensureTable } from '../../controller/aws/tableSchema.ts';
@@ -349,4 +350,34 @@ export function commandsPerAttempt(sends: SendRecord[]): Map<string, number> {
     for (const id of s.instanceIds) counts.set(`${s.attemptId}/${id}`, (counts.get(`${s.attemptId}/${id}`) ?? 0) + 1);
   }
   return counts;
+}
+
+/**
+ * One suite file's table and controllers: the table is started before its tests and stopped after them; every
+ * controller a test puts in `running` is stopped (or, if it was killed, awaited) after that test.
+ */
+export function suiteTable(fleetPrefix: string): { readonly table: Table; running: Controller[]; fleetName(): string } {
+  const running: Controller[] = [];
+  let table: Table | undefined;
+  let fleetSeq = 0;
+  beforeAll(async () => {
+    table = await startTable();
+  });
+  afterEach(async () => {
+    for (const c of running.splice(0)) {
+      if (!c.dead) await c.stop();
+      else await c.done;
+    }
+  });
+  afterAll(async () => {
+    await table?.stop();
+  });
+  return {
+    get table(): Table {
+      if (!table) throw new Error('the suite\'s table is started in beforeAll: use it inside a test');
+      return table;
+    },
+    running,
+    fleetName: () => `${fleetPrefix}-${++fleetSeq}`,
+  };
 }

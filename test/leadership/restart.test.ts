@@ -3,31 +3,15 @@
  * converges without a second command for a running attempt, including when it died between sending a
  * command and recording its id.
  */
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { Commands } from '../../controller/ports/commands.ts';
 import {
-  SimFleets, clock, commandsPerAttempt, converged, leaseViolations, putRevision, startController, startTable, waitFor,
-  type Controller, type SendRecord, type Table,
+  SimFleets, clock, commandsPerAttempt, converged, leaseViolations, putRevision, startController, suiteTable, waitFor,
+  type Controller, type SendRecord,
 } from './harness.ts';
 
-let table: Table;
-const running: Controller[] = [];
-
-beforeAll(async () => {
-  table = await startTable();
-});
-afterEach(async () => {
-  for (const c of running.splice(0)) {
-    if (!c.dead) await c.stop();
-    else await c.done;
-  }
-});
-afterAll(async () => {
-  await table.stop();
-});
-
-let fleetSeq = 0;
-const fleetName = (): string => `restart-${++fleetSeq}`;
+const suite = suiteTable('restart');
+const { running, fleetName } = suite;
 
 const ADOPTED = 'adopted the command of an attempt recorded before a restart';
 
@@ -45,7 +29,7 @@ describe('a controller restart mid-rollout on DynamoStore', () => {
     const fleet = fleetName();
     const group = sims.add(fleet, { hosts: 6 });
     const hosts = group.world.live().map((i) => i.instanceId);
-    await putRevision(table.observer, fleet, 'rev-0', 3);
+    await putRevision(suite.table.observer, fleet, 'rev-0', 3);
     const sends: SendRecord[] = [];
 
     // The first sync command reaches the hosts; the process dies before it can store the command id.
@@ -66,23 +50,23 @@ describe('a controller restart mid-rollout on DynamoStore', () => {
       findByAttempt: (args) => inner.findByAttempt(args),
     });
     const first = startController({
-      holder: 'controller-1', table, sims, all: running, sends, fleets: [fleet], wrapCommands: crashAfterFirstSync,
+      holder: 'controller-1', table: suite.table, sims, all: running, sends, fleets: [fleet], wrapCommands: crashAfterFirstSync,
     });
-    await waitFor('the fleet at rev-0', () => converged(table, sims, fleet, 'rev-0'));
-    await putRevision(table.observer, fleet, 'rev-1', 3);
+    await waitFor('the fleet at rev-0', () => converged(suite.table, sims, fleet, 'rev-0'));
+    await putRevision(suite.table.observer, fleet, 'rev-1', 3);
     await waitFor('the crash', () => first.dead);
     await first.done;
 
     // The table holds the crash window: attempts recorded, their command id not.
     const crashed = sends.find((s) => s.attemptId === crashedAttempt)!;
     expect(crashed.instanceIds).toHaveLength(3);
-    const { hosts: stored } = await table.observer.listHosts(fleet);
+    const { hosts: stored } = await suite.table.observer.listHosts(fleet);
     const inWindow = stored.filter((h) => crashed.instanceIds.includes(h.instanceId));
     expect(inWindow.map((h) => [h.state, h.context.attemptId, h.context.commandId])).toEqual(
       crashed.instanceIds.map(() => ['syncing', crashedAttempt, null]));
 
-    const second = startController({ holder: 'controller-2', table, sims, all: running, sends, fleets: [fleet] });
-    await waitFor('the fleet at rev-1', () => converged(table, sims, fleet, 'rev-1'));
+    const second = startController({ holder: 'controller-2', table: suite.table, sims, all: running, sends, fleets: [fleet] });
+    await waitFor('the fleet at rev-1', () => converged(suite.table, sims, fleet, 'rev-1'));
 
     const adopted = second.lines.filter((l) => l.msg === ADOPTED);
     expect(adopted.map((l) => l.instanceId).sort()).toEqual([...crashed.instanceIds].sort());
@@ -91,7 +75,7 @@ describe('a controller restart mid-rollout on DynamoStore', () => {
     oneSyncPerHost(sends, hosts);
     expect(sims.duplicateSends()).toBe(0);
     expect(leaseViolations(sends)).toEqual([]);
-    const after = await table.observer.listHosts(fleet);
+    const after = await suite.table.observer.listHosts(fleet);
     expect(after.hosts.every((h) => h.state === 'inSync' && h.context.reportedRevision === 'rev-1')).toBe(true);
   });
 
@@ -100,16 +84,16 @@ describe('a controller restart mid-rollout on DynamoStore', () => {
     const fleet = fleetName();
     const group = sims.add(fleet, { hosts: 8, syncMs: 800 });
     const hosts = group.world.live().map((i) => i.instanceId);
-    await putRevision(table.observer, fleet, 'rev-0', 2);
+    await putRevision(suite.table.observer, fleet, 'rev-0', 2);
     const sends: SendRecord[] = [];
-    const first = startController({ holder: 'controller-1', table, sims, all: running, sends, fleets: [fleet] });
-    await waitFor('the fleet at rev-0', () => converged(table, sims, fleet, 'rev-0'));
-    await putRevision(table.observer, fleet, 'rev-1', 2);
+    const first = startController({ holder: 'controller-1', table: suite.table, sims, all: running, sends, fleets: [fleet] });
+    await waitFor('the fleet at rev-0', () => converged(suite.table, sims, fleet, 'rev-0'));
+    await putRevision(suite.table.observer, fleet, 'rev-1', 2);
 
     // Mid-rollout: some hosts done, others with a recorded command still running.
     await waitFor('a second round of syncs with its command ids stored', async () => {
       if (sends.filter((s) => s.mode === 'sync').length < 2) return false;
-      const { hosts: stored } = await table.observer.listHosts(fleet);
+      const { hosts: stored } = await suite.table.observer.listHosts(fleet);
       return stored.some((h) => h.state === 'syncing' && h.context.commandId !== null)
         && stored.some((h) => h.state === 'inSync' && h.context.reportedRevision === 'rev-1');
     });
@@ -119,8 +103,8 @@ describe('a controller restart mid-rollout on DynamoStore', () => {
     first.kill();
     await first.done;
 
-    const second = startController({ holder: 'controller-2', table, sims, all: running, sends, fleets: [fleet] });
-    await waitFor('the fleet at rev-1', () => converged(table, sims, fleet, 'rev-1'));
+    const second = startController({ holder: 'controller-2', table: suite.table, sims, all: running, sends, fleets: [fleet] });
+    await waitFor('the fleet at rev-1', () => converged(suite.table, sims, fleet, 'rev-1'));
     // the commands running at the crash were each followed by the new process, not sent again
     const secondSyncs = sends.filter((s) => s.holder === second.holder && s.mode === 'sync').flatMap((s) => s.instanceIds);
     expect(secondSyncs.filter((id) => runningAtCrash.includes(id))).toEqual([]);
@@ -135,22 +119,22 @@ describe('a controller restart mid-rollout on DynamoStore', () => {
     const fleet = fleetName();
     const group = sims.add(fleet, { hosts: 6, syncMs: 800 });
     const hosts = group.world.live().map((i) => i.instanceId);
-    await putRevision(table.observer, fleet, 'rev-0', 2);
+    await putRevision(suite.table.observer, fleet, 'rev-0', 2);
     const sends: SendRecord[] = [];
-    const first = startController({ holder: 'controller-1', table, sims, all: running, sends, fleets: [fleet] });
-    await waitFor('the fleet at rev-0', () => converged(table, sims, fleet, 'rev-0'));
-    await putRevision(table.observer, fleet, 'rev-1', 2);
+    const first = startController({ holder: 'controller-1', table: suite.table, sims, all: running, sends, fleets: [fleet] });
+    await waitFor('the fleet at rev-0', () => converged(suite.table, sims, fleet, 'rev-0'));
+    await putRevision(suite.table.observer, fleet, 'rev-1', 2);
     await waitFor('the first sync command', () => sends.some((s) => s.mode === 'sync'));
     await first.stop();
-    const lease = await table.observer.getLease(fleet);
+    const lease = await suite.table.observer.getLease(fleet);
     expect(lease === null || lease.holder === '').toBe(true);
 
     const stoppedAtMs = clock.nowMs();
-    const second = startController({ holder: 'controller-2', table, sims, all: running, sends, fleets: [fleet] });
+    const second = startController({ holder: 'controller-2', table: suite.table, sims, all: running, sends, fleets: [fleet] });
     await waitFor('the new process to lead', () => second.manager.leases().includes(fleet), 2_000);
     // no waiting for a lease to run out: well under the 2 s lease
     expect(clock.nowMs() - stoppedAtMs).toBeLessThan(1_000);
-    await waitFor('the fleet at rev-1', () => converged(table, sims, fleet, 'rev-1'));
+    await waitFor('the fleet at rev-1', () => converged(suite.table, sims, fleet, 'rev-1'));
     oneSyncPerHost(sends, hosts);
     expect(sims.duplicateSends()).toBe(0);
     expect(leaseViolations(sends)).toEqual([]);

@@ -3,33 +3,17 @@
  * act on a fleet, fleets spread over them, and a killed leader's fleets are taken over without a second
  * command for any attempt.
  */
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
   LEADER, SETTINGS, SimFleets, clock, commandsPerAttempt, converged, leaseViolations, putRevision, sleep,
-  startController, startTable, waitFor, type Controller, type SendRecord, type Table,
+  startController, suiteTable, waitFor, type SendRecord,
 } from './harness.ts';
 
-let table: Table;
-const running: Controller[] = [];
-
-beforeAll(async () => {
-  table = await startTable();
-});
-afterEach(async () => {
-  for (const c of running.splice(0)) {
-    if (!c.dead) await c.stop();
-    else await c.done;
-  }
-});
-afterAll(async () => {
-  await table.stop();
-});
-
-let fleetSeq = 0;
-const fleetName = (): string => `fleet-${++fleetSeq}`;
+const suite = suiteTable('fleet');
+const { running, fleetName } = suite;
 
 async function allConverged(sims: SimFleets, fleets: string[], revision: string): Promise<boolean> {
-  for (const fleet of fleets) if (!(await converged(table, sims, fleet, revision))) return false;
+  for (const fleet of fleets) if (!(await converged(suite.table, sims, fleet, revision))) return false;
   return true;
 }
 
@@ -39,11 +23,11 @@ describe('two controllers on one table', () => {
     const fleets = [fleetName(), fleetName(), fleetName(), fleetName()];
     for (const fleet of fleets) {
       sims.add(fleet, { hosts: 4 });
-      await putRevision(table.observer, fleet, 'rev-0');
+      await putRevision(suite.table.observer, fleet, 'rev-0');
     }
     const sends: SendRecord[] = [];
-    const a = startController({ holder: 'controller-a', table, sims, all: running, sends, fleets });
-    const b = startController({ holder: 'controller-b', table, sims, all: running, sends, fleets });
+    const a = startController({ holder: 'controller-a', table: suite.table, sims, all: running, sends, fleets });
+    const b = startController({ holder: 'controller-b', table: suite.table, sims, all: running, sends, fleets });
 
     await waitFor('every fleet to have a leader', () => a.manager.leases().length + b.manager.leases().length === fleets.length);
     await waitFor('every fleet at rev-0', () => allConverged(sims, fleets, 'rev-0'));
@@ -53,11 +37,11 @@ describe('two controllers on one table', () => {
     expect(ledByB.length, `a leads ${ledByA.join(', ')}; b leads ${ledByB.join(', ')}`).toBeGreaterThan(0);
     expect([...ledByA, ...ledByB].sort()).toEqual([...fleets].sort());
     for (const fleet of fleets) {
-      const lease = await table.observer.getLease(fleet);
+      const lease = await suite.table.observer.getLease(fleet);
       expect(lease?.holder).toBe(ledByA.includes(fleet) ? 'controller-a' : 'controller-b');
     }
 
-    for (const fleet of fleets) await putRevision(table.observer, fleet, 'rev-1');
+    for (const fleet of fleets) await putRevision(suite.table.observer, fleet, 'rev-1');
     await waitFor('every fleet at rev-1', () => allConverged(sims, fleets, 'rev-1'));
 
     // both processes started commands, each only on the fleets it led
@@ -72,14 +56,14 @@ describe('two controllers on one table', () => {
     const fleet = fleetName();
     // commands outlive the kill, so the new leader finds them still running and must follow, not resend
     sims.add(fleet, { hosts: 6, syncMs: 2_500 });
-    await putRevision(table.observer, fleet, 'rev-0', 3);
+    await putRevision(suite.table.observer, fleet, 'rev-0', 3);
     const sends: SendRecord[] = [];
-    const first = startController({ holder: 'controller-a', table, sims, all: running, sends, fleets: [fleet] });
+    const first = startController({ holder: 'controller-a', table: suite.table, sims, all: running, sends, fleets: [fleet] });
     await waitFor('a leader', () => first.manager.leases().length === 1);
-    const second = startController({ holder: 'controller-b', table, sims, all: running, sends, fleets: [fleet] });
-    await waitFor('the fleet at rev-0', () => converged(table, sims, fleet, 'rev-0'));
+    const second = startController({ holder: 'controller-b', table: suite.table, sims, all: running, sends, fleets: [fleet] });
+    await waitFor('the fleet at rev-0', () => converged(suite.table, sims, fleet, 'rev-0'));
 
-    await putRevision(table.observer, fleet, 'rev-1', 3);
+    await putRevision(suite.table.observer, fleet, 'rev-1', 3);
     await waitFor('the first sync command', () => sends.some((s) => s.mode === 'sync' && s.holder === 'controller-a'));
     await sleep(200);
     const [leader, survivor] = first.manager.leases().includes(fleet) ? [first, second] : [second, first];
@@ -95,10 +79,10 @@ describe('two controllers on one table', () => {
     const takeoverMs = firstActMs - killedAtMs;
     expect(takeoverMs).toBeLessThanOrEqual(LEADER.leaseDurationMs + SETTINGS.resyncMs);
     // it waited for the lease to run out: the dead leader released nothing
-    const lease = await table.observer.getLease(fleet);
+    const lease = await suite.table.observer.getLease(fleet);
     expect(lease?.holder).toBe(survivor.holder);
 
-    await waitFor('the fleet at rev-1', () => converged(table, sims, fleet, 'rev-1'));
+    await waitFor('the fleet at rev-1', () => converged(suite.table, sims, fleet, 'rev-1'));
     // the three hosts whose commands were running at the kill were followed, not sent a second command
     const syncs = sends.filter((s) => s.mode === 'sync');
     const hostsSynced = syncs.flatMap((s) => s.instanceIds);
@@ -115,17 +99,17 @@ describe('two controllers on one table', () => {
     const sims = new SimFleets();
     const fleet = fleetName();
     sims.add(fleet, { hosts: 8 });
-    await putRevision(table.observer, fleet, 'rev-0', 2);
+    await putRevision(suite.table.observer, fleet, 'rev-0', 2);
     const sends: SendRecord[] = [];
     let aReachesTable = true;
     const a = startController({
-      holder: 'controller-a', table, sims, all: running, sends, fleets: [fleet], storeReachable: () => aReachesTable,
+      holder: 'controller-a', table: suite.table, sims, all: running, sends, fleets: [fleet], storeReachable: () => aReachesTable,
     });
     await waitFor('a to lead', () => a.manager.leases().length === 1);
-    const b = startController({ holder: 'controller-b', table, sims, all: running, sends, fleets: [fleet] });
-    await waitFor('the fleet at rev-0', () => converged(table, sims, fleet, 'rev-0'));
+    const b = startController({ holder: 'controller-b', table: suite.table, sims, all: running, sends, fleets: [fleet] });
+    await waitFor('the fleet at rev-0', () => converged(suite.table, sims, fleet, 'rev-0'));
 
-    await putRevision(table.observer, fleet, 'rev-1', 2);
+    await putRevision(suite.table.observer, fleet, 'rev-1', 2);
     await waitFor('a to start syncing', () => sends.some((s) => s.mode === 'sync' && s.holder === 'controller-a'));
     // a keeps running and reaching its hosts, but no longer the table: it cannot renew
     const cutAtMs = clock.nowMs();
@@ -136,7 +120,7 @@ describe('two controllers on one table', () => {
     await waitFor('b to lead', () => b.manager.leases().includes(fleet), 5_000);
     aReachesTable = true;
 
-    await waitFor('the fleet at rev-1', () => converged(table, sims, fleet, 'rev-1'));
+    await waitFor('the fleet at rev-1', () => converged(suite.table, sims, fleet, 'rev-1'));
     expect(sends.filter((s) => s.holder === 'controller-b' && s.mode === 'sync').length).toBeGreaterThan(0);
     expect(leaseViolations(sends)).toEqual([]);
     expect(sims.duplicateSends()).toBe(0);
