@@ -23,6 +23,20 @@ function oneSyncPerHost(sends: SendRecord[], hosts: string[]): void {
   expect([...commandsPerAttempt(sends).values()].every((n) => n === 1)).toBe(true);
 }
 
+/** A new fleet of `hostCount` hosts brought to rev-0 by controller-1, with rev-1 just asked for. */
+async function rev1UnderFirstController(hostCount: number) {
+  const sims = new SimFleets();
+  const fleet = fleetName();
+  const group = sims.add(fleet, { hosts: hostCount, syncMs: 800 });
+  const hosts = group.world.live().map((i) => i.instanceId);
+  await putRevision(suite.table.observer, fleet, 'rev-0', 2);
+  const sends: SendRecord[] = [];
+  const first = startController({ holder: 'controller-1', table: suite.table, sims, all: running, sends, fleets: [fleet] });
+  await waitFor('the fleet at rev-0', () => converged(suite.table, sims, fleet, 'rev-0'));
+  await putRevision(suite.table.observer, fleet, 'rev-1', 2);
+  return { sims, fleet, group, hosts, sends, first };
+}
+
 describe('a controller restart mid-rollout on DynamoStore', () => {
   it('adopts a command sent just before the crash whose id was never recorded (findByAttempt)', async () => {
     const sims = new SimFleets();
@@ -80,15 +94,7 @@ describe('a controller restart mid-rollout on DynamoStore', () => {
   });
 
   it('a crash while commands run: the new process follows them and sends none twice', async () => {
-    const sims = new SimFleets();
-    const fleet = fleetName();
-    const group = sims.add(fleet, { hosts: 8, syncMs: 800 });
-    const hosts = group.world.live().map((i) => i.instanceId);
-    await putRevision(suite.table.observer, fleet, 'rev-0', 2);
-    const sends: SendRecord[] = [];
-    const first = startController({ holder: 'controller-1', table: suite.table, sims, all: running, sends, fleets: [fleet] });
-    await waitFor('the fleet at rev-0', () => converged(suite.table, sims, fleet, 'rev-0'));
-    await putRevision(suite.table.observer, fleet, 'rev-1', 2);
+    const { sims, fleet, group, hosts, sends, first } = await rev1UnderFirstController(8);
 
     // Mid-rollout: some hosts done, others with a recorded command still running.
     await waitFor('a second round of syncs with its command ids stored', async () => {
@@ -115,15 +121,7 @@ describe('a controller restart mid-rollout on DynamoStore', () => {
   });
 
   it('a clean restart releases the lease: the new process resumes at once', async () => {
-    const sims = new SimFleets();
-    const fleet = fleetName();
-    const group = sims.add(fleet, { hosts: 6, syncMs: 800 });
-    const hosts = group.world.live().map((i) => i.instanceId);
-    await putRevision(suite.table.observer, fleet, 'rev-0', 2);
-    const sends: SendRecord[] = [];
-    const first = startController({ holder: 'controller-1', table: suite.table, sims, all: running, sends, fleets: [fleet] });
-    await waitFor('the fleet at rev-0', () => converged(suite.table, sims, fleet, 'rev-0'));
-    await putRevision(suite.table.observer, fleet, 'rev-1', 2);
+    const { sims, fleet, hosts, sends, first } = await rev1UnderFirstController(6);
     await waitFor('the first sync command', () => sends.some((s) => s.mode === 'sync'));
     await first.stop();
     const lease = await suite.table.observer.getLease(fleet);
