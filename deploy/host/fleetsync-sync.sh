@@ -506,6 +506,8 @@ run_rsync() { # target folder, extra args...
 tsv() { awk -F'\t' -v OFS='\t' "$@"; }
 
 # WORK/k: kept releases' files, WORK/m: the manifest's not excluded (sha256 size mode path).
+free_bytes() { df -PB1 -- "$FS_DIR" | awk 'NR == 2 { print $4 }'; }
+
 # shellcheck disable=SC2016
 read_manifest() {
   local f r out free
@@ -529,7 +531,7 @@ read_manifest() {
       printf "%d %d %.0f", n - ex, ex, d }' "$WORK/k" "$MANIFEST") || fail "$ROOT$REVISION/manifest.json is not a valid fleetsync manifest: ${out:-unreadable}; publish $REVISION again"
   read -r f r out <<<"$out"
   log "manifest: $f files ($r more excluded), $out bytes to download"
-  free=$(df -PB1 -- "$FS_DIR" | awk 'NR == 2 { print $4 }')
+  free=$(free_bytes)
   { [[ $free =~ ^[0-9]+$ ]] && ((out + (64 << 20) <= free)); } \
     || fail "not enough disk space in $DEST: $REVISION needs $out bytes (+64 MiB spare), ${free:-?} are free; free space or lower keepReleases"
 }
@@ -557,7 +559,7 @@ fetch_objects() { # WORK folder: downloads the objects listed in $1/d into $1/o
     aws "${ENDPOINT_ARGS[@]}" s3 ls "$OBJECTS" >"$w/ls" 2>>"$LOG" || fail "cannot list $OBJECTS; see $LOG"
     read -r n total < <(awk '$4 ~ /^[0-9a-f]+$/ && length($4) == 64 { n++; t += $3 } END { printf "%d %.0f\n", n, t }' "$w/ls")
   fi
-  free=$(df -PB1 -- "$FS_DIR" | awk 'NR == 2 { print $4 }')
+  free=$(free_bytes)
   log "$m objects needed; the store holds $n ($total bytes); $free bytes free"
   if ((m * n > 200000 && n <= 4 * m && total + (64 << 20) <= ${free:-0})); then
     log "downloading all $n objects of $OBJECTS ($total bytes): $m of them are needed"
