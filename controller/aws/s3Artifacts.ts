@@ -11,8 +11,9 @@ import { createReadStream } from 'node:fs';
 import { NotFoundError } from '../errors.ts';
 import type { ArtifactCheck, ArtifactStore, ObjectUpload } from '../ports/artifacts.ts';
 import { ValidationError, checkRevision } from '../../state/validate.ts';
-import { MANIFEST_FILE, OBJECTS_FOLDER, SHA256_PATTERN, describeRevision } from '../../state/manifest.ts';
+import { MANIFEST_FILE, OBJECTS_FOLDER, SHA256_PATTERN } from '../../state/manifest.ts';
 import { HashingStream, contentChanged } from '../publish/hashing.ts';
+import { checkStoredRevision } from '../publish/revisionCheck.ts';
 import { callAws, type OnCall } from './callCounter.ts';
 import { sdkErrorCode } from './sdkErrors.ts';
 
@@ -74,11 +75,7 @@ export class S3Artifacts implements ArtifactStore {
   async check(args: { source: string; revision: string }): Promise<ArtifactCheck> {
     const { bucket, keyPrefix } = revisionLocation(args.source, args.revision);
     const where = `s3://${bucket}/${keyPrefix}`;
-    return this.bucketNamed(args.source, bucket, async () => {
-      const manifestText = await this.readManifest(args);
-      const hasOtherFiles = manifestText === null ? await this.hasPlainFiles(args) : false;
-      return { where, ...describeRevision({ revision: args.revision, manifestText, hasOtherFiles, where, manifestWhere: this.manifestUrl(args) }) };
-    });
+    return this.bucketNamed(args.source, bucket, () => checkStoredRevision(this, { ...args, where }));
   }
 
   async readManifest(args: { source: string; revision: string }): Promise<string | null> {

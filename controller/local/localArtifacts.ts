@@ -13,8 +13,9 @@ import { fileURLToPath } from 'node:url';
 import type { ArtifactCheck, ArtifactStore, ObjectUpload } from '../ports/artifacts.ts';
 import { ControlPlaneError } from '../errors.ts';
 import { assertValid, checkRevision, checkSource } from '../../state/validate.ts';
-import { MANIFEST_FILE, OBJECTS_FOLDER, SHA256_PATTERN, describeRevision } from '../../state/manifest.ts';
+import { MANIFEST_FILE, OBJECTS_FOLDER, SHA256_PATTERN } from '../../state/manifest.ts';
 import { HashingStream, WHOLE_READ_BYTES, contentChanged, sha256 } from '../publish/hashing.ts';
+import { checkStoredRevision } from '../publish/revisionCheck.ts';
 
 function errnoOf(err: unknown): string | undefined {
   return (err as NodeJS.ErrnoException).code;
@@ -43,10 +44,7 @@ export class LocalArtifacts implements ArtifactStore {
   }
 
   async check(args: { source: string; revision: string }): Promise<ArtifactCheck> {
-    const where = this.revisionFolder(args.source, args.revision);
-    const manifestText = await this.readManifest(args);
-    const hasOtherFiles = manifestText === null ? await this.hasPlainFiles(args) : false;
-    return { where, ...describeRevision({ revision: args.revision, manifestText, hasOtherFiles, where, manifestWhere: this.manifestUrl(args) }) };
+    return checkStoredRevision(this, { ...args, where: this.revisionFolder(args.source, args.revision) });
   }
 
   async readManifest(args: { source: string; revision: string }): Promise<string | null> {

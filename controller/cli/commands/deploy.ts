@@ -22,12 +22,9 @@ async function checkArtifacts(args: { context: StoreContext; fleet: string; sour
     throw new OperationError(`could not check that revision ${revision} exists in ${source}: ${(err as Error).message}`
       + ' (fix the access, or pass --force to deploy without the check)', { cause: err });
   }
-  if (!check.exists && check.problem !== undefined) {
-    throw new OperationError(`cannot deploy ${revision} to fleet ${fleet}: ${check.problem}; or pass --force to deploy anyway`);
-  }
   if (!check.exists) {
-    throw new OperationError(`revision ${revision} was not found at ${check.where} (fleet ${fleet}'s source is ${source}):`
-      + ` upload it there first (or \`fleetsync publish DIR --fleet ${fleet} --revision ${revision}\`), or pass --force to deploy anyway`);
+    const problem = check.problem ?? `revision ${revision} was not found at ${check.where}`;
+    throw new OperationError(`cannot deploy ${revision} to fleet ${fleet}: ${problem}; or pass --force to deploy anyway`);
   }
   return check;
 }
