@@ -38,6 +38,7 @@ export const PARAMETER_FLAGS = [
   ['excludes', '--excludes'],
   ['links', '--links'],
   ['checkCommand', '--check'],
+  ['checkUser', '--check-user'],
   ['keepReleases', '--keep-releases'],
   ['attemptId', '--attempt-id'],
 ] as const;
@@ -122,6 +123,7 @@ function parameterValues(args: HostCommandArgs): Record<ParameterName, string> {
     excludes: params.excludes.join(LIST_SEPARATOR),
     links: Object.entries(params.links ?? {}).map(([name, target]) => `${name}=${target}`).join(LIST_SEPARATOR),
     checkCommand: params.checkCommand ?? '',
+    checkUser: params.checkUser ?? '',
     keepReleases: String(params.keepReleases),
     attemptId,
   };

@@ -14,6 +14,8 @@ export interface SyncParams {
   excludes: string[];
   links: Record<string, string>;
   checkCommand?: string;
+  /** the user the check runs as on the host (empty or absent: the agent's own, root) */
+  checkUser?: string;
   keepReleases: number;
 }
 
