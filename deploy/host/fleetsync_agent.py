@@ -768,7 +768,9 @@ class Agent:
             bad('totals do not add up')
         if not wanted:
             bad('no files')
-        return self.drop_excluded(wanted)
+        kept = self.drop_excluded(wanted)
+        self.log('manifest: %d files (%d more excluded), %d bytes' % (len(kept), len(wanted) - len(kept), total))
+        return kept
 
     def drop_excluded(self, wanted):
         rx = self.exclude_rx
@@ -914,8 +916,8 @@ class Agent:
             self.counts['_storeDownload'] = (n, total)
             self.aws(['s3', 'sync', self.objects, odir + '/', '--only-show-errors', '--no-progress'],
                      'downloading %s' % self.objects)
-        elif m * n > 200000 and m <= 64 or 0 < m <= 8:
-            self.log('downloading %d objects, one process each' % m)
+        elif m * n > 200000 and m <= 64:
+            self.log('downloading %d objects of %d, one process each' % (m, n))
             pending = list(need)
             running = []
             while pending or running:
@@ -1188,8 +1190,9 @@ class Agent:
             src, rec = self.trusted_source(index, entry.sha, entry.mode)
             if src is not None:
                 self.place_file(src, dst, entry.mode, rec[1] == entry.mode)
-                reused += 1
-                reused_bytes += entry.size
+                if not src.startswith(staging + '/'):
+                    reused += 1
+                    reused_bytes += entry.size
             elif entry.sha in objects:
                 obj = objects[entry.sha]
                 if stat.S_IMODE(os.lstat(obj).st_mode) != entry.mode and os.lstat(obj).st_nlink == 1:
@@ -1524,7 +1527,6 @@ class Agent:
                     continue
                 self.note(full)
                 os.unlink(full)
-                changed += 1
         for name, target in layout.items():
             self.place_link(final, name, target)
         kept = [e for p, e in self.wanted.items() if e.kind == 'f' and p not in fixes]

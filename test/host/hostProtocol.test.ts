@@ -22,7 +22,7 @@ describe('scriptArgs and ssmParameters', () => {
     expect(args).toEqual([
       '--mode', 'sync', '--source', 's3://my-codebase/web', '--revision', '3f9c2ab', '--destination', '/var/www/app',
       '--strategy', 'release', '--excludes', 'media/*,var/*', '--links', 'media=/mnt/efs/media,public/uploads=/mnt/efs/uploads',
-      '--check', '/usr/local/bin/app-healthcheck', '--keep-releases', '5', '--attempt-id', 'att-42',
+      '--check', '/usr/local/bin/app-healthcheck', '--check-user', '', '--keep-releases', '5', '--attempt-id', 'att-42',
     ]);
     const ssm = ssmParameters({ mode: 'sync', params, attemptId: 'att-42' });
     expect(Object.keys(ssm)).toEqual(PARAMETER_FLAGS.map(([name]) => name));
