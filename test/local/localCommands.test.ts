@@ -61,7 +61,7 @@ async function slowCheck(): Promise<string> {
 }
 
 beforeAll(() => {
-  for (const tool of ['rsync', 'flock']) {
+  for (const tool of ['flock']) {
     if (spawnSync('sh', ['-c', `command -v ${tool}`]).status !== 0) throw new Error(`${tool} is needed by these tests (apt-get install ${tool})`);
   }
 });
