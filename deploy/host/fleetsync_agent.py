@@ -1371,7 +1371,25 @@ class Agent:
                       'shared/. Keep strategy release, or move %s out of %s before switching'
                       % (self.dest, ', '.join(found), ' and '.join(found), self.dest))
 
+    def check_owned(self, path, why):
+        """A folder the release strategy builds in: ours and writable by no one else, or another user could swap a
+        part of it for a link between a check and a use, and make root write or remove elsewhere."""
+        st = os.lstat(path)
+        if stat.S_ISLNK(st.st_mode) and path != self.dest:
+            self.fail('%s is a symlink: %s; move it away' % (path, why))
+        if path == self.dest:
+            st = os.stat(path)
+        if st.st_uid != os.geteuid() or st.st_mode & 0o022:
+            self.fail('%s is writable by another user than uid %d (owner uid %d, mode %o): %s. Fix it with: chown %d %s '
+                      '&& chmod go-w %s (the app writes its uploads into %s/shared/FOLDER, which may stay its own)'
+                      % (path, os.geteuid(), st.st_uid, stat.S_IMODE(st.st_mode), why, os.geteuid(), path, path, self.dest))
+
     def sync_release(self):
+        why = 'the release strategy keeps releases that only the agent\'s user can change'
+        self.check_owned(self.dest, why)
+        for name in ('releases', 'shared'):
+            if os.path.lexists(os.path.join(self.dest, name)):
+                self.check_owned(os.path.join(self.dest, name), why)
         self.check_strategy_release()
         releases = os.path.join(self.dest, 'releases')
         os.makedirs(releases, 0o755, exist_ok=True)
