@@ -1336,8 +1336,12 @@ class Agent:
                 kept += 1
                 continue
             self.log('pruning release %s (keeping %d)' % (name, self.keep))
-            self.remove_release(os.path.join(releases, name))
+            # out of the way first: a prune cut short leaves a .trash- folder the next run removes, never a
+            # half-deleted release under its own name
+            trash = os.path.join(releases, '.trash-%s-%d' % (name, os.getpid()))
+            os.rename(os.path.join(releases, name), trash)
             self.state_remove(self.record_path(name))
+            self.remove_release(trash)
 
     def clean_leftovers(self):
         releases = os.path.join(self.dest, 'releases')
