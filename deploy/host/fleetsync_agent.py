@@ -1308,7 +1308,11 @@ class Agent:
 
     def remove_release(self, path):
         """Removes a release folder of ours; excluded or linked folders that are real (an older layout kept uploads
-        there) are moved aside first, so no user data goes with it. Never crosses into another file system."""
+        there) are moved aside first, so no user data goes with it. Never crosses into another file system, and never
+        follows a link: a link in its place is only unlinked."""
+        if os.path.islink(path):
+            os.unlink(path)
+            return
         for name in list(self.layout_links()) + [p[:-2] for p in self.excludes]:
             inner = os.path.join(path, name)
             if os.path.isdir(inner) and not os.path.islink(inner) and os.listdir(inner):
