@@ -59,26 +59,13 @@ function plainSegments(value: string): boolean {
   return value.split('/').every((segment) => segment !== '' && segment !== '.' && segment !== '..');
 }
 
-/**
- * "/etc/." and "//etc" pass the destination pattern but are /etc: the host script normalizes them the same
- * way before it looks for system folders, so this catches them before they are sent.
- */
-function checkFolderNormalized(value: unknown, what: string): string | undefined {
-  const first = checkDestination(value, what);
-  if (first !== undefined || typeof value !== 'string') return first;
-  const normalized = `/${value.split('/').filter((s) => s !== '' && s !== '.').join('/')}`;
-  if (normalized === value) return undefined;
-  const again = checkDestination(normalized, what);
-  return again === undefined ? undefined : `${again} (${JSON.stringify(value)} is ${normalized})`;
-}
-
 function problemsOf(args: HostCommandArgs): string[] {
   const { mode, params, attemptId } = args;
   const problems: Array<string | undefined> = [];
   if (mode !== 'sync' && mode !== 'probe') problems.push(`mode must be sync or probe, got ${JSON.stringify(mode)}`);
   problems.push(checkSource(params.source, 'source'));
   problems.push(checkRevision(params.revision, 'revision'));
-  problems.push(checkFolderNormalized(params.destination, 'destination'));
+  problems.push(checkDestination(params.destination, 'destination'));
   if (params.strategy !== 'release' && params.strategy !== 'inplace') {
     problems.push(`strategy must be release or inplace, got ${JSON.stringify(params.strategy)}`);
   }
@@ -89,7 +76,7 @@ function problemsOf(args: HostCommandArgs): string[] {
     if (!PATTERNS.linkName.test(name) || !plainSegments(name)) {
       problems.push(`link name ${JSON.stringify(name)} is not valid: use a relative name of letters, digits and . _ - / without . or .. segments (like media)`);
     }
-    problems.push(checkFolderNormalized(target, `link target of ${JSON.stringify(name)}`));
+    problems.push(checkDestination(target, `link target of ${JSON.stringify(name)}`));
   }
   if (params.strategy === 'inplace' && links.length > 0) {
     problems.push('links need strategy release (inplace syncs straight into the destination)');

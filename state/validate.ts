@@ -19,12 +19,41 @@ export const PATTERNS = {
   targetGroupArn: /^arn:aws[a-z-]*:elasticloadbalancing:[a-z0-9-]+:\d{12}:targetgroup\/[A-Za-z0-9-]{1,32}\/[0-9a-f]{16}$/,
 } as const;
 
-/** Folders a sync must never own: syncing into them would wreck the host. */
-const SYSTEM_FOLDERS = new Set([
-  '/bin', '/boot', '/dev', '/etc', '/lib', '/lib32', '/lib64', '/proc', '/root', '/run', '/sbin', '/sys',
-  '/tmp', '/usr', '/var', '/home', '/mnt', '/opt', '/srv', '/media', '/var/lib', '/var/log', '/usr/local',
-  '/usr/bin', '/usr/lib', '/usr/sbin', '/var/tmp',
-]);
+/**
+ * System trees: a destination (or link target) is refused when it is one of these folders or anywhere below
+ * one (/etc/cron.d, /usr/local/bin, /root/.ssh, /var/lib/mysql): a sync runs as root and may delete there.
+ * An entry ending in "*" stands for every top-level folder whose name starts with it (/lib, /lib64, /libx32).
+ * deploy/host mirrors this list; keep the two the same.
+ */
+export const SYSTEM_TREES = [
+  '/bin', '/boot', '/dev', '/etc', '/lib*', '/proc', '/root', '/run', '/sbin', '/sys', '/usr',
+  '/var/cache', '/var/lib', '/var/log', '/var/spool',
+] as const;
+
+/**
+ * Shared roots: refused as exact paths only. Each holds other things (so syncing into it would wreck them),
+ * but a folder of its own below it is the usual home of an app (/var/www/app, /srv/app, /home/app/www).
+ * deploy/host mirrors this list; keep the two the same.
+ */
+export const SHARED_ROOTS = ['/', '/home', '/media', '/mnt', '/opt', '/srv', '/tmp', '/var', '/var/tmp'] as const;
+
+/** "/" followed by the non-empty, non-"." segments: "//etc/./cron.d/" is /etc/cron.d on the host. */
+export function normalFolder(path: string): string {
+  return `/${path.split('/').filter((seg) => seg !== '' && seg !== '.').join('/')}`;
+}
+
+/** The system folder (a SYSTEM_TREES entry, "*" resolved) this normal-form path is or is inside, if any. */
+export function systemTreeOf(normal: string): string | undefined {
+  const segments = normal.split('/').filter((seg) => seg !== '');
+  for (const tree of SYSTEM_TREES) {
+    const treeSegments = tree.split('/').filter((seg) => seg !== '');
+    const inside = segments.length >= treeSegments.length && treeSegments.every((seg, i) => (seg.endsWith('*')
+      ? (segments[i] as string).startsWith(seg.slice(0, -1))
+      : segments[i] === seg));
+    if (inside) return `/${segments.slice(0, treeSegments.length).join('/')}`;
+  }
+  return undefined;
+}
 
 export class ValidationError extends Error {
   override readonly name = 'ValidationError';
@@ -59,9 +88,15 @@ export const checkDestination: Check = (value, what) => {
   if (base) return base;
   if (!noDotDot(value as string)) return `${what} ${JSON.stringify(value)} must not contain a ".." segment`;
   // Empty and "." segments name the same folder on the host ("//etc/." is /etc): compare the normal form.
-  const path = `/${(value as string).split('/').filter((seg) => seg !== '' && seg !== '.').join('/')}`;
-  if (path === '/' || SYSTEM_FOLDERS.has(path)) {
-    return `${what} ${JSON.stringify(value)} is a system folder: use a folder of its own (like /var/www/app)`;
+  const path = normalFolder(value as string);
+  const shown = path === value ? JSON.stringify(value) : `${JSON.stringify(value)} (that is ${path})`;
+  const tree = systemTreeOf(path);
+  if (tree !== undefined) {
+    const where = path === tree ? 'is the system folder' : 'is inside the system folder';
+    return `${what} ${shown} ${where} ${tree}, where a sync could wreck the host: use a folder of its own outside the system folders (like /var/www/app or /srv/app)`;
+  }
+  if ((SHARED_ROOTS as readonly string[]).includes(path)) {
+    return `${what} ${shown} is a shared system folder: use a folder of its own below it (like /var/www/app or /srv/app)`;
   }
   return undefined;
 };

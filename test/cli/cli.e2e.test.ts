@@ -495,7 +495,10 @@ describe('bad input exits 2 and writes nothing', () => {
   it.each([
     ['a fleet name with an underscore', () => fleetYaml('web_prod', 'rev-a'), 'metadata.name "web_prod" is not valid'],
     ['a destination with ..', () => fleetYaml('web', 'rev-a').replace('/var/www/app', '/var/www/../../etc'), 'must not contain a ".." segment'],
-    ['a system folder', () => fleetYaml('web', 'rev-a').replace('/var/www/app', '/etc'), 'is a system folder'],
+    ['a system folder', () => fleetYaml('web', 'rev-a').replace('/var/www/app', '/etc'), 'is the system folder /etc'],
+    ['a folder inside a system folder', () => fleetYaml('web', 'rev-a').replace('/var/www/app', '/etc/cron.d'),
+      'spec.destination "/etc/cron.d" is inside the system folder /etc'],
+    ['a shared root', () => fleetYaml('web', 'rev-a').replace('/var/www/app', '/srv'), 'spec.destination "/srv" is a shared system folder'],
     ['a revision with a quote', () => fleetYaml('web', "\"rev'a\""), 'spec.revision'],
     ['a revision that YAML reads as a number', () => fleetYaml('web', '1234567'), 'quote a value that looks like a number'],
     ['an unknown field', () => `${fleetYaml('web', 'rev-b')}    maxUnavaliable: 3\n`, 'spec.rollout.maxUnavaliable is not a known field'],

@@ -2,7 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import {
   ValidationError, checkDestination, checkExclude, checkFleetName, checkInstanceId, checkMaxUnavailable, checkRevision,
-  checkSource, parseFleetResource, parseFleetSpec,
+  checkSource, normalFolder, parseFleetResource, parseFleetSpec, SHARED_ROOTS, SYSTEM_TREES, systemTreeOf,
 } from '../../state/validate.ts';
 import { DEFAULT_ROLLOUT } from '../../state/spec.ts';
 
@@ -77,26 +77,70 @@ describe('destinations', () => {
     expect(checkDestination(dest, 'destination')).toBe(`destination ${JSON.stringify(dest)} must not contain a ".." segment`);
   });
 
-  it.each(['//', '/etc', '/etc/', '/usr', '/var', '/var/', '/home', '/tmp', '/root', '/boot', '/usr/local', '/var/lib', '/mnt'])(
-    'rejects %j: the root or a system folder', (dest) => {
+  // The issue's examples: each passed the old exact-path check, and a sync as root would have written there.
+  it.each([
+    ['/etc/cron.d', '/etc'], ['/etc/sudoers.d', '/etc'], ['/usr/local/bin', '/usr'], ['/root/.ssh', '/root'],
+    ['/var/lib/mysql', '/var/lib'], ['/boot/efi', '/boot'], ['/lib64/security', '/lib64'], ['/libx32/x', '/libx32'],
+    ['/var/log/nginx', '/var/log'], ['/var/spool/cron', '/var/spool'], ['/var/cache/apt', '/var/cache'],
+    ['/run/lock', '/run'], ['/proc/self', '/proc'], ['/sys/kernel', '/sys'], ['/dev/shm', '/dev'], ['/sbin/x', '/sbin'],
+    ['/bin/x', '/bin'], ['/usr/share/nginx/html', '/usr'],
+  ])('rejects %j: it is inside the system folder %s', (dest, tree) => {
+    expect(checkDestination(dest, 'destination')).toBe(`destination ${JSON.stringify(dest)} is inside the system folder ${tree},`
+      + ' where a sync could wreck the host: use a folder of its own outside the system folders (like /var/www/app or /srv/app)');
+  });
+
+  it.each(['/etc', '/usr', '/root', '/boot', '/usr/local', '/var/lib', '/lib', '/lib32', '/proc', '/dev', '/var/cache'])(
+    'rejects %j: a system folder itself', (dest) => {
       const message = checkDestination(dest, 'destination');
-      expect(message).toContain(JSON.stringify(dest));
-      expect(message).toContain('system folder');
+      expect(message).toMatch(/^destination "[^"]+" is (the|inside the) system folder \//);
       expect(message).toContain('use a folder of its own');
     });
 
-  it('rejects the root itself', () => {
-    expect(checkDestination('/', 'destination')).toContain('"/"');
-  });
+  it.each(['//', '/var', '/var/', '/home', '/srv', '/opt', '/mnt', '/media', '/tmp', '/var/tmp'])(
+    'rejects %j: a shared root, as an exact path', (dest) => {
+      const message = checkDestination(dest, 'destination');
+      expect(message).toContain(JSON.stringify(dest));
+      expect(message).toContain('is a shared system folder: use a folder of its own below it');
+    });
+
+  it.each(['/var/www/app', '/srv/app', '/home/app/www', '/opt/app', '/mnt/efs/media', '/media/disk/app', '/tmp/x',
+    '/var/tmp/build', '/var/www', '/data/app', '/etcetera/app', '/usrdata/app', '/varlib/x'])(
+    'accepts %j: below a shared root or outside every system folder', (dest) => {
+      expect(checkDestination(dest, 'destination')).toBeUndefined();
+    });
 
   // Spellings of the root or a system folder with empty or "." segments are still that folder on the host.
-  it.each(['/.', '/./', '//etc', '/./etc', '/etc/.', '/usr//', '/var/./'])('rejects %j: the root or a system folder in disguise', (dest) => {
-    expect(checkDestination(dest, 'destination'))
-      .toBe(`destination ${JSON.stringify(dest)} is a system folder: use a folder of its own (like /var/www/app)`);
-  });
+  it.each([['/.', '/'], ['/./', '/'], ['//etc', '/etc'], ['/./etc', '/etc'], ['/etc/.', '/etc'], ['/usr//', '/usr'],
+    ['/var/./', '/var'], ['//etc//cron.d/.', '/etc/cron.d'], ['/var/./lib/mysql', '/var/lib/mysql']])(
+    'rejects %j: %s in disguise, naming the folder it is', (dest, normal) => {
+      const message = checkDestination(dest, 'destination');
+      expect(message).toContain(`destination ${JSON.stringify(dest)} (that is ${normal}) is`);
+      expect(message).toContain('use a folder of its own');
+    });
 
   it.each(['/var/www/./app', '//srv/app'])('accepts %j, which names an ordinary folder', (dest) => {
     expect(checkDestination(dest, 'destination')).toBeUndefined();
+  });
+});
+
+describe('SYSTEM_TREES and SHARED_ROOTS (the rule deploy/host mirrors)', () => {
+  it('name the issue\'s trees and roots as absolute normal paths, no folder in both lists', () => {
+    expect([...SYSTEM_TREES].sort()).toEqual(['/bin', '/boot', '/dev', '/etc', '/lib*', '/proc', '/root', '/run', '/sbin',
+      '/sys', '/usr', '/var/cache', '/var/lib', '/var/log', '/var/spool']);
+    expect([...SHARED_ROOTS].sort()).toEqual(['/', '/home', '/media', '/mnt', '/opt', '/srv', '/tmp', '/var', '/var/tmp']);
+    for (const root of SHARED_ROOTS) expect(systemTreeOf(root)).toBeUndefined();
+  });
+
+  it('read "/lib*" as every top-level folder whose name starts with lib, and nothing deeper', () => {
+    expect(systemTreeOf('/libx32/a')).toBe('/libx32');
+    expect(systemTreeOf('/lib')).toBe('/lib');
+    expect(systemTreeOf('/srv/lib64')).toBeUndefined();
+    expect(systemTreeOf('/usr/lib64')).toBe('/usr');
+  });
+
+  it('normalize empty and "." segments away', () => {
+    expect(normalFolder('//var/./www//app/.')).toBe('/var/www/app');
+    expect(normalFolder('/')).toBe('/');
   });
 });
 
