@@ -6,7 +6,7 @@
  */
 import type { CommandMode, HostResult, InvocationResult, SyncParams } from './ports/commands.ts';
 import {
-  PATTERNS, ValidationError, checkDestination, checkExclude, checkRevision, checkSource,
+  PATTERNS, ValidationError, checkCheckUser, checkDestination, checkExclude, checkRevision, checkSource,
 } from '../state/validate.ts';
 
 export const DEFAULT_DOCUMENT_NAME = 'fleetsync-sync';
@@ -38,6 +38,7 @@ export const PARAMETER_FLAGS = [
   ['excludes', '--excludes'],
   ['links', '--links'],
   ['checkCommand', '--check'],
+  ['checkUser', '--check-user'],
   ['keepReleases', '--keep-releases'],
   ['attemptId', '--attempt-id'],
 ] as const;
@@ -85,6 +86,10 @@ function problemsOf(args: HostCommandArgs): string[] {
     || !PATTERNS.checkCommand.test(params.checkCommand) || !noDotDot(params.checkCommand))) {
     problems.push(`check command ${JSON.stringify(params.checkCommand)} is not valid: use the absolute path of a program without arguments (like /usr/local/bin/app-healthcheck)`);
   }
+  if (params.checkUser !== undefined) {
+    problems.push(checkCheckUser(params.checkUser, 'check user'));
+    if (params.checkCommand === undefined) problems.push('a check user needs a check command (the user runs the check)');
+  }
   if (!Number.isInteger(params.keepReleases) || params.keepReleases < MIN_KEEP_RELEASES
     || params.keepReleases > MAX_KEEP_RELEASES) {
     problems.push(`keepReleases must be a whole number from ${MIN_KEEP_RELEASES} to ${MAX_KEEP_RELEASES}, got ${JSON.stringify(params.keepReleases)}`);
@@ -109,6 +114,7 @@ function parameterValues(args: HostCommandArgs): Record<ParameterName, string> {
     excludes: params.excludes.join(LIST_SEPARATOR),
     links: Object.entries(params.links ?? {}).map(([name, target]) => `${name}=${target}`).join(LIST_SEPARATOR),
     checkCommand: params.checkCommand ?? '',
+    checkUser: params.checkUser ?? '',
     keepReleases: String(params.keepReleases),
     attemptId,
   };

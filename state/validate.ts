@@ -12,6 +12,8 @@ export const PATTERNS = {
   exclude: /^[A-Za-z0-9._*?/-]{1,256}$/,
   linkName: /^[A-Za-z0-9._-]{1,128}(\/[A-Za-z0-9._-]{1,128})*$/,
   checkCommand: /^\/[A-Za-z0-9._/-]{1,255}$/,
+  /** a Linux user name as useradd takes it by default (NAME_REGEX) */
+  checkUser: /^[a-z_][a-z0-9_-]{0,31}$/,
   s3Source: /^s3:\/\/[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](\/[A-Za-z0-9._/-]{0,900})?$/,
   fileSource: /^file:\/\/\/[A-Za-z0-9._/-]{0,1000}$/,
   asgName: /^[\x21-\x7e]{1,255}$/,
@@ -80,6 +82,8 @@ export const checkFleetName = patternCheck(PATTERNS.fleetName,
   'use 1-63 lowercase letters, digits and dashes, starting and ending with a letter or digit (like web-prod)');
 export const checkRevision = patternCheck(PATTERNS.revision,
   'use 1-128 letters, digits, dots, dashes and underscores, starting with a letter or digit (like a git sha 3f9c2ab)');
+export const checkCheckUser = patternCheck(PATTERNS.checkUser,
+  'use a Linux user name: a lowercase letter or _, then up to 31 lowercase letters, digits, _ and - (like www-data)');
 export const checkInstanceId = patternCheck(PATTERNS.instanceId, 'an instance id looks like i-0123456789abcdef0');
 
 export const checkDestination: Check = (value, what) => {
@@ -152,7 +156,7 @@ function checkKeys(obj: Record<string, unknown>, allowed: readonly string[], whe
 
 const ROLLOUT_KEYS = Object.keys(DEFAULT_ROLLOUT);
 const SPEC_KEYS = ['autoScalingGroupName', 'lifecycleHookName', 'targetGroupArns', 'source', 'destination',
-  'revision', 'strategy', 'excludes', 'links', 'rollout', 'check', 'keepReleases', 'retries'] as const;
+  'revision', 'strategy', 'excludes', 'links', 'rollout', 'check', 'checkUser', 'keepReleases', 'retries'] as const;
 
 /** Validates a spec as written by an operator (defaults filled in) and returns the complete spec. */
 export function parseFleetSpec(input: unknown, where = 'spec'): FleetSpec {
@@ -186,6 +190,7 @@ export function parseFleetSpec(input: unknown, where = 'spec'): FleetSpec {
     retries: (input.retries ?? {}) as Record<string, string>,
   };
   if (input.check !== undefined) spec.check = input.check as { command: string };
+  if (input.checkUser !== undefined) spec.checkUser = input.checkUser as string;
 
   problems.push(patternCheck(PATTERNS.asgName, 'use the Auto Scaling group name, 1-255 printable characters without spaces')(
     spec.autoScalingGroupName, `${where}.autoScalingGroupName`));
@@ -221,6 +226,12 @@ export function parseFleetSpec(input: unknown, where = 'spec'): FleetSpec {
       problems.push(patternCheck(PATTERNS.checkCommand,
         'use the absolute path of a program without arguments (like /usr/local/bin/app-healthcheck)')(
         spec.check.command, `${where}.check.command`));
+    }
+  }
+  if (spec.checkUser !== undefined) {
+    problems.push(checkCheckUser(spec.checkUser, `${where}.checkUser`));
+    if (spec.check === undefined) {
+      problems.push(`${where}.checkUser needs a check to run as that user: add check: { command: /absolute/path/to/program }, or remove checkUser`);
     }
   }
   problems.push(checkCount(spec.keepReleases, `${where}.keepReleases`, 1, 100));

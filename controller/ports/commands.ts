@@ -14,6 +14,8 @@ export interface SyncParams {
   excludes: string[];
   links: Record<string, string>;
   checkCommand?: string;
+  /** the user the check runs as; only with checkCommand */
+  checkUser?: string;
   keepReleases: number;
 }
 

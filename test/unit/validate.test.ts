@@ -255,6 +255,28 @@ describe('parseFleetSpec', () => {
     expect(problems.some((p) => p.startsWith('spec.links.media') && p.includes('system folder'))).toBe(true);
   });
 
+  it.each(['www-data', 'app', '_svc', 'deploy_2', 'a'.repeat(32)])('keeps checkUser %j with a check', (user) => {
+    const spec = parseFleetSpec({ ...MINIMAL, check: { command: '/usr/local/bin/app-healthcheck' }, checkUser: user });
+    expect(spec.checkUser).toBe(user);
+    expect(spec.check).toEqual({ command: '/usr/local/bin/app-healthcheck' });
+  });
+
+  it('leaves checkUser out when the file has none (the check then runs as the agent, root)', () => {
+    expect(parseFleetSpec({ ...MINIMAL, check: { command: '/usr/local/bin/app-healthcheck' } })).not.toHaveProperty('checkUser');
+  });
+
+  it.each(['WWW', 'www data', '-app', '1app', 'a'.repeat(33), 'root;id', '', 'app$'])('rejects checkUser %j, saying what a user name is', (user) => {
+    const problems = problemsOf(() => parseFleetSpec({ ...MINIMAL, check: { command: '/usr/local/bin/app-healthcheck' }, checkUser: user }));
+    expect(problems).toEqual([`spec.checkUser ${JSON.stringify(user)} is not valid: use a Linux user name: a lowercase letter or _,`
+      + ' then up to 31 lowercase letters, digits, _ and - (like www-data)']);
+  });
+
+  it('rejects checkUser without a check, saying how to fix it', () => {
+    expect(problemsOf(() => parseFleetSpec({ ...MINIMAL, checkUser: 'www-data' }))).toEqual([
+      'spec.checkUser needs a check to run as that user: add check: { command: /absolute/path/to/program }, or remove checkUser',
+    ]);
+  });
+
   it('rejects what is not an object', () => {
     expect(problemsOf(() => parseFleetSpec('revision: x'))).toEqual(['spec must be an object']);
     expect(problemsOf(() => parseFleetSpec({ ...MINIMAL, rollout: [] }))).toEqual(['spec.rollout must be an object']);
