@@ -7,6 +7,7 @@
 import type { CommandMode, HostResult, InvocationResult, SyncParams } from './ports/commands.ts';
 import {
   PATTERNS, ValidationError, checkCheckUser, checkDestination, checkExclude, checkRevision, checkSource,
+  releaseExcludeProblems,
 } from '../state/validate.ts';
 
 export const DEFAULT_DOCUMENT_NAME = 'fleetsync-sync';
@@ -78,6 +79,9 @@ function problemsOf(args: HostCommandArgs): string[] {
       problems.push(`link name ${JSON.stringify(name)} is not valid: use a relative name of letters, digits and . _ - / without . or .. segments (like media)`);
     }
     problems.push(checkDestination(target, `link target of ${JSON.stringify(name)}`));
+  }
+  if (params.strategy === 'release' && Array.isArray(params.excludes)) {
+    problems.push(...releaseExcludeProblems({ excludes: params.excludes, links: params.links ?? {}, prefix: '' }));
   }
   if (params.strategy === 'inplace' && links.length > 0) {
     problems.push('links need strategy release (inplace syncs straight into the destination)');

@@ -115,6 +115,69 @@ export const checkExclude: Check = (value, what) => {
   return undefined;
 };
 
+/**
+ * The release strategy keeps each excluded folder outside the releases, in <destination>/shared/FOLDER, linked
+ * into every release, so uploads survive a new release and the pruning of old ones. Only a whole folder can
+ * live there: an exclude must read FOLDER/*, FOLDER being plain segments (no wildcard, no "." or ".."). This
+ * returns FOLDER, or undefined when the exclude has another form. deploy/host mirrors it.
+ */
+export function sharedFolderOf(exclude: string): string | undefined {
+  if (!exclude.endsWith('/*')) return undefined;
+  const folder = exclude.slice(0, -2);
+  const plain = folder.split('/').every((seg) => /^[A-Za-z0-9._-]+$/.test(seg) && seg !== '.' && seg !== '..');
+  return plain ? folder : undefined;
+}
+
+const inside = (path: string, folder: string): boolean => path.startsWith(`${folder}/`);
+
+/**
+ * The release strategy's rule for excludes and links together (`prefix` is "spec." for a Fleet file, "" for
+ * host parameters). A link named like an excluded folder is fine: the link wins, the release's folder is the
+ * link and no shared folder is made for it. A folder inside another excluded folder or inside a link, or a
+ * link inside an excluded folder, would put a link into a folder every release shares: refused.
+ */
+export function releaseExcludeProblems(args: {
+  excludes: readonly string[]; links: Readonly<Record<string, string>>; prefix: string;
+}): string[] {
+  const { excludes, links, prefix } = args;
+  const problems: string[] = [];
+  const folders: Array<{ i: number; folder: string }> = [];
+  excludes.forEach((pattern, i) => {
+    if (checkExclude(pattern, '') !== undefined) return; // reported on its own
+    const folder = sharedFolderOf(pattern);
+    if (folder === undefined) {
+      problems.push(`${prefix}excludes[${i}] ${JSON.stringify(pattern)} is not a whole folder: with strategy release each`
+        + ' exclude must read FOLDER/* (like media/*), a folder kept in <destination>/shared/FOLDER and linked into every'
+        + ' release; exclude the folder that holds these files (like logs/*), or use strategy inplace');
+    } else {
+      folders.push({ i, folder });
+    }
+  });
+  for (const { i, folder } of folders) {
+    const outer = folders.find((o) => o.i !== i && (inside(folder, o.folder) || (o.folder === folder && o.i < i)));
+    if (outer !== undefined) {
+      problems.push(outer.folder === folder
+        ? `${prefix}excludes[${i}] ${JSON.stringify(excludes[i])} is listed twice (also excludes[${outer.i}]): drop one`
+        : `${prefix}excludes[${i}] ${JSON.stringify(excludes[i])} is inside the excluded folder ${outer.folder}`
+          + ` (excludes[${outer.i}]), which is kept whole: drop it`);
+    }
+    const link = Object.keys(links).find((name) => inside(folder, name));
+    if (link !== undefined) {
+      problems.push(`${prefix}excludes[${i}] ${JSON.stringify(excludes[i])} is inside the link ${link} (to ${links[link]}):`
+        + ` the release's ${link} is that link, so nothing of the release is kept there; drop the exclude`);
+    }
+  }
+  for (const name of Object.keys(links)) {
+    const holder = folders.find((f) => inside(name, f.folder));
+    if (holder !== undefined) {
+      problems.push(`${prefix}links key ${JSON.stringify(name)} is inside the excluded folder ${holder.folder}`
+        + ` (excludes[${holder.i}]), which every release shares from <destination>/shared/${holder.folder}: link`
+        + ` ${holder.folder} itself, or exclude only the folders next to ${name}`);
+    }
+  }
+  return problems;
+}
+
 export const checkSource: Check = (value, what) => {
   if (typeof value !== 'string') return `${what} must be a string (s3://bucket/prefix or file:///path)`;
   const ok = (PATTERNS.s3Source.test(value) || PATTERNS.fileSource.test(value)) && noDotDot(value);
@@ -215,6 +278,9 @@ export function parseFleetSpec(input: unknown, where = 'spec'): FleetSpec {
       problems.push(`${where}.links key ${JSON.stringify(name)} must not contain a "." or ".." segment (like media or shared/uploads)`);
     }
     problems.push(checkDestination(target, `${where}.links.${name}`));
+  }
+  if (spec.strategy === 'release' && Array.isArray(spec.excludes) && isRecord(spec.links)) {
+    problems.push(...releaseExcludeProblems({ excludes: spec.excludes, links: spec.links, prefix: `${where}.` }));
   }
   if (spec.strategy === 'inplace' && isRecord(spec.links) && Object.keys(spec.links).length > 0) {
     problems.push(`${where}.links needs strategy release (inplace syncs straight into the destination)`);

@@ -499,6 +499,8 @@ describe('bad input exits 2 and writes nothing', () => {
     ['a folder inside a system folder', () => fleetYaml('web', 'rev-a').replace('/var/www/app', '/etc/cron.d'),
       'spec.destination "/etc/cron.d" is inside the system folder /etc'],
     ['a shared root', () => fleetYaml('web', 'rev-a').replace('/var/www/app', '/srv'), 'spec.destination "/srv" is a shared system folder'],
+    ['a release exclude that is no whole folder', () => fleetYaml('web', 'rev-a', '  excludes: ["media/*", "*.log"]\n'),
+      'spec.excludes[1] "*.log" is not a whole folder: with strategy release each exclude must read FOLDER/*'],
     ['a checkUser without a check', () => fleetYaml('web', 'rev-a', '  checkUser: www-data\n'),
       'spec.checkUser needs a check to run as that user: add check: { command: /absolute/path/to/program }, or remove checkUser'],
     ['a checkUser that is no Linux user name', () => fleetYaml('web', 'rev-a', '  check: { command: /usr/local/bin/check }\n  checkUser: WWW\n'),

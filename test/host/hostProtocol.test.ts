@@ -57,6 +57,8 @@ describe('scriptArgs and ssmParameters', () => {
     ['ftp source', { source: 'ftp://x/y' }],
     ['exclude ../x', { excludes: ['../x'] }],
     ['absolute exclude', { excludes: ['/etc/*'] }],
+    ['release exclude that is no whole folder', { excludes: ['media/*', '*.log'] }],
+    ['release exclude inside a link', { excludes: ['media/thumbs/*'] }],
     ['link name .', { links: { '.': '/mnt/efs/x' } }],
     ['link name with ..', { links: { '../media': '/mnt/efs/x' } }],
     ['link into a system folder', { links: { media: '/etc' } }],

@@ -2,7 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import {
   ValidationError, checkDestination, checkExclude, checkFleetName, checkInstanceId, checkMaxUnavailable, checkRevision,
-  checkSource, normalFolder, parseFleetResource, parseFleetSpec, SHARED_ROOTS, SYSTEM_TREES, systemTreeOf,
+  checkSource, normalFolder, sharedFolderOf, parseFleetResource, parseFleetSpec, SHARED_ROOTS, SYSTEM_TREES, systemTreeOf,
 } from '../../state/validate.ts';
 import { DEFAULT_ROLLOUT } from '../../state/spec.ts';
 
@@ -185,6 +185,69 @@ describe('maxUnavailable', () => {
     const message = checkMaxUnavailable(v);
     expect(message).toMatch(/^maxUnavailable must be a (whole number|count)/);
     expect(message).toContain(String(v));
+  });
+});
+
+describe('excludes of the release strategy: whole folders, kept in <destination>/shared/FOLDER', () => {
+  const release = (excludes: string[], links: Record<string, string> = {}) => () => parseFleetSpec({ ...MINIMAL, excludes, links });
+
+  it.each([['media/*', 'media'], ['var/*', 'var'], ['public/uploads/*', 'public/uploads'], ['.well-known/acme/*', '.well-known/acme'],
+    ['a_b-c.d/*', 'a_b-c.d']])('reads %j as the folder %j', (exclude, folder) => {
+    expect(sharedFolderOf(exclude)).toBe(folder);
+  });
+
+  it.each(['*.log', 'config/local.php', 'media/*/tmp', 'media', 'media/', 'media/**', 'media/?', '*/cache/*', './media/*',
+    'a/./b/*', 'a//b/*', '/*', '*'])('reads %j as no whole folder', (exclude) => {
+    expect(sharedFolderOf(exclude)).toBeUndefined();
+  });
+
+  it('accepts the default excludes and folders of every depth', () => {
+    expect(parseFleetSpec(MINIMAL).excludes).toEqual(['media/*', 'var/*']);
+    expect(release(['media/*', 'public/uploads/*', 'storage/app/*'])().excludes).toEqual(['media/*', 'public/uploads/*', 'storage/app/*']);
+  });
+
+  it.each(['*.log', 'config/local.php', 'media/*/tmp', 'cache/?', 'media'])('refuses %j, naming it and saying how to fix it', (exclude) => {
+    expect(problemsOf(release(['media/*', exclude]))).toEqual([
+      `spec.excludes[1] ${JSON.stringify(exclude)} is not a whole folder: with strategy release each exclude must read FOLDER/*`
+      + ' (like media/*), a folder kept in <destination>/shared/FOLDER and linked into every release; exclude the folder'
+      + ' that holds these files (like logs/*), or use strategy inplace',
+    ]);
+  });
+
+  it('keeps accepting every exclude pattern with strategy inplace', () => {
+    const excludes = ['*.log', 'config/local.php', 'media/*/tmp', 'media/*', 'media/thumbs/*'];
+    expect(parseFleetSpec({ ...MINIMAL, strategy: 'inplace', excludes }).excludes).toEqual(excludes);
+  });
+
+  it('refuses a folder inside another excluded folder, and one listed twice', () => {
+    expect(problemsOf(release(['media/*', 'media/thumbs/*', 'var/*', 'media/*']))).toEqual([
+      'spec.excludes[1] "media/thumbs/*" is inside the excluded folder media (excludes[0]), which is kept whole: drop it',
+      'spec.excludes[3] "media/*" is listed twice (also excludes[0]): drop one',
+    ]);
+    expect(release(['media/*', 'mediafiles/*'])().excludes).toEqual(['media/*', 'mediafiles/*']);
+  });
+
+  it('lets a link named like an excluded folder win: the release\'s folder is the link', () => {
+    expect(release(['media/*', 'var/*'], { media: '/mnt/efs/media' })().links).toEqual({ media: '/mnt/efs/media' });
+  });
+
+  it('refuses an excluded folder inside a link, and a link inside an excluded folder', () => {
+    expect(problemsOf(release(['media/thumbs/*'], { media: '/mnt/efs/media' }))).toEqual([
+      'spec.excludes[0] "media/thumbs/*" is inside the link media (to /mnt/efs/media): the release\'s media is that link,'
+      + ' so nothing of the release is kept there; drop the exclude',
+    ]);
+    expect(problemsOf(release(['media/*'], { 'media/cdn': '/mnt/efs/cdn' }))).toEqual([
+      'spec.links key "media/cdn" is inside the excluded folder media (excludes[0]), which every release shares from'
+      + ' <destination>/shared/media: link media itself, or exclude only the folders next to media/cdn',
+    ]);
+    expect(release(['media/*'], { mediacdn: '/mnt/efs/cdn' })().links).toEqual({ mediacdn: '/mnt/efs/cdn' });
+  });
+
+  it('reports an unsafe exclude once, and the other excludes\' problems beside it', () => {
+    expect(problemsOf(release(['../x', '*.log']))).toEqual([
+      'spec.excludes[0] "../x" must not contain a ".." segment',
+      expect.stringMatching(/^spec\.excludes\[1\] "\*\.log" is not a whole folder/),
+    ]);
   });
 });
 
