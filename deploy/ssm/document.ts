@@ -6,10 +6,12 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { gzipSync } from 'node:zlib';
 import { PARAMETER_FLAGS, type ParameterName } from '../../controller/hostProtocol.ts';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 export const SCRIPT_PATH = join(HERE, '..', 'host', 'fleetsync-sync.sh');
+export const AGENT_PATH = join(HERE, '..', 'host', 'fleetsync_agent.py');
 export const DOCUMENT_PATH = join(HERE, 'fleetsync-sync.json');
 /** SSM's limit on a command document's content. */
 export const MAX_DOCUMENT_BYTES = 64 * 1024;
@@ -17,13 +19,19 @@ export const MAX_DOCUMENT_BYTES = 64 * 1024;
 export const EXECUTION_TIMEOUT_SECONDS = 172_800;
 export const SCRIPT_END_MARKER = 'FLEETSYNC_SCRIPT_END';
 
-/** `readonly RE_NAME='pattern'` lines of the script. */
-export function scriptPatterns(script: string): Record<string, string> {
+/** The agent's `RE_NAME = r'pattern'` lines: its validation patterns. */
+export function scriptPatterns(agent: string): Record<string, string> {
   const found: Record<string, string> = {};
-  for (const match of script.matchAll(/^readonly (RE_[A-Z0-9_]+)='([^']*)'$/gm)) {
+  for (const match of agent.matchAll(/^(RE_[A-Z0-9_]+) = r'([^']*)'$/gm)) {
     found[match[1] as string] = match[2] as string;
   }
   return found;
+}
+
+/** The agent's `NAME = ('/a', '/b')` tuple of paths. */
+export function scriptPathList(agent: string, name: string): string[] {
+  const match = new RegExp(`^${name} = \\(([^)]*)\\)`, 'm').exec(agent);
+  return [...(match?.[1] ?? '').matchAll(/'([^']*)'/g)].map((m) => m[1] as string);
 }
 
 function required(patterns: Record<string, string>, name: string): string {
@@ -51,13 +59,15 @@ export function allowedPatterns(script: string): Record<ParameterName, string> {
   const re = (name: string) => required(p, name);
   return {
     mode: re('RE_MODE'),
-    source: `${re('RE_S3_SOURCE')}|${re('RE_FILE_SOURCE')}`,
+    // file:// sources exist for the local fleet: a host reached through SSM syncs from S3 only
+    source: re('RE_S3_SOURCE'),
     revision: re('RE_REVISION'),
     destination: re('RE_DESTINATION'),
     strategy: re('RE_STRATEGY'),
     excludes: listPattern(re('RE_EXCLUDE')),
     links: listPattern(`${inner(re('RE_LINK_NAME'))}=${inner(re('RE_DESTINATION'))}`),
     checkCommand: optionalPattern(re('RE_CHECK_COMMAND')),
+    checkUser: optionalPattern(re('RE_CHECK_USER')),
     keepReleases: re('RE_KEEP_RELEASES'),
     attemptId: re('RE_ATTEMPT_ID'),
   };
@@ -65,13 +75,14 @@ export function allowedPatterns(script: string): Record<ParameterName, string> {
 
 const PARAMETER_TEXT: Record<ParameterName, { description: string; default?: string }> = {
   mode: { description: 'sync: bring the destination to the revision; probe: only report the revision it holds', default: 'sync' },
-  source: { description: 'Where revisions live: s3://bucket/prefix or file:///path (the revision is <source>/<revision>/)' },
+  source: { description: 'Where revisions live: s3://bucket/prefix (the revision is <source>/<revision>/)' },
   revision: { description: 'The revision to sync (like a git sha)' },
   destination: { description: 'The folder that holds the codebase on the host (like /var/www/app)' },
   strategy: { description: 'release: <destination>/releases/<revision> and an atomic <destination>/current link; inplace: sync straight into <destination>', default: 'release' },
   excludes: { description: 'Comma-separated patterns never copied, deleted or changed on the host', default: 'media/*,var/*' },
   links: { description: 'Comma-separated name=/absolute/folder links created in each release (release strategy)', default: '' },
   checkCommand: { description: 'Absolute path of a program run after the switch; if it fails the link is rolled back (empty: none)', default: '' },
+  checkUser: { description: 'The user the check runs as (empty: the agent\'s user, root)', default: '' },
   keepReleases: { description: 'How many releases to keep (1-100)', default: '5' },
   attemptId: { description: 'The controller attempt this command belongs to (for the host log)', default: 'manual' },
 };
@@ -95,11 +106,19 @@ export function documentScript(script: string): string {
   return `${[...lines.slice(0, header), ...body].join('\n')}\n`;
 }
 
-export function buildDocument(fullScript: string): Record<string, unknown> {
+/** The agent as the document carries it: gzip, then base64 in lines of 76 (a 80 kB agent fits SSM's 64 kB). */
+export function packedAgent(agent: string): string[] {
+  const packed = gzipSync(Buffer.from(agent, 'utf8'), { level: 9 }).toString('base64');
+  const lines: string[] = [];
+  for (let i = 0; i < packed.length; i += 76) lines.push(packed.slice(i, i + 76));
+  return lines;
+}
+
+export function buildDocument(fullScript: string, agent: string): Record<string, unknown> {
   const script = documentScript(fullScript);
   if (script.includes('{{')) throw new Error('the host script must not contain "{{": SSM would read it as a parameter');
   if (script.split('\n').includes(SCRIPT_END_MARKER)) throw new Error(`the host script must not hold a line ${SCRIPT_END_MARKER}`);
-  const patterns = allowedPatterns(script);
+  const patterns = allowedPatterns(agent);
   const parameters = Object.fromEntries(PARAMETER_FLAGS.map(([name]) => {
     const text = PARAMETER_TEXT[name];
     return [name, {
@@ -110,13 +129,16 @@ export function buildDocument(fullScript: string): Record<string, unknown> {
       interpolationType: 'ENV_VAR',
     }];
   }));
-  const invocation = ['bash "$fs_script"', ...PARAMETER_FLAGS.map(([name, flag]) => `${flag} "$SSM_${name}"`)].join(' ');
+  const invocation = ['bash "$fs_dir/fleetsync-sync.sh"', ...PARAMETER_FLAGS.map(([name, flag]) => `${flag} "$SSM_${name}"`)].join(' ');
   const runCommand = [
-    '# fleetsync: the script runs from a private temporary file; parameter values reach it only as quoted arguments.',
-    'fs_script=$(mktemp) || exit 3',
-    'trap \'rm -f "$fs_script"\' EXIT',
-    `cat >"$fs_script" <<'${SCRIPT_END_MARKER}'`,
+    '# fleetsync: the agent runs from a private temporary folder; parameter values reach it only as quoted arguments.',
+    'fs_dir=$(mktemp -d) || exit 3',
+    'trap \'rm -rf "$fs_dir"\' EXIT',
+    `cat >"$fs_dir/fleetsync-sync.sh" <<'${SCRIPT_END_MARKER}'`,
     ...script.replace(/\n$/, '').split('\n'),
+    SCRIPT_END_MARKER,
+    `base64 -d <<'${SCRIPT_END_MARKER}' | gzip -dc >"$fs_dir/fleetsync_agent.py" || exit 3`,
+    ...packedAgent(agent),
     SCRIPT_END_MARKER,
     ...parameterLines(),
     invocation,
@@ -125,7 +147,7 @@ export function buildDocument(fullScript: string): Record<string, unknown> {
   return {
     schemaVersion: '2.2',
     description: 'fleetsync: syncs this host\'s codebase to a revision, or reports the revision it holds. '
-      + 'Generated from deploy/host/fleetsync-sync.sh by deploy/ssm/document.ts; do not edit by hand.',
+      + 'Generated from deploy/host/fleetsync-sync.sh and fleetsync_agent.py by deploy/ssm/document.ts; do not edit by hand.',
     parameters,
     mainSteps: [{
       action: 'aws:runShellScript',
@@ -136,12 +158,12 @@ export function buildDocument(fullScript: string): Record<string, unknown> {
   };
 }
 
-export function renderDocument(script: string): string {
-  return `${JSON.stringify(buildDocument(script), null, 2)}\n`;
+export function renderDocument(script: string, agent: string): string {
+  return `${JSON.stringify(buildDocument(script, agent), null, 2)}\n`;
 }
 
 if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  const text = renderDocument(readFileSync(SCRIPT_PATH, 'utf8'));
+  const text = renderDocument(readFileSync(SCRIPT_PATH, 'utf8'), readFileSync(AGENT_PATH, 'utf8'));
   if (Buffer.byteLength(text) > MAX_DOCUMENT_BYTES) {
     throw new Error(`the document is ${Buffer.byteLength(text)} bytes; SSM allows ${MAX_DOCUMENT_BYTES}`);
   }

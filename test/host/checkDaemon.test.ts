@@ -10,7 +10,7 @@ import { makeTempDir, requireTools, runScript, syncArgs, writeTree } from '../su
 let tmp: { path: string; remove(): Promise<void> };
 
 beforeAll(async () => {
-  requireTools('bash', 'rsync', 'flock');
+  requireTools('bash', 'flock');
   tmp = await makeTempDir('check-daemon');
 });
 afterAll(async () => {

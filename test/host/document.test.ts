@@ -32,7 +32,7 @@ const plain = (re: RegExp) => re.source.replace(/\\\//g, '/');
 const body = (re: RegExp) => plain(re).replace(/^\^/, '').replace(/\$$/, '');
 
 beforeAll(async () => {
-  requireTools('bash', 'sh', 'rsync', 'flock', 'shellcheck');
+  requireTools('bash', 'sh', 'flock', 'shellcheck');
   script = await readFile(SCRIPT_PATH, 'utf8');
   committed = await readFile(DOCUMENT_PATH, 'utf8');
   doc = JSON.parse(committed) as Doc;

@@ -19,7 +19,7 @@ let src: PublishedSources;
 let dest: string;
 
 beforeAll(async () => {
-  requireTools('bash', 'rsync', 'flock', 'aws', 'sha256sum');
+  requireTools('bash', 'flock', 'aws');
   src = await startPublishedSources('published-fetch');
   await src.publish('f1', codebase(FILES), 'fetch');
   await src.publish('f2', codebase(FILES, CHANGED), 'fetch');

@@ -22,7 +22,7 @@ function sync(source: string, revision: string, destination: string): Promise<Sc
 }
 
 beforeAll(async () => {
-  requireTools('bash', 'rsync', 'flock', 'aws', 'sha256sum');
+  requireTools('bash', 'flock', 'aws');
   src = await startPublishedSources('published-reuse');
 }, SLOW);
 

@@ -31,7 +31,7 @@ function sync(source: string, revision: string, destination: string, extra: Part
 }
 
 beforeAll(async () => {
-  requireTools('bash', 'rsync', 'flock', 'aws', 'sha256sum');
+  requireTools('bash', 'flock', 'aws');
   src = await startPublishedSources('published');
   // the 2,000-file revisions under their own prefix, so the small cases do not list their objects
   await src.publish('r1', R1, 'big');

@@ -36,7 +36,7 @@ async function expectUntouched(dest: string, live: string, revision: string): Pr
 }
 
 beforeAll(async () => {
-  requireTools('bash', 'rsync', 'flock', 'aws', 'sha256sum');
+  requireTools('bash', 'flock', 'aws');
   src = await startPublishedSources('published-failures');
   await src.publish('good', { 'index.php': 'good', 'lib/ok.php': 'ok' });
 }, SLOW);

@@ -34,7 +34,7 @@ async function filesUnder(root: string): Promise<Map<string, { ino: number; cont
 }
 
 beforeAll(async () => {
-  requireTools('bash', 'rsync', 'flock', 'aws');
+  requireTools('bash', 'flock', 'aws');
   s3 = await startS3rver();
   client = new S3Client({
     endpoint: s3.endpoint, region: 'us-east-1', forcePathStyle: true, credentials: FAKE_CREDENTIALS,

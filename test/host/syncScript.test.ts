@@ -17,7 +17,7 @@ let tmp: { path: string; remove(): Promise<void> };
 let counter = 0;
 
 beforeAll(async () => {
-  requireTools('bash', 'rsync', 'flock', 'unshare');
+  requireTools('bash', 'flock', 'unshare');
   tmp = await makeTempDir('host');
 });
 afterAll(async () => {

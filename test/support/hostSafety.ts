@@ -1,0 +1,104 @@
+/**
+ * Helpers for the host agent's safety tests (test/host/safety*.test.ts): the raw result line (every field the
+ * agent prints, hashedFiles included), a seeded generator for kill points, throwaway Linux users, a PATH with
+ * only the tools a fresh host has, and a walk that finds a file by content anywhere under a folder.
+ */
+import { execFile, execFileSync } from 'node:child_process';
+import { mkdir, readFile, readdir, symlink, writeFile, chmod } from 'node:fs/promises';
+import { dirname, join, relative } from 'node:path';
+import { promisify } from 'node:util';
+import { runScript, type ScriptRun } from './hostScript.ts';
+
+const exec = promisify(execFile);
+
+export interface RawRun extends ScriptRun {
+  /** the result line's JSON as the agent printed it */
+  fields: Record<string, unknown>;
+}
+
+/** The python3 binary itself (not a version manager's shim, which costs a third of a second per start). */
+export const REAL_PYTHON3 = execFileSync('python3', ['-c', 'import sys; print(sys.executable)'], { encoding: 'utf8' }).trim();
+
+/** PATH with the real python3's folder first: the agent starts in ~50 ms instead of ~350 ms. */
+export const FAST_PATH = `${dirname(REAL_PYTHON3)}:${process.env.PATH ?? ''}`;
+
+export async function runAgent(args: string[], options: { env?: Record<string, string>; timeoutMs?: number } = {}): Promise<RawRun> {
+  const run = await runScript(args, { ...options, env: { PATH: FAST_PATH, ...options.env } });
+  const line = run.stdout.trim();
+  const fields = JSON.parse(line.slice(line.indexOf('{'))) as Record<string, unknown>;
+  return { ...run, fields };
+}
+
+/** mulberry32: a tiny seeded PRNG, so a failing run of kill points can be replayed from its seed. */
+export function mulberry32(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** Why throwaway users cannot be made here, or '' when they can (root, with useradd and runuser). */
+export function usersUnavailable(): string {
+  if (typeof process.getuid !== 'function' || process.getuid() !== 0) return 'not running as root: cannot create a test user';
+  for (const tool of ['useradd', 'userdel', 'runuser']) {
+    try {
+      execFileSync('sh', ['-c', 'command -v "$1"', 'sh', tool], { stdio: 'ignore' });
+    } catch {
+      return `${tool} is not installed: cannot create a test user`;
+    }
+  }
+  return '';
+}
+
+export interface TestUser { name: string; uid: number; gid: number; remove(): Promise<void> }
+
+/** A system user with no home and no login shell; removed by remove(). */
+export async function createUser(prefix: string): Promise<TestUser> {
+  const name = `${prefix}${process.pid % 100_000}`.slice(0, 31);
+  await exec('userdel', [name]).catch(() => undefined);
+  await exec('useradd', ['-M', '-r', '-s', '/usr/sbin/nologin', name]);
+  const uid = Number((await exec('id', ['-u', name])).stdout.trim());
+  const gid = Number((await exec('id', ['-g', name])).stdout.trim());
+  return { name, uid, gid, remove: async () => { await exec('userdel', [name]).catch(() => undefined); } };
+}
+
+/** Runs a shell script as user (runuser), returning its output; throws on a non-zero exit. */
+export async function asUser(user: string, script: string, ...args: string[]): Promise<string> {
+  const { stdout } = await exec('runuser', ['-u', user, '--', 'sh', '-c', script, 'sh', ...args]);
+  return stdout;
+}
+
+/** A bin folder with links to only the named tools (resolved on the current PATH); python3 is the real binary. */
+export async function minimalBin(folder: string, tools: string[]): Promise<string> {
+  await mkdir(folder, { recursive: true });
+  for (const tool of tools) {
+    const target = tool === 'python3' ? REAL_PYTHON3
+      : execFileSync('sh', ['-c', 'command -v "$1"', 'sh', tool], { encoding: 'utf8' }).trim();
+    await symlink(target, join(folder, tool));
+  }
+  return folder;
+}
+
+/** A check program (sh) that appends $FLEETSYNC_REVISION to logFile once it passes. */
+export async function writeCheck(path: string, args: { logFile: string; sleepSeconds?: number; exitCode?: number }): Promise<string> {
+  const sleep = args.sleepSeconds ? `sleep ${args.sleepSeconds}\n` : '';
+  const pass = (args.exitCode ?? 0) === 0 ? `printf '%s\\n' "$FLEETSYNC_REVISION" >> '${args.logFile}'\n` : '';
+  await writeFile(path, `#!/bin/sh\n${sleep}${pass}exit ${args.exitCode ?? 0}\n`);
+  await chmod(path, 0o755);
+  return path;
+}
+
+/** Every regular file under root (links not followed) whose content is exactly `content`: relative paths. */
+export async function findByContent(root: string, content: string): Promise<string[]> {
+  const out: string[] = [];
+  for (const entry of await readdir(root, { withFileTypes: true, recursive: true })) {
+    if (!entry.isFile()) continue;
+    const abs = join(entry.parentPath, entry.name);
+    if ((await readFile(abs, 'utf8').catch(() => '')) === content) out.push(relative(root, abs));
+  }
+  return out.sort();
+}
