@@ -31,6 +31,8 @@ export interface FleetSpec {
   links: Record<string, string>;
   rollout: RolloutSpec;
   check?: { command: string };
+  /** the Linux user the check runs as (the host runs it with runuser); needs check; default: the agent's user, root */
+  checkUser?: string;
   keepReleases: number;
   /** operator requests: instanceId -> request id; the leader retries a failed host once per new id */
   retries: Record<string, string>;

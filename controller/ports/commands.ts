@@ -14,7 +14,7 @@ export interface SyncParams {
   excludes: string[];
   links: Record<string, string>;
   checkCommand?: string;
-  /** the user the check runs as on the host (empty or absent: the agent's own, root) */
+  /** the user the check runs as on the host (absent: the agent's own, root); only with checkCommand */
   checkUser?: string;
   keepReleases: number;
 }

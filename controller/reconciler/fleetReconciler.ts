@@ -581,6 +581,7 @@ export class FleetReconciler implements HostMailbox {
       source: spec.source, revision, destination: spec.destination, strategy: spec.strategy, excludes: spec.excludes,
       links: spec.links, keepReleases: spec.keepReleases,
       ...(spec.check ? { checkCommand: spec.check.command } : {}),
+      ...(spec.check && spec.checkUser !== undefined ? { checkUser: spec.checkUser } : {}),
     };
   }
 

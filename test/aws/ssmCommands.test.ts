@@ -69,6 +69,16 @@ describe('SsmCommands.send', () => {
       MaxErrors: '100%',
     });
     expect(input.Parameters?.links).toEqual(['media=/mnt/efs/media']);
+    expect(input.Parameters?.checkUser).toEqual(['']);
+  });
+
+  it('sends the check command and the user it runs as', async () => {
+    ssm.on(SendCommandCommand).resolves({ Command: { CommandId: 'cmd-1' } });
+    const withCheck = { ...params, checkCommand: '/usr/local/bin/app-healthcheck', checkUser: 'www-data' };
+    await commands.send({ ...sendArgs(instanceIds(1)), params: withCheck });
+    const input = ssm.commandCalls(SendCommandCommand)[0]!.args[0].input;
+    expect(input.Parameters?.checkCommand).toEqual(['/usr/local/bin/app-healthcheck']);
+    expect(input.Parameters?.checkUser).toEqual(['www-data']);
   });
 
   it('uses the document name it is given, and an execution timeout parameter when that document declares one', async () => {
