@@ -170,7 +170,7 @@ export function parseResultLine(stdout: string): { ok: true; result: HostResult 
     && optionalType(parsed, 'strategy', 'string') && optionalType(parsed, 'files', 'number')
     && optionalType(parsed, 'bytes', 'number') && optionalType(parsed, 'seconds', 'number')
     && optionalType(parsed, 'log', 'string') && optionalType(parsed, 'error', 'string')
-    && ['downloadedFiles', 'downloadedBytes', 'reusedFiles', 'reusedBytes'].every((key) => optionalType(parsed, key, 'number'));
+    && ['downloadedFiles', 'downloadedBytes', 'reusedFiles', 'reusedBytes', 'hashedFiles'].every((key) => optionalType(parsed, key, 'number'));
   if (!shapeOk) {
     return { ok: false, reason: `the ${RESULT_PREFIX.trim()} line does not have the expected fields (revision, status, ...): ${json.slice(0, 200)}` };
   }

@@ -43,6 +43,8 @@ export interface HostResult {
   /** published revisions only: files of the new release whose content was already on the host, and their bytes */
   reusedFiles?: number;
   reusedBytes?: number;
+  /** files whose content the host hashed in this sync (0 for a rollback to a kept release as it was placed) */
+  hashedFiles?: number;
   seconds?: number;
   log?: string;
   error?: string;

@@ -26,7 +26,8 @@ fail() {
   exit 3
 }
 command -v python3 >/dev/null 2>&1 || fail "python3 is not installed on this host: install python3 (3.9 or newer)"
-python3 -c 'import sys; sys.exit(0 if sys.version_info >= (3, 9) else 1)' 2>/dev/null \
-  || fail "python3 on this host is older than 3.9: install python3.9 or newer"
+# The interpreter itself, not a launcher (pyenv's shims rewrite PATH, and the agent finds aws on the caller's).
+python=$(python3 -c 'import sys; print(sys.executable if sys.version_info >= (3, 9) else "")' 2>/dev/null)
+[ -n "$python" ] || fail "python3 on this host is older than 3.9: install python3.9 or newer"
 [ -r "$agent" ] || fail "the fleetsync agent is missing beside this script"
-exec python3 -I -S -B -- "$agent" "$@"
+exec "$python" -I -S -B -- "$agent" "$@"

@@ -768,7 +768,9 @@ class Agent:
             bad('totals do not add up')
         if not wanted:
             bad('no files')
-        return self.drop_excluded(wanted)
+        kept = self.drop_excluded(wanted)
+        self.log('manifest: %d files (%d more excluded), %d bytes' % (len(kept), len(wanted) - len(kept), total))
+        return kept
 
     def drop_excluded(self, wanted):
         rx = self.exclude_rx
@@ -914,8 +916,8 @@ class Agent:
             self.counts['_storeDownload'] = (n, total)
             self.aws(['s3', 'sync', self.objects, odir + '/', '--only-show-errors', '--no-progress'],
                      'downloading %s' % self.objects)
-        elif m * n > 200000 and m <= 64 or 0 < m <= 8:
-            self.log('downloading %d objects, one process each' % m)
+        elif m * n > 200000 and m <= 64:
+            self.log('downloading %d objects of %d, one process each' % (m, n))
             pending = list(need)
             running = []
             while pending or running:
@@ -1188,8 +1190,9 @@ class Agent:
             src, rec = self.trusted_source(index, entry.sha, entry.mode)
             if src is not None:
                 self.place_file(src, dst, entry.mode, rec[1] == entry.mode)
-                reused += 1
-                reused_bytes += entry.size
+                if not src.startswith(staging + '/'):
+                    reused += 1
+                    reused_bytes += entry.size
             elif entry.sha in objects:
                 obj = objects[entry.sha]
                 if stat.S_IMODE(os.lstat(obj).st_mode) != entry.mode and os.lstat(obj).st_nlink == 1:
@@ -1333,8 +1336,12 @@ class Agent:
                 kept += 1
                 continue
             self.log('pruning release %s (keeping %d)' % (name, self.keep))
-            self.remove_release(os.path.join(releases, name))
+            # out of the way first: a prune cut short leaves a .trash- folder the next run removes, never a
+            # half-deleted release under its own name
+            trash = os.path.join(releases, '.trash-%s-%d' % (name, os.getpid()))
+            os.rename(os.path.join(releases, name), trash)
             self.state_remove(self.record_path(name))
+            self.remove_release(trash)
 
     def clean_leftovers(self):
         releases = os.path.join(self.dest, 'releases')
@@ -1368,7 +1375,25 @@ class Agent:
                       'shared/. Keep strategy release, or move %s out of %s before switching'
                       % (self.dest, ', '.join(found), ' and '.join(found), self.dest))
 
+    def check_owned(self, path, why):
+        """A folder the release strategy builds in: ours and writable by no one else, or another user could swap a
+        part of it for a link between a check and a use, and make root write or remove elsewhere."""
+        st = os.lstat(path)
+        if stat.S_ISLNK(st.st_mode) and path != self.dest:
+            self.fail('%s is a symlink: %s; move it away' % (path, why))
+        if path == self.dest:
+            st = os.stat(path)
+        if st.st_uid != os.geteuid() or st.st_mode & 0o022:
+            self.fail('%s is writable by another user than uid %d (owner uid %d, mode %o): %s. Fix it with: chown %d %s '
+                      '&& chmod go-w %s (the app writes its uploads into %s/shared/FOLDER, which may stay its own)'
+                      % (path, os.geteuid(), st.st_uid, stat.S_IMODE(st.st_mode), why, os.geteuid(), path, path, self.dest))
+
     def sync_release(self):
+        why = 'the release strategy keeps releases that only the agent\'s user can change'
+        self.check_owned(self.dest, why)
+        for name in ('releases', 'shared'):
+            if os.path.lexists(os.path.join(self.dest, name)):
+                self.check_owned(os.path.join(self.dest, name), why)
         self.check_strategy_release()
         releases = os.path.join(self.dest, 'releases')
         os.makedirs(releases, 0o755, exist_ok=True)
@@ -1524,7 +1549,6 @@ class Agent:
                     continue
                 self.note(full)
                 os.unlink(full)
-                changed += 1
         for name, target in layout.items():
             self.place_link(final, name, target)
         kept = [e for p, e in self.wanted.items() if e.kind == 'f' and p not in fixes]

@@ -6,12 +6,14 @@ import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, readlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { gunzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ATTEMPT_ID_PATTERN, EXIT, PARAMETER_FLAGS, parseResultLine, ssmParameters } from '../../controller/hostProtocol.ts';
 import type { SyncParams } from '../../controller/ports/commands.ts';
 import { PATTERNS, checkDestination } from '../../state/validate.ts';
 import {
-  DOCUMENT_PATH, MAX_DOCUMENT_BYTES, SCRIPT_PATH, renderDocument, scriptPatterns, documentScript,
+  AGENT_PATH, DOCUMENT_PATH, MAX_DOCUMENT_BYTES, SCRIPT_END_MARKER, SCRIPT_PATH, renderDocument, scriptPatterns,
+  documentScript,
 } from '../../deploy/ssm/document.ts';
 import { holdLock, makeTempDir, requireTools, runScript, writeTree } from '../support/hostScript.ts';
 
@@ -23,6 +25,7 @@ interface Doc {
 }
 
 let script: string;
+let agent: string;
 let committed: string;
 let doc: Doc;
 let tmp: { path: string; remove(): Promise<void> };
@@ -34,6 +37,7 @@ const body = (re: RegExp) => plain(re).replace(/^\^/, '').replace(/\$$/, '');
 beforeAll(async () => {
   requireTools('bash', 'sh', 'flock', 'shellcheck');
   script = await readFile(SCRIPT_PATH, 'utf8');
+  agent = await readFile(AGENT_PATH, 'utf8');
   committed = await readFile(DOCUMENT_PATH, 'utf8');
   doc = JSON.parse(committed) as Doc;
   tmp = await makeTempDir('ssmdoc');
@@ -44,7 +48,7 @@ afterAll(async () => {
 
 describe('the committed document', () => {
   it('is exactly what deploy/ssm/document.ts generates from the script (else run: npx tsx deploy/ssm/document.ts)', () => {
-    expect(committed).toBe(renderDocument(script));
+    expect(committed).toBe(renderDocument(script, agent));
   });
 
   it('is a schema 2.2 aws:runShellScript command document under 64 KB, every parameter with an allowedPattern', () => {
@@ -63,7 +67,10 @@ describe('the committed document', () => {
 
   it('has allowedPatterns equal to state/validate.ts PATTERNS', () => {
     const p = doc.parameters;
-    expect(p.source?.allowedPattern).toBe(`${plain(PATTERNS.s3Source)}|${plain(PATTERNS.fileSource)}`);
+    // file:// is for the local fleet: SSM refuses it before a host sees it
+    expect(p.source?.allowedPattern).toBe(plain(PATTERNS.s3Source));
+    expect(new RegExp(p.source?.allowedPattern ?? '').test('file:///srv/revisions')).toBe(false);
+    expect(p.checkUser?.allowedPattern).toBe('^([a-z_][a-z0-9_-]{0,31})?$');
     expect(p.revision?.allowedPattern).toBe(plain(PATTERNS.revision));
     expect(p.destination?.allowedPattern).toBe(plain(PATTERNS.destination));
     const exclude = body(PATTERNS.exclude);
@@ -77,15 +84,20 @@ describe('the committed document', () => {
     expect(p.keepReleases?.allowedPattern).toBe('^[0-9]{1,3}$');
   });
 
-  it('carries the script without its comment and blank lines (its usage header kept), with nothing SSM would read as a parameter', () => {
+  it('carries the wrapper without its comment and blank lines (its usage header kept) and the agent byte for byte, with nothing SSM would read as a parameter', () => {
     const lines = doc.mainSteps[0]?.inputs.runCommand ?? [];
     const carried = documentScript(script);
     expect(lines.join('\n')).toContain(carried.replace(/\n$/, ''));
     // only whole comment lines and blank lines went: every other line is there, in order
     expect(carried.replace(/\n$/, '').split('\n').filter((l) => !l.startsWith('#'))).toEqual(script.split('\n').filter((l) => !/^\s*(#.*)?$/.test(l)));
     expect(carried).toContain('# Exit codes: 0 synced');
-    expect(carried.length).toBeLessThan(script.length * 0.9);
+    // the agent travels gzip+base64 between the second pair of markers, and unpacks to the file in the repo
+    const start = lines.findIndex((l) => l.includes('| gzip -dc >'));
+    const end = lines.indexOf(SCRIPT_END_MARKER, start + 1);
+    expect(start).toBeGreaterThan(0);
+    expect(gunzipSync(Buffer.from(lines.slice(start + 1, end).join(''), 'base64')).toString('utf8')).toBe(agent);
     expect(script).not.toContain('{{');
+    expect(lines.join('\n')).not.toContain('{{ checkUser }}x');
   });
 
   it('has a runCommand that shellcheck finds clean as POSIX sh', async () => {
@@ -105,7 +117,7 @@ describe('the host script', () => {
   });
 
   it('validates with the same patterns as state/validate.ts', () => {
-    const re = scriptPatterns(script);
+    const re = scriptPatterns(agent);
     expect(re.RE_REVISION).toBe(plain(PATTERNS.revision));
     expect(re.RE_DESTINATION).toBe(plain(PATTERNS.destination));
     expect(re.RE_EXCLUDE).toBe(plain(PATTERNS.exclude));
@@ -149,7 +161,9 @@ describe('the host script', () => {
       const pattern = new RegExp(doc.parameters[parameter]?.allowedPattern ?? '^$');
       const result = await runScript(['--mode', 'probe', '--destination', dest, flag, value]);
       const label = `${parameter}=${JSON.stringify(value)}`;
-      if (!pattern.test(value)) expect(result.code, label).toBe(EXIT.badArguments);
+      // file:// sources are the local fleet's: the agent takes them, the document does not let them reach a host
+      if (value.startsWith('file:///')) expect([result.code, pattern.test(value)], label).toEqual([0, false]);
+      else if (!pattern.test(value)) expect(result.code, label).toBe(EXIT.badArguments);
       else expect(result.code, label).toBe(0);
     }
     expect(existsSync(dest)).toBe(false);

@@ -43,6 +43,9 @@ afterAll(async () => {
   await src?.stop();
 });
 
+/** The links to <dest>/shared/media and shared/var every release has: not part of the revision. */
+const sharedLinks = (rel: string) => rel === 'media' || rel === 'var';
+
 describe('a 2,000-file revision that changes 1%', () => {
   // One host: at r1 (synced from a plain folder of the same files), r1 -> r2 (file://), back to r1 keeping only
   // it, r1 -> r2 again (s3://).
@@ -52,7 +55,8 @@ describe('a 2,000-file revision that changes 1%', () => {
     dest = src.newDest();
     const first = await sync(`file://${join(src.tmp, 'plain')}`, 'r1', dest);
     expect(first.code, first.stderr).toBe(EXIT.synced);
-    expect(first.result.downloadedFiles).toBeUndefined();
+    // a plain folder's files are copied from the source: they count as downloaded
+    expect(first.result.downloadedFiles).toBe(2000);
   }, SLOW);
 
   it('from file://, places only the 20 changed files, builds a release identical to what was published, and leaves the live one alone', async () => {
@@ -66,10 +70,11 @@ describe('a 2,000-file revision that changes 1%', () => {
     });
     expect(seconds).toBeLessThan(15);
     expect(await readlink(join(dest, 'current'))).toBe('releases/r2');
-    expect(await folderDigest(join(dest, 'releases', 'r2'))).toEqual(src.digest('r2'));
+    expect(await folderDigest(join(dest, 'releases', 'r2'), sharedLinks)).toEqual(src.digest('r2'));
     // nothing was written through the hard links the two releases share
-    expect(await folderDigest(join(dest, 'releases', 'r1'))).toEqual(src.digest('r1'));
-    expect((await readdir(join(dest, '.fleetsync', 'manifests'))).sort()).toEqual(['r2.tsv']);
+    expect(await folderDigest(join(dest, 'releases', 'r1'), sharedLinks)).toEqual(src.digest('r1'));
+    // both releases have a record of what was placed: r1 from the plain folder too
+    expect((await readdir(join(dest, '.fleetsync', 'records'))).sort()).toEqual(['r1.tsv', 'r2.tsv']);
     expect(existsSync(join(dest, '.fleetsync', 'work'))).toBe(false);
   }, SLOW);
 
@@ -77,11 +82,11 @@ describe('a 2,000-file revision that changes 1%', () => {
     // back to r1, keeping only it: r2's content is gone from the host again
     const back = await sync(src.fileSource, 'r1', dest, { keepReleases: 1 });
     expect(back.code, back.stderr).toBe(EXIT.synced);
-    // the first r1 came from a plain folder: no list of its content was kept, so its 20 files are fetched again
-    expect(back.result).toMatchObject({ files: 20, downloadedFiles: 20, reusedFiles: FILES - 20 });
+    // r1 is kept as it was placed (from the plain folder): it goes live again without a download or a hash
+    expect(back.result).toMatchObject({ files: 20, downloadedFiles: 0, hashedFiles: 0, reusedFiles: FILES });
     expect((await readdir(join(dest, 'releases'))).sort()).toEqual(['r1']);
-    expect((await readdir(join(dest, '.fleetsync', 'manifests'))).sort()).toEqual(['r1.tsv']); // pruned with its release
-    expect(await folderDigest(join(dest, 'current/'))).toEqual(src.digest('r1'));
+    expect((await readdir(join(dest, '.fleetsync', 'records'))).sort()).toEqual(['r1.tsv']); // pruned with its release
+    expect(await folderDigest(join(dest, 'current/'), sharedLinks)).toEqual(src.digest('r1'));
     const unchanged = 'src/module-1/part-1/file-1.php';
     const inode = (await stat(join(dest, 'releases', 'r1', unchanged))).ino;
 
@@ -92,7 +97,7 @@ describe('a 2,000-file revision that changes 1%', () => {
     const gets = src.objectGets('big');
     expect(gets).toHaveLength(20);
     expect(new Set(gets)).toEqual(new Set(CHANGED_CONTENT.map(sha256)));
-    expect(await folderDigest(join(dest, 'releases', 'r2'))).toEqual(src.digest('r2'));
+    expect(await folderDigest(join(dest, 'releases', 'r2'), sharedLinks)).toEqual(src.digest('r2'));
     // an unchanged file is the same file as in the release before (hard-linked, not copied)
     expect((await stat(join(dest, 'releases', 'r2', unchanged))).ino).toBe(inode);
   }, SLOW);
@@ -114,8 +119,11 @@ describe('excludes and links', () => {
     expect(run.result).toMatchObject({ files: 2, reusedFiles: 0 });
     expect(await readlink(join(dest, 'current', 'media'))).toBe(shared);
     expect(await folderDigest(join(dest, 'current/'))).toEqual({
-      'index.php': `${sha256('e2')} 644`, 'lib/b.php': `${sha256('b')} 644`, media: 'link', 'var/sessions/s1': `${sha256('session')} 644`,
+      'index.php': `${sha256('e2')} 644`, 'lib/b.php': `${sha256('b')} 644`, media: 'link', var: 'link',
     });
+    // excluded host state lives outside the releases, in shared/, the same folder for every release
+    expect(await readlink(join(dest, 'current', 'var'))).toBe(join(dest, 'shared', 'var'));
+    expect(await readFile(join(dest, 'shared', 'var', 'sessions', 's1'), 'utf8')).toBe('session');
     expect(await readFile(join(dest, '.fleetsync', 'sync.log'), 'utf8')).toContain('manifest: 2 files (2 more excluded)');
   });
 });

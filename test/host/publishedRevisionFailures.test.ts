@@ -164,7 +164,7 @@ describe('plain prefixes', () => {
     const dest = src.newDest();
     const run = await sync(kind === 's3://' ? src.s3Source('plain') : `file://${join(src.tmp, 'plain')}`, 'p1', dest);
     expect(run.code, run.stderr).toBe(EXIT.synced);
-    expect(run.result.downloadedFiles).toBeUndefined();
+    expect(run.result.downloadedFiles).toBe(2);
     expect(await readFile(join(dest, 'current', 'manifest.json'), 'utf8')).toBe(files['manifest.json']);
     expect(await readFile(join(dest, 'current', 'index.php'), 'utf8')).toBe('plain');
     expect(await readFile(join(dest, '.fleetsync', 'sync.log'), 'utf8')).toContain('p1/manifest.json is not a fleetsync manifest: syncing plain files');
