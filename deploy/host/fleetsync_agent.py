@@ -50,9 +50,10 @@ RE_ENDPOINT_URL = r'^https?://[A-Za-z0-9.-]{1,253}(:[0-9]{1,5})?/?$'
 RE_SHARED_EXCLUDE = r'^[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)*/\*$'
 MIN_KEEP_RELEASES, MAX_KEEP_RELEASES = 1, 100
 # The same lists as state/validate.ts: a destination under a system tree is refused; a shared root only as itself.
-SYSTEM_TREES = ('/etc', '/boot', '/root', '/usr', '/bin', '/sbin', '/lib', '/lib32', '/lib64', '/libx32', '/proc',
-                '/sys', '/dev', '/run', '/var/lib', '/var/log', '/var/spool', '/var/cache')
-SHARED_ROOTS = ('/', '/var', '/home', '/srv', '/opt', '/mnt', '/media', '/tmp', '/var/tmp')
+# ("/lib*": any top folder whose name starts with lib: /lib, /lib32, /lib64, /libx32)
+SYSTEM_TREES = ('/bin', '/boot', '/dev', '/etc', '/lib*', '/proc', '/root', '/run', '/sbin', '/sys', '/usr',
+                '/var/cache', '/var/lib', '/var/log', '/var/spool')
+SHARED_ROOTS = ('/', '/home', '/media', '/mnt', '/opt', '/srv', '/tmp', '/var', '/var/tmp')
 DEFAULT_EXCLUDES = 'media/*,var/*'
 CHECK_TIMEOUT_SECONDS = 300
 CHECK_KILL_AFTER_SECONDS = 10
@@ -95,9 +96,13 @@ def system_folder(path):
     """Why a normalized absolute path must not be synced into, or ''."""
     if path in SHARED_ROOTS:
         return 'is a system folder'
+    segments = path.strip('/').split('/')
     for tree in SYSTEM_TREES:
-        if path == tree or path.startswith(tree + '/'):
-            return 'is a system folder' if path == tree else 'is inside the system folder ' + tree
+        parts = tree.strip('/').split('/')
+        if len(segments) >= len(parts) and all(
+                seg.startswith(part[:-1]) if part.endswith('*') else seg == part for seg, part in zip(segments, parts)):
+            top = '/' + '/'.join(segments[:len(parts)])
+            return 'is a system folder' if path == top else 'is inside the system folder ' + top
     return ''
 
 
