@@ -411,6 +411,8 @@ class Agent:
                               '. or .. segments (like media)' % shown(name))
             self.link_names.append(name)
             self.link_targets.append(self.check_folder('link target of ' + name, target))
+        if self.strategy == 'release':
+            self.check_layout()
         if self.strategy == 'inplace' and self.link_names:
             self.bad_args('--links needs --strategy release (inplace syncs straight into the destination)')
         self.check = values.get('--check', '')
@@ -438,6 +440,21 @@ class Agent:
         if self.mode == 'sync':
             self.result['target'] = self.revision
             self.result['strategy'] = self.strategy
+
+    def check_layout(self):
+        """Shared folders and links are each one link in a release: none may hold another (the same rule as
+        state/validate.ts's releaseExcludeProblems)."""
+        folders = [p[:-2] for p in self.excludes]
+        within = lambda inner, outer: inner.startswith(outer + '/')
+        for i, a in enumerate(folders):
+            for b in folders[i + 1:]:
+                if a == b or within(a, b) or within(b, a):
+                    self.bad_args('excludes %s and %s overlap: each excluded folder is one link to %s/shared/; list '
+                                  'the outer folder only' % (shown(a + '/*'), shown(b + '/*'), self.dest))
+            for name in self.link_names:
+                if within(a, name) or within(name, a):
+                    self.bad_args('exclude %s and link %s overlap: a folder of a release is either a shared folder or '
+                                  'a link; keep one of them' % (shown(a + '/*'), shown(name)))
 
     # ---------------------------------------------------------------------------------------------------
     # The state folder: <dest>/.fleetsync, ours alone.
