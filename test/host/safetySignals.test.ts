@@ -185,4 +185,23 @@ describe('signals at random points of a sync with a check', () => {
       good = next;
     }
   }, 120_000);
+
+  it('a probe while a sync runs its check reports the checked revision, not the one being checked; the sync still finishes', async () => {
+    const c = await setUp('release');
+    expect((await runAgent(c.args('rev-a'), { env: { CHECK_SLEEP: '0' } })).code).toBe(EXIT.synced);
+    const running = runAgent(c.args('rev-b'), { env: { CHECK_SLEEP: '1.5' } });
+    let switched = false;
+    for (let i = 0; i < 500 && !switched; i++) {
+      switched = (await readlink(join(c.dest, 'current')).catch(() => '')) === 'releases/rev-b';
+      if (!switched) await new Promise((r) => setTimeout(r, 10));
+    }
+    expect(switched, 'current moved to rev-b before its check ended').toBe(true);
+    const during = await runAgent(['--mode', 'probe', '--destination', c.dest]);
+    expect(during.code, during.stdout).toBe(EXIT.synced);
+    expect(during.result.revision).toBe('rev-a');
+    const run = await running;
+    expect(run.code, run.stdout).toBe(EXIT.synced);
+    const after = await runAgent(['--mode', 'probe', '--destination', c.dest]);
+    expect(after.result.revision).toBe('rev-b');
+  });
 });
