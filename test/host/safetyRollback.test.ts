@@ -139,6 +139,24 @@ describe.each(KINDS.filter((k) => !k.s3Prefix))('a kept release changed on the h
     await expectLive(dest, 'rev1');
   }, SLOW);
 
+  it('a file shared (hard-linked) with the live release, rewritten through the live one: the rollback is right, and so is a re-sync of the live one', async () => {
+    const dest = src.newDest();
+    expect((await sync(kind, 'rev1', dest)).code).toBe(EXIT.synced);
+    expect((await sync(kind, 'rev2', dest)).code).toBe(EXIT.synced);
+    const live = join(dest, 'releases', 'rev2', 'app', 'part-2', 'f2.php');
+    const before = await stat(live);
+    const content = await readFile(live, 'utf8');
+    await writeFile(live, content.replace('shared', 'SHARED'));
+    await utimes(live, before.atime, before.mtime);
+
+    const back = await sync(kind, 'rev1', dest);
+    expect(back.code, back.stdout).toBe(EXIT.synced);
+    await expectLive(dest, 'rev1');
+    const forward = await sync(kind, 'rev2', dest);
+    expect(forward.code, forward.stdout).toBe(EXIT.synced);
+    await expectLive(dest, 'rev2');
+  }, SLOW);
+
   it('instant across three kept releases in any order, the check running each time; a failing check rolls back and rev1 stays instant', async () => {
     const dest = src.newDest();
     const checked = join(src.tmp, `checked-${kind.name.replace(/\W+/g, '-')}`);
