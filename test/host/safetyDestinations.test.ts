@@ -38,12 +38,17 @@ afterAll(async () => {
   await tmp.remove();
 });
 
-/** What a folder looks like from outside: its entries and its mtime (or that it is absent). */
+/**
+ * What the agent would leave in a folder it wrongly accepted: whether the folder exists, and which of the
+ * agent's own entries it holds (other processes may change busy folders like /tmp or /dev/shm meanwhile).
+ */
 async function look(path: string): Promise<string> {
   try {
     const info = await lstat(path);
-    const entries = info.isDirectory() ? (await readdir(path)).sort().join(',') : '';
-    return `${info.mtimeMs} ${entries}`;
+    if (!info.isDirectory()) return 'not a folder';
+    const ours = (await readdir(path)).filter((name) => ['.fleetsync', 'releases', 'current', 'shared'].includes(name)
+      || name.startsWith('.current.next.'));
+    return `folder ${ours.sort().join(',')}`;
   } catch {
     return 'absent';
   }
