@@ -1430,7 +1430,8 @@ class Agent:
         self.prepare_shared(live)
         final = os.path.join(releases, self.revision)
 
-        if live and live == final and live_revision == self.revision:
+        if live and live == final:
+            # already live (revisions are immutable): repaired in place, never moved away from under current
             self.repair_live(final)
             return
         if os.path.isdir(final) and not os.path.islink(final) and final != live and self.release_as_recorded(self.revision):
@@ -1587,6 +1588,8 @@ class Agent:
         if not ok:
             raise Finish(EXIT_CHECK_FAILED, 'checkFailed',
                          '%s; %s was already live, so there is nothing to roll back to' % (error, self.revision))
+        if self.read_revision() != self.revision:
+            self.write_revision(self.revision)
         self.prune(self.revision)
         raise Finish(EXIT_SYNCED, 'synced')
 
