@@ -837,51 +837,107 @@ class Agent:
         return wanted
 
     def fetch_s3_plain(self, bucket, key_prefix, contents):
-        """The revision mirrored into a cache nothing links to; cached files are checked against MD5 ETags first:
-        a same-size, same-time file may hold other content."""
+        """A plain prefix, mirrored into .fleetsync/s3-cache. S3 already knows each file's MD5: the ETag of a
+        single-part upload without SSE-KMS/SSE-C. A cached file whose MD5 (computed when it was downloaded, trusted
+        by inode, size and ctime since) equals a key's ETag is reused; only the other keys are downloaded, by one
+        aws s3 sync that sees the reused files as up to date (same size, and the key's LastModified as mtime)."""
         self.state_mkdir('s3-cache')
         cache = self.state_path('s3-cache')
-        odd = False
+        by_md5 = {}
+        for rel, (md5, size, ino, ctime) in self.load_cache_index().items():
+            try:
+                st = os.lstat(os.path.join(cache, rel))
+            except OSError:
+                continue
+            if stat.S_ISREG(st.st_mode) and (st.st_ino, st.st_size, st.st_ctime_ns) == (ino, size, ctime):
+                by_md5.setdefault(md5, os.path.join(cache, rel))
+        if os.path.lexists(self.state_path('s3-next')):
+            shutil.rmtree(self.state_path('s3-next'))
+        self.state_mkdir('s3-next')
+        nxt = self.state_path('s3-next')
+        rx = self.exclude_rx
+        etags, reused, not_reusable = {}, {}, 0
         for item in contents:
             key, etag = item.get('Key', ''), str(item.get('ETag', '')).strip('"')
-            if not key.startswith(key_prefix):
-                odd = True
-                break
-            rel = key[len(key_prefix):]
-            if not rel or rel.endswith('/') or has_dot_segment(rel):
+            rel = key[len(key_prefix):] if key.startswith(key_prefix) else ''
+            if not rel or rel.endswith('/') or has_dot_segment(rel) or (rx and rx.match(rel)):
                 continue
-            file = os.path.join(cache, rel)
-            if not os.path.lexists(file):
+            if not re.fullmatch(r'[0-9a-f]{32}', etag):
+                not_reusable += 1
                 continue
-            if not (re.fullmatch(r'[0-9a-f]{32}', etag) and os.path.isfile(file) and not os.path.islink(file)
-                    and md5_file(file) == etag):
-                os.unlink(file)
-        if odd:
-            self.log('the listing has keys this agent cannot check one by one: downloading the whole revision')
-            shutil.rmtree(cache)
-            self.state_mkdir('s3-cache')
-        args = ['s3', 'sync', 's3://%s/%s' % (bucket, key_prefix), cache + '/', '--delete', '--exact-timestamps',
+            etags[rel] = etag
+            src = by_md5.get(etag)
+            if src is None or os.lstat(src).st_size != item.get('Size'):
+                continue
+            dst = os.path.join(nxt, rel)
+            os.makedirs(os.path.dirname(dst), 0o700, exist_ok=True)
+            if os.path.lexists(dst):
+                continue
+            self.place_file(src, dst, stat.S_IMODE(os.lstat(src).st_mode), True)
+            when = self.s3_time(item.get('LastModified'))
+            if when is not None:
+                os.utime(dst, ns=(when, when), follow_symlinks=False)
+            reused[rel] = os.lstat(dst).st_ino
+        args = ['s3', 'sync', 's3://%s/%s' % (bucket, key_prefix), nxt + '/', '--delete', '--exact-timestamps',
                 '--no-follow-symlinks', '--only-show-errors', '--no-progress']
         for pattern in self.excludes:
             args += ['--exclude', pattern]
-        self.log('downloading s3://%s/%s' % (bucket, key_prefix))
-        before = self.cache_inodes(cache)
+        self.log('downloading s3://%s/%s: %d files found on the host by their ETag' % (bucket, key_prefix, len(reused)))
         self.aws(args, 'aws s3 sync from s3://%s/%s' % (bucket, key_prefix))
+        index, moved, moved_bytes = {}, 0, 0
+        for top, _, files in os.walk(nxt):
+            for name in files:
+                full = os.path.join(top, name)
+                rel = os.path.relpath(full, nxt)
+                st = os.lstat(full)
+                if reused.get(rel) == st.st_ino:
+                    md5 = etags[rel]
+                else:
+                    moved += 1
+                    moved_bytes += st.st_size
+                    self.hashed += 1
+                    md5 = md5_file(full)
+                    if rel in etags and etags[rel] != md5:
+                        self.fail('s3://%s/%s%s arrived with an MD5 other than its ETag: sync again' % (bucket, key_prefix, rel))
+                index[rel] = (md5, st.st_size, st.st_ino, st.st_ctime_ns)
+        self.note_tree(cache)
+        shutil.rmtree(cache)
+        os.rename(nxt, cache)
+        # the rename moved every file's ctime on some file systems: index what is there now
+        for rel, (md5, size, ino, _) in list(index.items()):
+            index[rel] = (md5, size, ino, os.lstat(os.path.join(cache, rel)).st_ctime_ns)
+        self.state_write('s3-cache.tsv', ''.join('%s\t%d\t%d\t%d\t%s\n' % (v[0], v[1], v[2], v[3], k)
+                                                  for k, v in sorted(index.items())))
         wanted = self.walk_plain(cache)
-        after = self.cache_inodes(cache)
-        moved = [k for k, v in after.items() if before.get(k) != v]
-        self.counts['downloadedFiles'] = len(moved)
-        self.counts['downloadedBytes'] = sum(after[k][2] for k in moved)
+        self.counts['downloadedFiles'] = moved
+        self.counts['downloadedBytes'] = moved_bytes
+        if not_reusable:
+            self.counts['notReusableFiles'] = not_reusable
+        self.log('%d files downloaded (%d bytes), %d reused by ETag, %d with an ETag that is not an MD5 (multipart or '
+                 'KMS): always downloaded' % (moved, moved_bytes, len(reused), not_reusable))
         return wanted
 
-    @staticmethod
-    def cache_inodes(cache):
+    def load_cache_index(self):
+        text = self.state_read('s3-cache.tsv') or ''
         out = {}
-        for top, _, files in os.walk(cache):
-            for name in files:
-                st = os.lstat(os.path.join(top, name))
-                out[os.path.join(top, name)] = (st.st_ino, st.st_mtime_ns, st.st_size)
+        for line in text.split('\n'):
+            parts = line.split('\t')
+            if len(parts) == 5 and re.fullmatch(r'[0-9a-f]{32}', parts[0]) and not has_dot_segment(parts[4]):
+                try:
+                    out[parts[4]] = (parts[0], int(parts[1]), int(parts[2]), int(parts[3]))
+                except ValueError:
+                    continue
         return out
+
+    @staticmethod
+    def s3_time(value):
+        """LastModified of a listing (2026-12-05T22:10:00.000Z or +00:00) in ns since the epoch, or None."""
+        m = re.fullmatch(r'(\d{4})-(\d\d)-(\d\d)T(\d\d):(\d\d):(\d\d)(\.\d+)?(Z|\+00:00)', str(value or ''))
+        if m is None:
+            return None
+        import calendar
+        seconds = calendar.timegm(tuple(int(m.group(i)) for i in range(1, 7)) + (0, 0, 0))
+        return seconds * 1_000_000_000
 
     # ---------------------------------------------------------------------------------------------------
     # Published content: objects by SHA-256, downloaded once, checked before use.
