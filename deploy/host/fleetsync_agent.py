@@ -127,19 +127,9 @@ def exclude_regex(patterns):
     return re.compile('^(?:' + '|'.join(alternatives) + ')(?:/|$)')
 
 
-def sha256_file(path):
-    h = hashlib.sha256()
-    with open(path, 'rb', buffering=0) as f:
-        while True:
-            chunk = f.read(1 << 20)
-            if not chunk:
-                break
-            h.update(chunk)
-    return h.hexdigest()
-
-
-def md5_file(path):
-    h = hashlib.md5()  # S3's ETag of a single-part upload; not a security check
+def file_digest(path, algorithm='sha256'):
+    """Hex digest of a file's content; md5 only to compare with S3's ETags, never as a security check."""
+    h = hashlib.new(algorithm)
     with open(path, 'rb', buffering=0) as f:
         for chunk in iter(lambda: f.read(1 << 20), b''):
             h.update(chunk)
@@ -830,7 +820,7 @@ class Agent:
                     wanted[rel] = Entry('l', target=os.readlink(full))
                 elif stat.S_ISREG(st.st_mode):
                     self.hashed += 1
-                    wanted[rel] = Entry('f', sha=sha256_file(full), size=st.st_size,
+                    wanted[rel] = Entry('f', sha=file_digest(full), size=st.st_size,
                                         mode=stat.S_IMODE(st.st_mode) & 0o7755, source=full)
         if not any(e.kind != 'd' for e in wanted.values()) and not os.listdir(src):
             self.fail('revision %s is empty: %s/ %s; refusing to sync an empty codebase' % (self.revision, src, NO_FILES))
@@ -896,7 +886,7 @@ class Agent:
                     moved += 1
                     moved_bytes += st.st_size
                     self.hashed += 1
-                    md5 = md5_file(full)
+                    md5 = file_digest(full, 'md5')
                     if rel in etags and etags[rel] != md5:
                         self.fail('s3://%s/%s%s arrived with an MD5 other than its ETag: sync again' % (bucket, key_prefix, rel))
                 index[rel] = (md5, st.st_size, st.st_ino, st.st_ctime_ns)
@@ -960,7 +950,7 @@ class Agent:
             path = os.path.join(odir, sha)
             if os.path.isfile(path) and not os.path.islink(path):
                 self.hashed += 1
-                if sha256_file(path) == sha:
+                if file_digest(path) == sha:
                     got[sha] = path
                     continue
             self.fail('object %s is missing from %s or does not match its SHA-256: delete it and publish %s again'
@@ -1193,7 +1183,7 @@ class Agent:
                 if stat.S_ISREG(st.st_mode):
                     self.hashed += 1
                     try:
-                        sha = sha256_file(full)
+                        sha = file_digest(full)
                     except OSError:
                         continue
                     rec = (sha, stat.S_IMODE(st.st_mode), st.st_size, st.st_ino, st.st_ctime_ns)
@@ -1567,7 +1557,7 @@ class Agent:
                 if st is not None and stat.S_ISREG(st.st_mode) and st.st_size == entry.size \
                         and stat.S_IMODE(st.st_mode) == entry.mode:
                     self.hashed += 1
-                    sha = sha256_file(full)
+                    sha = file_digest(full)
                     if sha == entry.sha:
                         continue
                     index.setdefault(sha, []).append((full, (sha, entry.mode, st.st_size, st.st_ino, st.st_ctime_ns)))
@@ -1748,7 +1738,7 @@ class Agent:
                 st = None
             if st is not None and stat.S_ISREG(st.st_mode) and st.st_size == entry.size:
                 self.hashed += 1
-                if sha256_file(full) == entry.sha:
+                if file_digest(full) == entry.sha:
                     continue
             os.makedirs(os.path.dirname(full), 0o755, exist_ok=True)
             tmp = os.path.join(os.path.dirname(full), '.fleetsync-new.%d.%d' % (os.getpid(), len(renames)))
