@@ -65,6 +65,21 @@ export class MemoryStore implements Store {
     this.statuses.set(fleet, { value: copy(value), token: 0 });
   }
 
+  /** Test hook: the fleet's newest lease token (0 before any), read without counting a call. */
+  leaseToken(fleet: string): number {
+    return this.leases.get(fleet)?.token ?? 0;
+  }
+
+  /** Test hook: a host item as stored, read without counting a call (do not change it). */
+  peekHost(fleet: string, instanceId: string): unknown {
+    return this.hosts.get(fleet)?.get(instanceId)?.value;
+  }
+
+  /** Test hook: a fleet's spec and status items as stored, read without counting a call (do not change them). */
+  peekFleet(name: string): { fleet: unknown; status: unknown } {
+    return { fleet: this.fleets.get(name), status: this.statuses.get(name)?.value };
+  }
+
   async listFleets(): Promise<{ fleets: FleetRecord[]; malformed: Array<{ key: string; error: string }> }> {
     this.reads++;
     const fleets: FleetRecord[] = [];

@@ -9,6 +9,10 @@ export class SimTraffic implements Traffic {
 
   constructor(private readonly world: SimWorld) {}
 
+  isDeregistered(instanceId: string): boolean {
+    return this.deregistered.has(instanceId);
+  }
+
   health(targetGroupArns: string[]): Promise<Map<string, TargetState>> {
     for (let i = 0; i < targetGroupArns.length; i++) this.world.request('DescribeTargetHealth');
     const states = new Map<string, TargetState>();
