@@ -14,12 +14,12 @@ const TIMEOUT_MAX_MS = 10_000;
 export class PortFaults {
   /** fault kind -> how many were injected (world events are counted here too) */
   readonly counts = new Map<string, number>();
-  private readonly random: Random;
   private startMs = Number.POSITIVE_INFINITY;
 
-  constructor(private readonly plan: FaultPlan, private readonly clock: Clock, random: Random) {
-    this.random = random;
-  }
+  private readonly streams = new Map<PortName, Random>();
+
+  /** `randomFor` gives each port its own stream, so removing one port's faults leaves the others' draws alone. */
+  constructor(private readonly plan: FaultPlan, private readonly clock: Clock, private readonly randomFor: (port: PortName) => Random) {}
 
   /** Opens the window: faults from now until now + plan.stopAtMs. */
   start(): void {
@@ -38,29 +38,32 @@ export class PortFaults {
   wrap<T extends object>(target: T, port: PortName): T {
     const kinds = this.plan.portFaults[port] ?? [];
     if (kinds.length === 0) return target;
+    const random = this.streams.get(port) ?? this.randomFor(port);
+    this.streams.set(port, random);
     return new Proxy(target, {
       get: (obj, prop, receiver) => {
         const value: unknown = Reflect.get(obj, prop, receiver);
         if (typeof value !== 'function') return value;
         const method = value as (...a: unknown[]) => Promise<unknown>;
         return (...args: unknown[]) => {
-          const kind = this.draw(kinds);
+          const kind = this.draw(kinds, random);
           if (kind === null) return method.apply(obj, args);
           this.count(kind);
-          return this.fail(kind, `${port}.${String(prop)}`, () => method.apply(obj, args));
+          return this.fail({ kind, call: `${port}.${String(prop)}`, random, run: () => method.apply(obj, args) });
         };
       },
     });
   }
 
-  private draw(kinds: PortFaultKind[]): PortFaultKind | null {
+  private draw(kinds: PortFaultKind[], random: Random): PortFaultKind | null {
     const now = this.clock.nowMs();
     if (now < this.startMs || now >= this.startMs + this.plan.stopAtMs) return null;
-    if (this.random() >= this.plan.portFaultRate) return null;
-    return kinds[Math.floor(this.random() * kinds.length)]!;
+    if (random() >= this.plan.portFaultRate) return null;
+    return kinds[Math.floor(random() * kinds.length)]!;
   }
 
-  private async fail(kind: PortFaultKind, call: string, run: () => Promise<unknown>): Promise<never> {
+  private async fail(a: { kind: PortFaultKind; call: string; random: Random; run: () => Promise<unknown> }): Promise<never> {
+    const { kind, call, random, run } = a;
     switch (kind) {
       case 'throttled':
         throw new ThrottledError(`${call}: Rate exceeded (injected, after the SDK's retries)`);
@@ -68,8 +71,8 @@ export class PortFaults {
         throw new TransientError(`${call}: InternalServerError (injected)`);
       case 'timeout': {
         // The request may have reached the service before the caller gave up on it.
-        if (this.random() < 0.5) await run().catch(() => undefined);
-        const waitMs = TIMEOUT_MIN_MS + Math.floor(this.random() * (TIMEOUT_MAX_MS - TIMEOUT_MIN_MS));
+        if (random() < 0.5) await run().catch(() => undefined);
+        const waitMs = TIMEOUT_MIN_MS + Math.floor(random() * (TIMEOUT_MAX_MS - TIMEOUT_MIN_MS));
         await this.clock.sleep(waitMs);
         throw new TransientError(`${call}: request timed out after ${waitMs} ms (injected)`);
       }

@@ -17,7 +17,7 @@ import { SimTraffic } from './simTraffic.ts';
 import { SimArtifacts } from './simArtifacts.ts';
 import { MemoryStore } from './memoryStore.ts';
 import { killable } from './killable.ts';
-import { randomFaultPlan, quietAtMs, type FaultPlan, type PortName } from './faultPlan.ts';
+import { PORTS, randomFaultPlan, quietAtMs, type FaultPlan, type PortName } from './faultPlan.ts';
 import { PortFaults } from './portFaults.ts';
 import { FaultWorld } from './faultWorld.ts';
 import { PausableClock } from './pausableClock.ts';
@@ -129,7 +129,7 @@ export async function simulate(input: Partial<SimulateOptions> = {}): Promise<Si
   const lowerBoundMs = Math.ceil(options.hosts / allowedAtStart) * options.syncSeconds * 1000;
   const plan = options.faultPlan ?? (options.faults !== null
     ? randomFaultPlan(options.faults, { lowerBoundMs, leaseDurationMs: DEFAULT_LEADER_SETTINGS.leaseDurationMs }) : null);
-  const faults = plan ? new PortFaults(plan, clock, seededRandom(plan.seed ^ 0x1b873593)) : null;
+  const faults = plan ? new PortFaults(plan, clock, (port) => seededRandom(plan.seed ^ 0x1b873593 ^ PORTS.indexOf(port) * 0x9e3779b1)) : null;
   let faultWorld: FaultWorld | null = null;
   const store = new MemoryStore();
   const fleetPort = new SimFleet(world);
