@@ -108,6 +108,10 @@ export const hostMachine = setup({
     sent: assign(({ event }) => (event.type === 'SENT' ? { commandId: event.commandId } : {})),
     drained: assign({ deregistered: true }),
     restored: assign({ deregistered: false }),
+    /** an attempt that ended without success gives a drained host back to its target groups */
+    registerIfDrained: enqueueActions(({ context, enqueue }) => {
+      if (context.deregistered) enqueue('register');
+    }),
     succeeded: assign(({ event }) => (event.type === 'RESULT'
       ? { reportedRevision: event.revision ?? null, deadlineMs: null, lastError: null } : {})),
     recordError: assign(({ context, event }) => {
@@ -180,6 +184,10 @@ export const hostMachine = setup({
   on: {
     OBSERVE: { actions: 'observe' },
     GONE: { target: '.gone', actions: 'stamp' },
+    // A drained host stays out of service (and counted unavailable) until its registration is confirmed.
+    RESTORED: { actions: 'restored' },
+    // After a restart or a failed registration, the registration is owed again.
+    RESUME: { guard: 'deregistered', actions: 'register' },
   },
   states: {
     discovered: {
@@ -209,6 +217,7 @@ export const hostMachine = setup({
     },
     idle: {
       always: [
+        { guard: 'deregistered', target: 'restoring', actions: 'stamp' },
         { guard: 'atDesired', target: 'inSync' },
         { target: 'queued' },
       ],
@@ -250,10 +259,11 @@ export const hostMachine = setup({
         RESUME: { actions: 'resumeAttempt' },
         ATTEMPT_STARTED: { actions: 'attemptStarted' },
         SENT: { actions: 'sent' },
-        SEND_FAILED: { target: 'backoff', actions: ['recordError', 'refundAttempt', 'scheduleBackoff', 'stamp'] },
+        SEND_FAILED: { target: 'backoff', actions: ['recordError', 'refundAttempt', 'scheduleBackoff', 'registerIfDrained', 'stamp'] },
         RESULT: [
           { guard: ({ event }) => event.outcome === 'success', target: 'verifying', actions: ['succeeded', 'stamp'] },
-          { guard: ({ event }) => event.outcome === 'busy', target: 'backoff', actions: ['refundAttempt', 'scheduleBackoff', 'stamp'] },
+          { guard: ({ event }) => event.outcome === 'busy', target: 'backoff',
+            actions: ['refundAttempt', 'scheduleBackoff', 'registerIfDrained', 'stamp'] },
           { target: 'attemptFailed', actions: 'recordError' },
         ],
         GONE: { target: 'gone', actions: ['cancelCommand', 'stamp'] },
@@ -277,9 +287,8 @@ export const hostMachine = setup({
     // Transient: decides between another attempt and giving up.
     attemptFailed: {
       always: [
-        { guard: 'deregistered', target: 'attemptFailed', actions: ['register', 'restored'], reenter: true },
-        { guard: 'attemptsLeft', target: 'backoff', actions: ['scheduleBackoff', 'stamp'] },
-        { target: 'failed', actions: ['markFailed', 'stamp'] },
+        { guard: 'attemptsLeft', target: 'backoff', actions: ['scheduleBackoff', 'registerIfDrained', 'stamp'] },
+        { target: 'failed', actions: ['markFailed', 'registerIfDrained', 'stamp'] },
       ],
     },
     backoff: {

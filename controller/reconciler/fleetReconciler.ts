@@ -422,6 +422,7 @@ export class FleetReconciler implements HostMailbox {
       launching: c.snapshot.context.launching,
       reportedRevision: c.snapshot.context.reportedRevision,
       failedRevision: c.snapshot.context.failedRevision,
+      deregistered: c.snapshot.context.deregistered,
     }));
     this.plan = planRollout({
       desiredRevision: spec.revision,
