@@ -538,7 +538,7 @@ export class FleetReconciler implements HostMailbox {
       for (const attempt of ended) this.reportAttempt(cell, attempt);
       return collected;
     });
-    for (const action of actions) await this.effects.execute(cell, action);
+    await this.runEffects(cell, actions);
     const deadline = cell.snapshot.context.deadlineMs;
     if (deadline !== null && cell.state !== 'gone') this.queue.addAfter(instanceId, deadline - this.now());
     if (cell.state === 'gone') await this.forget(cell);
@@ -547,6 +547,24 @@ export class FleetReconciler implements HostMailbox {
       this.schedulePlan();
       this.scheduleStatus();
     }
+  }
+
+  /**
+   * Carries out every effect the host asked for, even when an earlier one fails; a failed effect is owed
+   * again, so the host gets a RESUME with backoff, which asks for the effects of its state once more.
+   */
+  private async runEffects(cell: HostCell, actions: Action[]): Promise<void> {
+    let failed = false;
+    for (const action of actions) {
+      try {
+        await this.effects.execute(cell, action);
+      } catch (error) {
+        if (error instanceof StaleTokenError || this.abort.signal.aborted) throw error;
+        this.log.warn({ instanceId: cell.instanceId, effect: action.type, err: error }, `${action.type} failed; trying again with backoff`);
+        failed = true;
+      }
+    }
+    if (failed && !this.abort.signal.aborted) this.effects.retryLater(cell);
   }
 
   private reportAttempt(cell: HostCell, attempt: EndedAttempt): void {
