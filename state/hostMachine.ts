@@ -157,6 +157,10 @@ export const hostMachine = setup({
     desiredMovedOn: ({ context }) => !context.launching && context.desiredRevision !== null
       && context.failedRevision !== null && context.desiredRevision !== context.failedRevision,
     commandRunning: ({ context }) => context.commandId !== null,
+    // A launching host may be granted what the fleet last reached; verifying keeps it from going into service
+    // at anything but its desired revision.
+    staleGrant: ({ context, event }) => event.type === 'GRANT' && !context.launching
+      && event.targetRevision !== context.desiredRevision,
   },
 }).createMachine({
   id: 'host',
@@ -240,6 +244,8 @@ export const hostMachine = setup({
       always: [{ guard: 'atDesired', target: 'idle', actions: 'stamp' }],
       on: {
         GRANT: [
+          // A grant from a plan older than the host's last observation (another revision) is not taken.
+          { guard: 'staleGrant' },
           { guard: 'drain', target: 'draining', actions: ['grant', 'stamp'] },
           { target: 'syncing', actions: ['grant', 'stamp'] },
         ],

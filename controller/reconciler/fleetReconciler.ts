@@ -532,7 +532,9 @@ export class FleetReconciler implements HostMailbox {
         cell.pending.unshift(...events.slice(1));
         throw error;
       }
-      this.pendingGrants.delete(instanceId);
+      // A grant counts against the budget until the host has taken it: one delivered while this batch was
+      // being saved is still waiting in the inbox.
+      if (!cell.pending.some((e) => e.type === 'GRANT')) this.pendingGrants.delete(instanceId);
       // Reported only once stored: events that fail to persist are applied again.
       if (started) cell.attemptStart = started;
       for (const attempt of ended) this.reportAttempt(cell, attempt);

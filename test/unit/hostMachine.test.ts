@@ -732,3 +732,13 @@ describe('a restored snapshot', () => {
     expect(restored.result(20_000, 'failed', null)).toEqual(['hostFailed', 'quarantine']);
   });
 });
+
+describe('grants', () => {
+  it('ignores a grant for another revision than the one an in-service host is meant to run (a plan older than the spec)', () => {
+    const host = queuedInService();
+    expect(host.grant(3_000, 'r1')).toEqual([]);
+    expect(host.state).toBe('queued');
+    expect(host.grant(4_000, 'r2')).toEqual(['requestSync']);
+    expect(host.ctx.targetRevision).toBe('r2');
+  });
+});
