@@ -108,10 +108,6 @@ export const hostMachine = setup({
     sent: assign(({ event }) => (event.type === 'SENT' ? { commandId: event.commandId } : {})),
     drained: assign({ deregistered: true }),
     restored: assign({ deregistered: false }),
-    /** an attempt that ended without success gives a drained host back to its target groups */
-    registerIfDrained: enqueueActions(({ context, enqueue }) => {
-      if (context.deregistered) enqueue('register');
-    }),
     succeeded: assign(({ event }) => (event.type === 'RESULT'
       ? { reportedRevision: event.revision ?? null, deadlineMs: null, lastError: null } : {})),
     recordError: assign(({ context, event }) => {
@@ -193,6 +189,8 @@ export const hostMachine = setup({
     // After a restart or a failed registration, the registration is owed again.
     RESUME: { guard: 'deregistered', actions: 'register' },
   },
+  // An attempt that ends without success gives a drained host back to its target groups (the inline
+  // enqueueActions: an action defined in setup cannot name another one there).
   states: {
     discovered: {
       // Waits for its first observation, then routes at once.
@@ -265,11 +263,11 @@ export const hostMachine = setup({
         RESUME: { actions: 'resumeAttempt' },
         ATTEMPT_STARTED: { actions: 'attemptStarted' },
         SENT: { actions: 'sent' },
-        SEND_FAILED: { target: 'backoff', actions: ['recordError', 'refundAttempt', 'scheduleBackoff', 'registerIfDrained', 'stamp'] },
+        SEND_FAILED: { target: 'backoff', actions: ['recordError', 'refundAttempt', 'scheduleBackoff', enqueueActions(({ context, enqueue }) => { if (context.deregistered) enqueue('register'); }), 'stamp'] },
         RESULT: [
           { guard: ({ event }) => event.outcome === 'success', target: 'verifying', actions: ['succeeded', 'stamp'] },
           { guard: ({ event }) => event.outcome === 'busy', target: 'backoff',
-            actions: ['refundAttempt', 'scheduleBackoff', 'registerIfDrained', 'stamp'] },
+            actions: ['refundAttempt', 'scheduleBackoff', enqueueActions(({ context, enqueue }) => { if (context.deregistered) enqueue('register'); }), 'stamp'] },
           { target: 'attemptFailed', actions: 'recordError' },
         ],
         GONE: { target: 'gone', actions: ['cancelCommand', 'stamp'] },
@@ -293,8 +291,8 @@ export const hostMachine = setup({
     // Transient: decides between another attempt and giving up.
     attemptFailed: {
       always: [
-        { guard: 'attemptsLeft', target: 'backoff', actions: ['scheduleBackoff', 'registerIfDrained', 'stamp'] },
-        { target: 'failed', actions: ['markFailed', 'registerIfDrained', 'stamp'] },
+        { guard: 'attemptsLeft', target: 'backoff', actions: ['scheduleBackoff', enqueueActions(({ context, enqueue }) => { if (context.deregistered) enqueue('register'); }), 'stamp'] },
+        { target: 'failed', actions: ['markFailed', enqueueActions(({ context, enqueue }) => { if (context.deregistered) enqueue('register'); }), 'stamp'] },
       ],
     },
     backoff: {

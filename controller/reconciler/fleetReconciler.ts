@@ -241,13 +241,13 @@ export class FleetReconciler implements HostMailbox {
       this.log.warn({ err: error }, 'fleet status unreadable; starting a fresh one');
       return null;
     });
-    const { hosts, malformed } = await this.o.store.listHosts(this.o.fleet);
+    // The claim raises every item's token to this leader's, so a deposed leader's late writes are refused, and
+    // reads the items as they are at that instant: what it wrote before the claim is resumed, not overwritten.
+    const { hosts, malformed } = await this.o.store.claimFleet({ fleet: this.o.fleet, token: this.o.lease.token });
     for (const bad of malformed) this.log.error({ key: bad.key, problem: bad.error }, 'malformed host item skipped');
     this.malformed = malformed.map((m) => `${m.key}: ${m.error}`);
     for (const record of hosts) {
       const cell = new HostCell(record.instanceId, fromRecord(hostMachine, record, this.policy()));
-      // Claim the item with this leader's token so a deposed leader's late writes are refused.
-      await this.o.store.putHost({ fleet: this.o.fleet, host: record, token: this.o.lease.token });
       cell.persistedJson = JSON.stringify(record);
       this.cells.set(record.instanceId, cell);
     }
