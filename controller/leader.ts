@@ -108,29 +108,39 @@ export class LeaderElector {
       this.o.log.error({ fleet, err: error }, 'fleet reconciler stopped with an error');
     }).finally(() => leading.abort());
     let lease = first;
-    let renewedAtMs = clock.nowMs();
+    // The deadline is a timer, not a check after each renew: a renew call that hangs must not keep this
+    // process acting past its lease. It counts from when the renew was asked for, the lease's own start.
+    let cancelDeadline = (): void => {};
+    const armDeadline = (fromMs: number): void => {
+      cancelDeadline();
+      cancelDeadline = clock.setTimer(fromMs + settings.renewDeadlineMs - clock.nowMs(), () => {
+        if (leading.signal.aborted) return;
+        this.o.log.warn({ fleet }, 'renew deadline passed: stepping down before the lease can expire');
+        leading.abort();
+      });
+    };
+    armDeadline(clock.nowMs());
     while (!leading.signal.aborted) {
       try {
         await clock.sleep(settings.retryPeriodMs, leading.signal);
       } catch {
         break;
       }
+      const askedAtMs = clock.nowMs();
       try {
-        const renewed = await store.renewLease({ lease, durationMs: settings.leaseDurationMs, nowMs: clock.nowMs() });
+        const renewed = await store.renewLease({ lease, durationMs: settings.leaseDurationMs, nowMs: askedAtMs });
+        if (leading.signal.aborted) break;
         if (!renewed) {
           this.o.log.warn({ fleet, token: lease.token }, 'lost the fleet lease: stepping down');
           break;
         }
         lease = renewed;
-        renewedAtMs = clock.nowMs();
+        armDeadline(askedAtMs);
       } catch (error) {
         this.o.log.warn({ fleet, err: error }, 'could not renew the lease');
       }
-      if (clock.nowMs() - renewedAtMs >= settings.renewDeadlineMs) {
-        this.o.log.warn({ fleet }, 'renew deadline passed: stepping down before the lease can expire');
-        break;
-      }
     }
+    cancelDeadline();
     leading.abort();
     signal.removeEventListener('abort', onAbort);
     await running;

@@ -153,6 +153,10 @@ export const hostMachine = setup({
     desiredMovedOn: ({ context }) => !context.launching && context.desiredRevision !== null
       && context.failedRevision !== null && context.desiredRevision !== context.failedRevision,
     commandRunning: ({ context }) => context.commandId !== null,
+    // A launching host may be granted what the fleet last reached; verifying keeps it from going into service
+    // at anything but its desired revision.
+    staleGrant: ({ context, event }) => event.type === 'GRANT' && !context.launching
+      && event.targetRevision !== context.desiredRevision,
   },
 }).createMachine({
   id: 'host',
@@ -180,7 +184,13 @@ export const hostMachine = setup({
   on: {
     OBSERVE: { actions: 'observe' },
     GONE: { target: '.gone', actions: 'stamp' },
+    // A drained host stays out of service (and counted unavailable) until its registration is confirmed.
+    RESTORED: { actions: 'restored' },
+    // After a restart or a failed registration, the registration is owed again.
+    RESUME: { guard: 'deregistered', actions: 'register' },
   },
+  // An attempt that ends without success gives a drained host back to its target groups (the inline
+  // enqueueActions: an action defined in setup cannot name another one there).
   states: {
     discovered: {
       // Waits for its first observation, then routes at once.
@@ -209,6 +219,7 @@ export const hostMachine = setup({
     },
     idle: {
       always: [
+        { guard: 'deregistered', target: 'restoring', actions: 'stamp' },
         { guard: 'atDesired', target: 'inSync' },
         { target: 'queued' },
       ],
@@ -231,6 +242,8 @@ export const hostMachine = setup({
       always: [{ guard: 'atDesired', target: 'idle', actions: 'stamp' }],
       on: {
         GRANT: [
+          // A grant from a plan older than the host's last observation (another revision) is not taken.
+          { guard: 'staleGrant' },
           { guard: 'drain', target: 'draining', actions: ['grant', 'stamp'] },
           { target: 'syncing', actions: ['grant', 'stamp'] },
         ],
@@ -250,10 +263,11 @@ export const hostMachine = setup({
         RESUME: { actions: 'resumeAttempt' },
         ATTEMPT_STARTED: { actions: 'attemptStarted' },
         SENT: { actions: 'sent' },
-        SEND_FAILED: { target: 'backoff', actions: ['recordError', 'refundAttempt', 'scheduleBackoff', 'stamp'] },
+        SEND_FAILED: { target: 'backoff', actions: ['recordError', 'refundAttempt', 'scheduleBackoff', enqueueActions(({ context, enqueue }) => { if (context.deregistered) enqueue('register'); }), 'stamp'] },
         RESULT: [
           { guard: ({ event }) => event.outcome === 'success', target: 'verifying', actions: ['succeeded', 'stamp'] },
-          { guard: ({ event }) => event.outcome === 'busy', target: 'backoff', actions: ['refundAttempt', 'scheduleBackoff', 'stamp'] },
+          { guard: ({ event }) => event.outcome === 'busy', target: 'backoff',
+            actions: ['refundAttempt', 'scheduleBackoff', enqueueActions(({ context, enqueue }) => { if (context.deregistered) enqueue('register'); }), 'stamp'] },
           { target: 'attemptFailed', actions: 'recordError' },
         ],
         GONE: { target: 'gone', actions: ['cancelCommand', 'stamp'] },
@@ -277,9 +291,8 @@ export const hostMachine = setup({
     // Transient: decides between another attempt and giving up.
     attemptFailed: {
       always: [
-        { guard: 'deregistered', target: 'attemptFailed', actions: ['register', 'restored'], reenter: true },
-        { guard: 'attemptsLeft', target: 'backoff', actions: ['scheduleBackoff', 'stamp'] },
-        { target: 'failed', actions: ['markFailed', 'stamp'] },
+        { guard: 'attemptsLeft', target: 'backoff', actions: ['scheduleBackoff', enqueueActions(({ context, enqueue }) => { if (context.deregistered) enqueue('register'); }), 'stamp'] },
+        { target: 'failed', actions: ['markFailed', enqueueActions(({ context, enqueue }) => { if (context.deregistered) enqueue('register'); }), 'stamp'] },
       ],
     },
     backoff: {

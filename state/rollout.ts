@@ -11,6 +11,8 @@ export interface RolloutHost {
   launching: boolean;
   reportedRevision: string | null;
   failedRevision: string | null;
+  /** out of its target groups (drained) and not yet registered again: unavailable whatever its state */
+  deregistered?: boolean;
 }
 
 export interface RolloutInput {
@@ -50,7 +52,7 @@ export function planRollout(input: RolloutInput): RolloutPlan {
   let launchingInFlight = 0;
   let failedAtDesired = 0;
   for (const host of input.hosts) {
-    if (IN_FLIGHT.has(host.state) || (host.state === 'queued' && pending.has(host.instanceId))) {
+    if (IN_FLIGHT.has(host.state) || (host.state === 'queued' && pending.has(host.instanceId)) || host.deregistered === true) {
       if (host.launching) launchingInFlight += 1;
       else unavailable += 1;
     }

@@ -241,13 +241,13 @@ export class FleetReconciler implements HostMailbox {
       this.log.warn({ err: error }, 'fleet status unreadable; starting a fresh one');
       return null;
     });
-    const { hosts, malformed } = await this.o.store.listHosts(this.o.fleet);
+    // The claim raises every item's token to this leader's, so a deposed leader's late writes are refused, and
+    // reads the items as they are at that instant: what it wrote before the claim is resumed, not overwritten.
+    const { hosts, malformed } = await this.o.store.claimFleet({ fleet: this.o.fleet, token: this.o.lease.token });
     for (const bad of malformed) this.log.error({ key: bad.key, problem: bad.error }, 'malformed host item skipped');
     this.malformed = malformed.map((m) => `${m.key}: ${m.error}`);
     for (const record of hosts) {
       const cell = new HostCell(record.instanceId, fromRecord(hostMachine, record, this.policy()));
-      // Claim the item with this leader's token so a deposed leader's late writes are refused.
-      await this.o.store.putHost({ fleet: this.o.fleet, host: record, token: this.o.lease.token });
       cell.persistedJson = JSON.stringify(record);
       this.cells.set(record.instanceId, cell);
     }
@@ -422,6 +422,7 @@ export class FleetReconciler implements HostMailbox {
       launching: c.snapshot.context.launching,
       reportedRevision: c.snapshot.context.reportedRevision,
       failedRevision: c.snapshot.context.failedRevision,
+      deregistered: c.snapshot.context.deregistered,
     }));
     this.plan = planRollout({
       desiredRevision: spec.revision,
@@ -531,13 +532,15 @@ export class FleetReconciler implements HostMailbox {
         cell.pending.unshift(...events.slice(1));
         throw error;
       }
-      this.pendingGrants.delete(instanceId);
+      // A grant counts against the budget until the host has taken it: one delivered while this batch was
+      // being saved is still waiting in the inbox.
+      if (!cell.pending.some((e) => e.type === 'GRANT')) this.pendingGrants.delete(instanceId);
       // Reported only once stored: events that fail to persist are applied again.
       if (started) cell.attemptStart = started;
       for (const attempt of ended) this.reportAttempt(cell, attempt);
       return collected;
     });
-    for (const action of actions) await this.effects.execute(cell, action);
+    await this.runEffects(cell, actions);
     const deadline = cell.snapshot.context.deadlineMs;
     if (deadline !== null && cell.state !== 'gone') this.queue.addAfter(instanceId, deadline - this.now());
     if (cell.state === 'gone') await this.forget(cell);
@@ -546,6 +549,24 @@ export class FleetReconciler implements HostMailbox {
       this.schedulePlan();
       this.scheduleStatus();
     }
+  }
+
+  /**
+   * Carries out every effect the host asked for, even when an earlier one fails; a failed effect is owed
+   * again, so the host gets a RESUME with backoff, which asks for the effects of its state once more.
+   */
+  private async runEffects(cell: HostCell, actions: Action[]): Promise<void> {
+    let failed = false;
+    for (const action of actions) {
+      try {
+        await this.effects.execute(cell, action);
+      } catch (error) {
+        if (error instanceof StaleTokenError || this.abort.signal.aborted) throw error;
+        this.log.warn({ instanceId: cell.instanceId, effect: action.type, err: error }, `${action.type} failed; trying again with backoff`);
+        failed = true;
+      }
+    }
+    if (failed && !this.abort.signal.aborted) this.effects.retryLater(cell);
   }
 
   private reportAttempt(cell: HostCell, attempt: EndedAttempt): void {

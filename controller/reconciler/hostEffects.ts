@@ -41,6 +41,11 @@ const CONTROLLER = 'controller';
 export class HostEffects {
   constructor(private readonly o: HostEffectsOptions) {}
 
+  /** The host's effects are owed again: a RESUME with backoff asks for them. */
+  retryLater(cell: HostCell): void {
+    this.o.retryLater(cell);
+  }
+
   private now(): number {
     return this.o.clock.nowMs();
   }

@@ -169,6 +169,22 @@ export class MemoryStore implements Store {
     hosts.delete(args.instanceId);
   }
 
+  async claimFleet(args: { fleet: string; token: number }): Promise<HostList> {
+    const hosts = this.hostsOf(args.fleet);
+    for (const [id, item] of hosts) {
+      this.writes++;
+      this.checkToken(args.fleet, item, args.token, `host ${id} of fleet ${args.fleet}`);
+      item.token = args.token;
+    }
+    const status = this.statuses.get(args.fleet);
+    if (status) {
+      this.writes++;
+      this.checkToken(args.fleet, status, args.token, `status of fleet ${args.fleet}`);
+      status.token = args.token;
+    }
+    return this.listHosts(args.fleet);
+  }
+
   async getLease(fleet: string): Promise<Lease | null> {
     this.reads++;
     const slot = this.leases.get(fleet);

@@ -3,7 +3,7 @@
  * that drive one fleet through a scenario and look at the store and the simulated hosts afterwards.
  */
 import { Manager } from '../../controller/manager.ts';
-import { DEFAULT_SETTINGS } from '../../controller/reconciler/settings.ts';
+import { DEFAULT_SETTINGS, type ReconcilerSettings } from '../../controller/reconciler/settings.ts';
 import { DEFAULT_LEADER_SETTINGS } from '../../controller/leader.ts';
 import { silentLogger, type Logger } from '../../controller/log.ts';
 import { VirtualClock } from '../../controller/sim/virtualClock.ts';
@@ -36,6 +36,8 @@ export interface SimController {
 
 export function startSimController(options: {
   hosts: number; revision: string; syncMs?: number; failRate?: number; log?: Logger; artifacts?: Artifacts;
+  /** over DEFAULT_SETTINGS */
+  settings?: Partial<ReconcilerSettings>;
 }): SimController {
   const clock = new VirtualClock(0);
   const world = new SimWorld({
@@ -49,7 +51,7 @@ export function startSimController(options: {
   const abort = new AbortController();
   const manager = new Manager({
     store, fleetPort: new SimFleet(world), commands, traffic, clock, random: seededRandom(2), holder: 'test',
-    settings: DEFAULT_SETTINGS, leader: DEFAULT_LEADER_SETTINGS, fleetScanMs: 5_000, log: options.log ?? silentLogger,
+    settings: { ...DEFAULT_SETTINGS, ...options.settings }, leader: DEFAULT_LEADER_SETTINGS, fleetScanMs: 5_000, log: options.log ?? silentLogger,
     ...(options.artifacts ? { artifacts: options.artifacts } : {}),
   });
   const done = manager.run(abort.signal);

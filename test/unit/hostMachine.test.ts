@@ -265,7 +265,26 @@ describe('a sync attempt', () => {
     host.startAttempt(5_000);
     expect(host.result(30_000, 'failed', null)).toEqual(['register']);
     expect(host.state).toBe('backoff');
+    // still out until the registration is confirmed: the planner counts it unavailable meanwhile
+    expect(host.ctx.deregistered).toBe(true);
+    expect(host.send({ type: 'RESTORED', nowMs: 31_000 })).toEqual([]);
     expect(host.ctx.deregistered).toBe(false);
+  });
+
+  it('registers a drained host again when its sync cannot be sent or the host is busy, and again after a restart', () => {
+    for (const end of ['sendFailed', 'busy'] as const) {
+      const host = queuedInService({ ...POLICY, drain: true });
+      host.grant(3_000);
+      host.send({ type: 'DRAINED', nowMs: 5_000 });
+      host.startAttempt(5_000);
+      const effects = end === 'busy'
+        ? host.result(30_000, 'busy', null)
+        : host.send({ type: 'SEND_FAILED', nowMs: 30_000, error: 'throttled', random: 0.5 });
+      expect(effects).toEqual(['register']);
+      expect(host.state).toBe('backoff');
+      expect(host.ctx.deregistered).toBe(true);
+      expect(host.send({ type: 'RESUME', nowMs: 31_000 })).toEqual(['register']);
+    }
   });
 
   it('counts a success that reports another revision as a failed attempt', () => {
@@ -711,5 +730,15 @@ describe('a restored snapshot', () => {
     const { record, restored } = roundTrip(syncingHost().snapshot, { ...POLICY, maxAttempts: 1 });
     expect(record.context).not.toHaveProperty('policy');
     expect(restored.result(20_000, 'failed', null)).toEqual(['hostFailed', 'quarantine']);
+  });
+});
+
+describe('grants', () => {
+  it('ignores a grant for another revision than the one an in-service host is meant to run (a plan older than the spec)', () => {
+    const host = queuedInService();
+    expect(host.grant(3_000, 'r1')).toEqual([]);
+    expect(host.state).toBe('queued');
+    expect(host.grant(4_000, 'r2')).toEqual(['requestSync']);
+    expect(host.ctx.targetRevision).toBe('r2');
   });
 });

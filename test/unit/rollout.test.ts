@@ -57,6 +57,15 @@ describe('maxUnavailable', () => {
     }
   });
 
+  it('counts a host still out of its target groups as unavailable, whatever its state', () => {
+    for (const state of ['backoff', 'queued', 'failed', 'idle'] as const) {
+      const hosts = [...many(2, state, { deregistered: true }), ...many(10, 'queued')];
+      const p = plan(hosts, { maxUnavailable: 3 });
+      expect(p.unavailable, state).toBe(2);
+      expect(p.grants, state).toHaveLength(1);
+    }
+  });
+
   it('grants nothing while the budget is used up, and does not count hosts that are not being synced', () => {
     const busy = [...many(3, 'syncing'), ...many(5, 'queued')];
     expect(plan(busy, { maxUnavailable: 3 }).grants).toEqual([]);
