@@ -2,7 +2,7 @@
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import { checkMaxUnavailable } from '../../state/validate.ts';
 import { simulate, SIMULATE_DEFAULTS, type SimulateResult } from '../sim/simulate.ts';
-import { EXIT_FAILED, EXIT_OK } from './cliErrors.ts';
+import { EXIT_FAILED, EXIT_OK, UsageError } from './cliErrors.ts';
 import type { Session } from './session.ts';
 import { example } from './args.ts';
 import { readFileSync } from 'node:fs';
@@ -103,14 +103,14 @@ function readFaultPlan(file: string): FaultPlan {
   try {
     plan = JSON.parse(readFileSync(file, 'utf8'));
   } catch (error) {
-    throw new InvalidArgumentError(`--fault-plan ${file}: cannot read it as JSON (${error instanceof Error ? error.message : String(error)}); `
+    throw new UsageError(`--fault-plan ${file}: cannot read it as JSON (${error instanceof Error ? error.message : String(error)}); `
       + 'give the file a failing property test printed');
   }
   const p = plan as Partial<FaultPlan> | null;
   if (typeof p !== 'object' || p === null || typeof p.seed !== 'number' || typeof p.stopAtMs !== 'number'
     || typeof p.portFaultRate !== 'number' || typeof p.controllers !== 'number' || !Array.isArray(p.events)
     || typeof p.portFaults !== 'object' || p.portFaults === null) {
-    throw new InvalidArgumentError(`--fault-plan ${file}: not a fault plan (needs seed, stopAtMs, portFaultRate, portFaults, controllers, `
+    throw new UsageError(`--fault-plan ${file}: not a fault plan (needs seed, stopAtMs, portFaultRate, portFaults, controllers, `
       + 'drain, syncSpread and events); give the file a failing property test printed');
   }
   return plan as FaultPlan;
