@@ -131,7 +131,8 @@ export async function simulate(input: Partial<SimulateOptions> = {}): Promise<Si
     ? randomFaultPlan(options.faults, { lowerBoundMs, leaseDurationMs: DEFAULT_LEADER_SETTINGS.leaseDurationMs }) : null);
   const faults = plan ? new PortFaults(plan, clock, (port) => seededRandom(plan.seed ^ 0x1b873593 ^ PORTS.indexOf(port) * 0x9e3779b1)) : null;
   let faultWorld: FaultWorld | null = null;
-  const store = new MemoryStore();
+  // Under faults the store fences as DynamoStore does (item tokens only), so a zombie's late writes land as they would.
+  const store = new MemoryStore(plan ? { fencing: 'item' } : {});
   const fleetPort = new SimFleet(world);
   const commands = new SimCommands(world, {
     syncMs: options.syncSeconds * 1000, probeMs: 2_000, failRate: options.failRate,
@@ -219,7 +220,7 @@ export async function simulate(input: Partial<SimulateOptions> = {}): Promise<Si
     const manager = new Manager({
       store: wrap(store, 'store'), fleetPort: wrap(fleetPort, 'fleet'), commands: wrap(commands, 'commands'),
       traffic: wrap(traffic, 'traffic'), clock: own, random: controllerRandom, holder: name,
-      settings, leader: DEFAULT_LEADER_SETTINGS, fleetScanMs: 10_000, log, observer,
+      settings, leader: DEFAULT_LEADER_SETTINGS, fleetScanMs: 10_000, log: started > 1 ? log.child({ holder: name }) : log, observer,
       ...(plan ? { artifacts: wrap(artifacts, 'artifacts') } : {}),
     });
     const done = manager.run(abort.signal);
