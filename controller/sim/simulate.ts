@@ -138,7 +138,8 @@ export async function simulate(input: Partial<SimulateOptions> = {}): Promise<Si
     syncMs: options.syncSeconds * 1000, probeMs: 2_000, failRate: options.failRate,
     ...(plan ? { hostRun: (a: Parameters<FaultWorld['hostRun']>[0]) => faultWorld?.hostRun(a) ?? {} } : {}),
   });
-  const traffic = new SimTraffic(world);
+  // Under faults a deregistered target drains a while, as behind a real load balancer.
+  const traffic = new SimTraffic(world, plan ? { drainMs: 5_000 } : {});
   const artifacts = new SimArtifacts(world, new Set(REVISIONS));
   const checker = new InvariantChecker({ fleet: FLEET, world, store, commands, traffic, maxUnavailable: options.maxUnavailable });
   world.launch(options.hosts, { inService: true, revision: REVISIONS[0]! });
