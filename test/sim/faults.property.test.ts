@@ -6,8 +6,9 @@
  * (controller/sim/invariants.ts) looks at the world at every step; a schedule passes with 0 violations, which
  * includes converging within the stated bound once the faults end.
  *
- * FAULT_SCHEDULES (default 1000) and FAULT_SEED (fast-check's seed) change the run; a failure prints the
- * command that replays the failing seed and the shrunk plan.
+ * FAULT_SCHEDULES (default 1000), FAULT_SEED and FAULT_PATH (fast-check's seed and counterexample path) change
+ * the run; a failure prints the command that replays the failing seed, the shrunk plan and a command replaying
+ * it, and the fast-check seed and path that replay the whole search.
  */
 import { writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -19,6 +20,7 @@ import { faultSchedules, replayCommand, type FaultSchedule } from '../support/fa
 
 const RUNS = Number(process.env.FAULT_SCHEDULES ?? 1000);
 const SEED = process.env.FAULT_SEED === undefined ? undefined : Number(process.env.FAULT_SEED);
+const PATH = process.env.FAULT_PATH;
 
 function run(s: FaultSchedule): Promise<SimulateResult> {
   return simulate({ hosts: s.hosts, maxUnavailable: s.maxUnavailable, syncSeconds: s.syncSeconds, faults: s.seed, faultPlan: s.plan });
@@ -53,10 +55,16 @@ describe('fault schedules', () => {
       checks += result.invariantChecks;
       if (result.invariantViolations > 0 && first === null) first = { schedule, result };
       return result.invariantViolations === 0;
-    }), { numRuns: RUNS, ...(SEED !== undefined ? { seed: SEED } : {}), interruptAfterTimeLimit: 600_000 });
+    }), {
+      numRuns: RUNS, interruptAfterTimeLimit: 600_000,
+      ...(SEED !== undefined ? { seed: SEED } : {}), ...(PATH !== undefined ? { path: PATH } : {}),
+    });
     console.log(`fault schedules: ${schedules}, events injected: ${events}, invariant checks: ${checks}`);
     const message = details.failed ? describeFailure(first, details.counterexample?.[0] ?? null) : '';
-    if (details.failed) console.log(`${message}\nfast-check seed ${details.seed}, path ${details.counterexamplePath ?? ''}`);
+    if (details.failed) {
+      console.log(`${message}\nreplay this search: FAULT_SEED=${details.seed} FAULT_PATH=${details.counterexamplePath ?? ''} `
+        + 'npx vitest run test/sim/faults.property.test.ts');
+    }
     expect(details.failed, message).toBe(false);
     expect(details.numRuns).toBeGreaterThanOrEqual(RUNS);
     expect(events).toBeGreaterThan(RUNS);
