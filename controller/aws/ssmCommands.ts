@@ -71,6 +71,17 @@ function isNotVisible(error: unknown): boolean {
   return error instanceof Error && NOT_VISIBLE_CODES.has(sdkErrorCode(error.cause) ?? '');
 }
 
+/**
+ * SendCommand has no idempotency token: a retry after a timeout or a 5xx can start a second command. This
+ * command's own stack replaces the client's retry middleware (same name, override) with one that passes
+ * through, so it is sent exactly once; the caller looks the attempt up (findByAttempt) after a failure.
+ */
+function withoutRetries(command: SendCommandCommand): void {
+  command.middlewareStack.add((next) => (args) => next(args), {
+    name: 'retryMiddleware', step: 'finalizeRequest', priority: 'high', override: true, tags: ['RETRY'],
+  });
+}
+
 export class SsmCommands implements Commands {
   private readonly client: SSMClient;
   private readonly clock: Clock;
@@ -110,7 +121,7 @@ export class SsmCommands implements Commands {
     }
     const parameters = ssmParameters({ mode, params, attemptId });
     if (this.executionTimeoutParameter !== null) parameters[this.executionTimeoutParameter] = [String(timeoutSeconds)];
-    const output = await callAws('SendCommand', this.onCall, () => this.client.send(new SendCommandCommand({
+    const command = new SendCommandCommand({
       DocumentName: this.documentName,
       InstanceIds: instanceIds,
       Parameters: parameters,
@@ -120,7 +131,9 @@ export class SsmCommands implements Commands {
       // rest after one failure (MaxErrors defaults to 0).
       MaxConcurrency: '100%',
       MaxErrors: '100%',
-    })));
+    });
+    withoutRetries(command);
+    const output = await callAws('SendCommand', this.onCall, () => this.client.send(command));
     const commandId = output.Command?.CommandId;
     if (commandId === undefined) throw new TransientError('SendCommand returned no command id');
     this.remember(commandId, instanceIds);
