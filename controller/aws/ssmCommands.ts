@@ -65,6 +65,14 @@ export function commandComment(fleet: string, attemptId: string): string {
   return `fleetsync ${fleet.slice(0, Math.max(0, room))}~ ${attemptId}`;
 }
 
+/** Whether an SSM comment is one of `fleet`'s (commandComment's form, the fleet maybe shortened with ~). */
+function isCommentOf(comment: string | undefined, fleet: string): boolean {
+  const match = /^fleetsync (\S+) \S+$/.exec(comment ?? '');
+  if (!match) return false;
+  const named = match[1]!;
+  return named === fleet || (named.endsWith('~') && fleet.startsWith(named.slice(0, -1)));
+}
+
 const NOT_VISIBLE_CODES = new Set(['InvocationDoesNotExist', 'InvalidCommandId']);
 
 function isNotVisible(error: unknown): boolean {
@@ -181,9 +189,34 @@ export class SsmCommands implements Commands {
     })));
   }
 
-  async findByAttempt(args: { fleet: string; attemptId: string }): Promise<string | null> {
+  async cancelOrphans(args: { fleet: string; instanceId: string }): Promise<number> {
+    let cancelled = 0;
+    let nextToken: string | undefined;
+    do {
+      const page = await callAws('ListCommands', this.onCall, () => this.client.send(new ListCommandsCommand({
+        InstanceId: args.instanceId,
+        Filters: [
+          { key: 'DocumentName', value: this.documentName },
+          { key: 'ExecutionStage', value: 'Executing' },
+        ],
+        MaxResults: 50,
+        NextToken: nextToken,
+      })));
+      for (const command of page.Commands ?? []) {
+        if (command.CommandId === undefined || !isCommentOf(command.Comment, args.fleet)) continue;
+        await this.cancel({ commandId: command.CommandId, instanceIds: [args.instanceId] });
+        cancelled += 1;
+      }
+      nextToken = page.NextToken;
+    } while (nextToken);
+    return cancelled;
+  }
+
+  async findByAttempt(args: { fleet: string; attemptId: string; sentAfterMs?: number }): Promise<string | null> {
     const comment = commandComment(args.fleet, args.attemptId);
-    const invokedAfter = new Date(this.clock.nowMs() - this.findWindowMs).toISOString();
+    // The attempt's own start bounds the search (a minute early, for clock skew); a day at most.
+    const fromMs = Math.max(this.clock.nowMs() - this.findWindowMs, (args.sentAfterMs ?? -Infinity) - 60_000);
+    const invokedAfter = new Date(fromMs).toISOString();
     let nextToken: string | undefined;
     do {
       const page = await callAws('ListCommands', this.onCall, () => this.client.send(new ListCommandsCommand({

@@ -95,10 +95,7 @@ export class FleetReconciler implements HostMailbox {
       fleet: o.fleet, store: o.store, fleetPort: o.fleetPort, commands: o.commands, traffic: o.traffic, clock: o.clock,
       log: this.log, observer: o.observer, mailbox: this, batcher: this.batcher, poller: this.poller,
       spec: () => this.spec!.spec, pollMs: o.settings.pollMs, drainTimeoutMs: o.settings.drainTimeoutMs, signal: this.abort.signal,
-      retryLater: (cell) => {
-        cell.pending.push({ type: 'RESUME', nowMs: this.now() });
-        this.queue.addRateLimited(cell.instanceId);
-      },
+      retryLater: (cell) => this.retryLater(cell.instanceId),
     });
   }
 
@@ -149,7 +146,22 @@ export class FleetReconciler implements HostMailbox {
     const cell = this.cells.get(instanceId);
     if (!cell) return;
     cell.pending.push(event);
-    await this.processHost(instanceId);
+    try {
+      await this.processHost(instanceId);
+    } catch (error) {
+      // The caller acts on the failure (an attempt not recorded is not sent): the event must not be applied later.
+      const at = cell.pending.indexOf(event);
+      if (at >= 0) cell.pending.splice(at, 1);
+      if (cell.pending.length > 0 && !this.abort.signal.aborted) this.queue.addRateLimited(instanceId);
+      throw error;
+    }
+  }
+
+  retryLater(instanceId: string): void {
+    const cell = this.cells.get(instanceId);
+    if (!cell || this.abort.signal.aborted) return;
+    cell.pending.push({ type: 'RESUME', nowMs: this.now() });
+    this.queue.addRateLimited(instanceId);
   }
 
   peek(instanceId: string): { state: string; context: HostContext } | null {

@@ -280,7 +280,7 @@ describe('a sync attempt', () => {
       const effects = end === 'busy'
         ? host.result(30_000, 'busy', null)
         : host.send({ type: 'SEND_FAILED', nowMs: 30_000, error: 'throttled', random: 0.5 });
-      expect(effects).toEqual(['register']);
+      expect(effects).toEqual(end === 'busy' ? ['cancelOrphans', 'register'] : ['register']);
       expect(host.state).toBe('backoff');
       expect(host.ctx.deregistered).toBe(true);
       expect(host.send({ type: 'RESUME', nowMs: 31_000 })).toEqual(['register']);
@@ -368,7 +368,7 @@ describe('backoff and retries', () => {
       expect(host.grant(t)).toEqual(['requestSync']);
       expect(host.ctx.attempt).toBe(1);
       host.startAttempt(t, n);
-      expect(host.result(t + 1_000, 'busy', null)).toEqual([]);
+      expect(host.result(t + 1_000, 'busy', null)).toEqual(['cancelOrphans']);
       expect(host.state).toBe('backoff');
       expect(host.ctx.attempt).toBe(0);
       expect(host.ctx.deadlineMs).toBeGreaterThan(t + 1_000);
@@ -381,6 +381,37 @@ describe('backoff and retries', () => {
     host.result(t + 1_000, 'success', 'r2');
     expect(host.state).toBe('inSync');
     expect(host.history).not.toContain('hostFailed');
+  });
+
+  it('spends the attempt once the host has answered busy MAX_BUSY_REFUNDS times in a row', () => {
+    const host = queuedInService({ ...POLICY, maxAttempts: 1 });
+    let t = 3_000;
+    for (let n = 1; n <= 6; n += 1) {
+      host.grant(t);
+      host.startAttempt(t, n);
+      host.result(t + 1_000, 'busy', null);
+      if (n === 6) break;
+      t = host.ctx.deadlineMs!;
+      host.tick(t);
+    }
+    expect(host.state).toBe('failed');
+    expect(host.ctx.lastError).toMatch(/lock|busy/);
+    expect(host.history).toContain('hostFailed');
+  });
+
+  it('backs off further after each send failure in a row (a given-back attempt still counts for the delay)', () => {
+    const host = queuedInService();
+    let t = 3_000;
+    const delays: number[] = [];
+    for (let n = 1; n <= 4; n += 1) {
+      host.grant(t);
+      host.send({ type: 'ATTEMPT_STARTED', nowMs: t, attemptId: `a-${n}` });
+      host.send({ type: 'SEND_FAILED', nowMs: t, error: 'ThrottlingException', random: 1 });
+      delays.push(host.ctx.deadlineMs! - t);
+      t = host.ctx.deadlineMs!;
+      host.tick(t);
+    }
+    expect(delays).toEqual([10_000, 20_000, 40_000, 80_000]);
   });
 
   it('refunds the attempt when the command could not be sent', () => {
