@@ -2,7 +2,7 @@
 
 export type HostState =
   | 'discovered' | 'waitingForAgent' | 'probing' | 'idle' | 'inSync' | 'queued' | 'draining' | 'syncing'
-  | 'verifying' | 'restoring' | 'attemptFailed' | 'backoff' | 'completing' | 'failed' | 'gone';
+  | 'verifying' | 'restoring' | 'attemptFailed' | 'cancelling' | 'backoff' | 'completing' | 'failed' | 'gone';
 
 export interface HostContext {
   instanceId: string;

@@ -35,6 +35,7 @@ export type HostEvent =
   | { type: 'RESULT'; nowMs: number; outcome: 'success' | 'failed' | 'busy'; revision: string | null; error: string | null; random: number }
   | { type: 'DRAINED'; nowMs: number }
   | { type: 'RESTORED'; nowMs: number }
+  | { type: 'CANCELLED'; nowMs: number }
   | { type: 'LIFECYCLE_DONE'; nowMs: number }
   | { type: 'GONE'; nowMs: number };
 
@@ -272,7 +273,7 @@ export const hostMachine = setup({
     },
     syncing: {
       entry: 'requestSync',
-      always: [{ guard: 'pastDeadline', target: 'attemptFailed', actions: ['cancelCommand', 'recordError'] }],
+      always: [{ guard: 'pastDeadline', target: 'cancelling', actions: ['recordError'] }],
       on: {
         RESUME: { actions: 'resumeAttempt' },
         ATTEMPT_STARTED: { actions: 'attemptStarted' },
@@ -305,6 +306,15 @@ export const hostMachine = setup({
       on: {
         RESUME: { target: 'restoring', reenter: true },
         RESTORED: { target: 'idle', actions: ['restored', 'stamp'] },
+      },
+    },
+    // An attempt past its deadline: its command is cancelled before the host's slot is given back, or the
+    // command would go on holding the host (out of service, and answering every retry busy).
+    cancelling: {
+      entry: 'cancelCommand',
+      on: {
+        RESUME: { target: 'cancelling', reenter: true },
+        CANCELLED: { target: 'attemptFailed' },
       },
     },
     // Transient: decides between another attempt and giving up.

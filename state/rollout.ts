@@ -43,7 +43,7 @@ export interface RolloutPlan {
   rollbackTo: string | null;
 }
 
-const IN_FLIGHT: ReadonlySet<HostState> = new Set(['draining', 'syncing', 'verifying', 'restoring', 'attemptFailed']);
+const IN_FLIGHT: ReadonlySet<HostState> = new Set(['draining', 'syncing', 'verifying', 'restoring', 'attemptFailed', 'cancelling']);
 
 export function planRollout(input: RolloutInput): RolloutPlan {
   const { rollout, desiredRevision, lastCompleteRevision } = input;

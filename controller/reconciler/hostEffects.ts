@@ -81,13 +81,15 @@ export class HostEffects {
         return;
       }
       case 'cancelCommand': {
-        const commandId = cell.persistedSnapshot.context.commandId ?? ctx.commandId;
+        // An attempt recorded whose command id was not: the command is looked up, it may be running.
+        const sentAfterMs = ctx.deadlineMs === null ? undefined : ctx.deadlineMs - ctx.policy.syncTimeoutMs;
+        const commandId = ctx.commandId ?? cell.persistedSnapshot.context.commandId
+          ?? (ctx.attemptId ? await this.lookUp(ctx.attemptId, sentAfterMs) : null);
         poller.forget(id);
         batcher.remove(id);
-        if (commandId) {
-          await this.o.commands.cancel({ commandId, instanceIds: [id] })
-            .catch((error: unknown) => log.warn({ err: error }, 'could not cancel the command'));
-        }
+        // A cancel that fails throws: the host stays in `cancelling` (holding its slot) and is resumed later.
+        if (commandId) await this.o.commands.cancel({ commandId, instanceIds: [id] });
+        mailbox.deliver(id, { type: 'CANCELLED', nowMs: this.now() });
         return;
       }
       case 'completeLifecycle': {

@@ -437,6 +437,11 @@ describe('backoff and retries', () => {
     expect(host.tick(deadline - 1)).toEqual([]);
     expect(host.state).toBe('syncing');
     expect(host.tick(deadline)).toEqual(['cancelCommand']);
+    // still holding its slot, with the command id the cancel needs, until the cancel is done
+    expect(host.state).toBe('cancelling');
+    expect(host.ctx.commandId).toBe('cmd-1');
+    expect(host.send({ type: 'RESUME', nowMs: deadline + 1 })).toEqual(['cancelCommand']);
+    expect(host.send({ type: 'CANCELLED', nowMs: deadline + 2 })).toEqual([]);
     expect(host.state).toBe('backoff');
     expect(host.ctx.lastError).toBe('attempt timed out after 60s');
     expect(host.ctx.commandId).toBeNull();
@@ -447,7 +452,8 @@ describe('backoff and retries', () => {
     const host = queuedInService({ ...POLICY, maxAttempts: 1 });
     host.grant(3_000);
     host.startAttempt(4_000);
-    expect(host.tick(4_000 + POLICY.syncTimeoutMs + 5)).toEqual(['cancelCommand', 'hostFailed', 'quarantine']);
+    expect(host.tick(4_000 + POLICY.syncTimeoutMs + 5)).toEqual(['cancelCommand']);
+    expect(host.send({ type: 'CANCELLED', nowMs: 4_000 + POLICY.syncTimeoutMs + 6 })).toEqual(['hostFailed', 'quarantine']);
     expect(host.state).toBe('failed');
     expect(host.ctx.lastError).toBe('attempt timed out after 60s');
   });
@@ -742,7 +748,7 @@ describe('a restored snapshot', () => {
     restored.send({ type: 'RESUME', nowMs: 10_000 });
     expect(restored.tick(4_000 + POLICY.syncTimeoutMs - 1)).toEqual([]);
     expect(restored.tick(4_000 + POLICY.syncTimeoutMs)).toEqual(['cancelCommand']);
-    expect(restored.state).toBe('backoff');
+    expect(restored.state).toBe('cancelling');
   });
 
   it('keeps a backoff deadline', () => {
