@@ -25,6 +25,8 @@ export interface RolloutInput {
   hosts: RolloutHost[];
   /** hosts granted a slot whose machines have not yet moved out of `queued` */
   pendingGrants?: ReadonlySet<string>;
+  /** this rollout was halted before (the halt holds until a new generation, whatever the hosts say now) */
+  haltedBefore?: boolean;
 }
 
 export interface RolloutPlan {
@@ -41,7 +43,7 @@ export interface RolloutPlan {
   rollbackTo: string | null;
 }
 
-const IN_FLIGHT: ReadonlySet<HostState> = new Set(['draining', 'syncing', 'verifying', 'restoring', 'attemptFailed']);
+const IN_FLIGHT: ReadonlySet<HostState> = new Set(['draining', 'syncing', 'verifying', 'restoring', 'attemptFailed', 'cancelling']);
 
 export function planRollout(input: RolloutInput): RolloutPlan {
   const { rollout, desiredRevision, lastCompleteRevision } = input;
@@ -59,7 +61,7 @@ export function planRollout(input: RolloutInput): RolloutPlan {
     if (host.state === 'failed' && host.failedRevision === desiredRevision) failedAtDesired += 1;
   }
 
-  const halted = failedAtDesired >= rollout.maxFailures;
+  const halted = failedAtDesired >= rollout.maxFailures || input.haltedBefore === true;
   const paused = rollout.paused;
   // New instances are always synced: while the rollout cannot move, to what the whole fleet last reached,
   // so the group never replaces them in a loop because a rollout is stuck.

@@ -78,6 +78,11 @@ export interface RolloutRecord {
   /** in-service hosts when the rollout started: the base of a percent maxUnavailable */
   inServiceAtStart: number;
   finishedAtMs?: number;
+  /**
+   * when maxFailures halted this rollout: the halt holds until a new generation (a retry, a new revision),
+   * even once the hosts that caused it are gone (an abandoned launching host is terminated)
+   */
+  haltedAtMs?: number;
   /** the revision's size, when its manifest tells it (a published revision) */
   files?: number;
   bytes?: number;

@@ -9,15 +9,14 @@ import { fromRecord, hostMachine, toRecord, transition, type HostEvent, type Hos
 import { planRollout, type RolloutPlan } from '../../state/rollout.ts';
 import { nextFleetStatus } from '../../state/fleetStatus.ts';
 import type { Artifacts } from '../ports/artifacts.ts';
-import type { FleetSpec, FleetStatus } from '../../state/spec.ts';
-import { formatSize } from '../../state/format.ts';
+import type { FleetStatus } from '../../state/spec.ts';
 import type { HostContext, HostState } from '../../state/host.ts';
 import type { Clock, Random } from '../ports/clock.ts';
 import type { Commands, SyncParams } from '../ports/commands.ts';
 import { isLaunching, isLeaving, type Fleet, type FleetRef, type Instance } from '../ports/fleet.ts';
 import type { FleetRecord, Lease, Store } from '../ports/store.ts';
 import type { Traffic } from '../ports/traffic.ts';
-import { ConflictError, MalformedItemError, StaleTokenError } from '../errors.ts';
+import { MalformedItemError, StaleTokenError } from '../errors.ts';
 import { WorkQueue, runWorkers } from '../workqueue/workQueue.ts';
 import { ExponentialFailureRateLimiter } from '../workqueue/rateLimiter.ts';
 import type { Logger } from '../log.ts';
@@ -29,6 +28,7 @@ import { HostEffects } from './hostEffects.ts';
 import type { AttemptOutcome, ReconcilerObserver } from './observer.ts';
 import { endedAttempt, logAttempt, type EndedAttempt } from './attempts.ts';
 import type { ReconcilerSettings } from './settings.ts';
+import { RolloutLifecycle } from './rolloutLifecycle.ts';
 
 export interface FleetReconcilerOptions {
   fleet: string;
@@ -48,9 +48,6 @@ export interface FleetReconcilerOptions {
 
 type Action = ReturnType<typeof transition>[1][number];
 
-const CONTROLLER = 'controller';
-/** how long a spec change's own history event may lag behind it (the CLI writes it right after the spec) */
-const CHANGE_EVENT_GRACE_MS = 1_000;
 
 export class FleetReconciler implements HostMailbox {
   private readonly cells = new Map<string, HostCell>();
@@ -59,6 +56,7 @@ export class FleetReconciler implements HostMailbox {
   private readonly batcher: SendBatcher;
   private readonly poller: CommandPoller;
   private readonly effects: HostEffects;
+  private readonly lifecycle: RolloutLifecycle;
   private readonly abort = new AbortController();
   private readonly work = new Set<Promise<void>>();
   private spec: FleetRecord | null = null;
@@ -67,7 +65,6 @@ export class FleetReconciler implements HostMailbox {
   private plan: RolloutPlan | null = null;
   private planTimer: (() => void) | null = null;
   private statusTimer: (() => void) | null = null;
-  private haltRecordedFor: string | null = null;
   private readonly log: Logger;
 
   constructor(private readonly o: FleetReconcilerOptions) {
@@ -91,14 +88,14 @@ export class FleetReconciler implements HostMailbox {
       track, paramsFor: (revision) => this.paramsFor(revision),
       timeoutSeconds: () => this.spec?.spec.rollout.syncTimeoutSeconds ?? 900,
     });
+    this.lifecycle = new RolloutLifecycle({
+      fleet: o.fleet, store: o.store, clock: o.clock, log: this.log, signal: this.abort.signal, artifacts: o.artifacts,
+    });
     this.effects = new HostEffects({
       fleet: o.fleet, store: o.store, fleetPort: o.fleetPort, commands: o.commands, traffic: o.traffic, clock: o.clock,
       log: this.log, observer: o.observer, mailbox: this, batcher: this.batcher, poller: this.poller,
       spec: () => this.spec!.spec, pollMs: o.settings.pollMs, drainTimeoutMs: o.settings.drainTimeoutMs, signal: this.abort.signal,
-      retryLater: (cell) => {
-        cell.pending.push({ type: 'RESUME', nowMs: this.now() });
-        this.queue.addRateLimited(cell.instanceId);
-      },
+      retryLater: (cell) => this.retryLater(cell.instanceId),
     });
   }
 
@@ -149,7 +146,22 @@ export class FleetReconciler implements HostMailbox {
     const cell = this.cells.get(instanceId);
     if (!cell) return;
     cell.pending.push(event);
-    await this.processHost(instanceId);
+    try {
+      await this.processHost(instanceId);
+    } catch (error) {
+      // The caller acts on the failure (an attempt not recorded is not sent): the event must not be applied later.
+      const at = cell.pending.indexOf(event);
+      if (at >= 0) cell.pending.splice(at, 1);
+      if (cell.pending.length > 0 && !this.abort.signal.aborted) this.queue.addRateLimited(instanceId);
+      throw error;
+    }
+  }
+
+  retryLater(instanceId: string): void {
+    const cell = this.cells.get(instanceId);
+    if (!cell || this.abort.signal.aborted) return;
+    cell.pending.push({ type: 'RESUME', nowMs: this.now() });
+    this.queue.addRateLimited(instanceId);
   }
 
   peek(instanceId: string): { state: string; context: HostContext } | null {
@@ -284,81 +296,11 @@ export class FleetReconciler implements HostMailbox {
     this.spec = fleet;
     this.specError = null;
     const instances = await this.o.fleetPort.list(this.ref(), this.abort.signal);
-    if (newGeneration) await this.onNewGeneration(fleet, instances);
+    if (newGeneration) this.status = await this.lifecycle.newGeneration(fleet, this.status, instances);
     this.observe(instances);
     await this.heartbeat(instances);
     this.schedulePlan();
     this.scheduleStatus();
-  }
-
-  private async onNewGeneration(fleet: FleetRecord, instances: Instance[]): Promise<void> {
-    const previous = this.status;
-    const revision = fleet.spec.revision;
-    const inService = instances.filter((i) => !isLaunching(i.lifecycleState) && !isLeaving(i.lifecycleState)).length;
-    const sameRollout = previous?.rollout?.revision === revision;
-    const rollout = sameRollout && previous?.rollout
-      ? { ...previous.rollout, generation: fleet.generation }
-      : { revision, generation: fleet.generation, startedAtMs: this.now(), inServiceAtStart: inService };
-    this.status = {
-      observedGeneration: fleet.generation,
-      revision: previous?.revision,
-      lastAttemptedRevision: revision,
-      hostCounts: previous?.hostCounts ?? { total: 0, inSync: 0, syncing: 0, queued: 0, failed: 0, launching: 0 },
-      conditions: previous?.conditions ?? [],
-      rollout,
-      updatedAtMs: this.now(),
-    };
-    this.haltRecordedFor = null;
-    // The CLI writes the spec first and its event after; a spec change that came without one gets one here.
-    const recorded = async (): Promise<boolean> => (await this.o.store.listHistory(this.o.fleet, { limit: 20 }))
-      .some((e) => e.generation === fleet.generation);
-    let found = await recorded();
-    if (!found) {
-      // Seen between the CLI's two writes: its event follows within moments. Waiting for it keeps the change
-      // ahead of the rollout it starts in history, and keeps it from being recorded twice.
-      await this.o.clock.sleep(CHANGE_EVENT_GRACE_MS, this.abort.signal).catch(() => undefined);
-      if (this.abort.signal.aborted) return;
-      found = await recorded();
-    }
-    if (!found) {
-      await this.o.store.appendHistory(this.o.fleet, {
-        type: 'apply', atMs: this.now(), actor: CONTROLLER, generation: fleet.generation, revision,
-        message: `generation ${fleet.generation} observed with no recorded change: recorded by the controller`,
-      });
-    }
-    if (!sameRollout) {
-      const artifact = await this.checkRevision(fleet.spec);
-      if (artifact.size) Object.assign(rollout, artifact.size);
-      // The rollout starts when it is recorded, after the change that asked for it: its duration counts from here.
-      rollout.startedAtMs = this.now();
-      this.log.info({ revision, generation: fleet.generation, inService, ...artifact.size }, `rollout of ${revision} started`);
-      await this.o.store.appendHistory(this.o.fleet, {
-        type: 'rolloutStarted', atMs: rollout.startedAtMs, actor: CONTROLLER, revision, generation: fleet.generation,
-        message: `rollout of ${revision}${artifact.size ? ` (${formatSize(artifact.size)})` : ''} started over ${inService} in-service host(s)`
-          + (artifact.warning ? `; warning: ${artifact.warning}` : ''),
-      });
-    }
-  }
-
-  /**
-   * The revision's size from its manifest, and a warning when it cannot be deployed (a deploy with --force, or
-   * a source the controller cannot read). The rollout goes on either way: hosts report their own failures, and
-   * maxFailures halts it; a launching host is never held back on this check.
-   */
-  private async checkRevision(spec: FleetSpec): Promise<{ size?: { files: number; bytes: number }; warning?: string }> {
-    if (!this.o.artifacts) return {};
-    try {
-      const check = await this.o.artifacts.check({ source: spec.source, revision: spec.revision });
-      if (!check.exists) {
-        const warning = check.problem ?? `revision ${spec.revision} was not found at ${check.where}`;
-        this.log.warn({ revision: spec.revision }, warning);
-        return { warning };
-      }
-      return check.files !== undefined && check.bytes !== undefined ? { size: { files: check.files, bytes: check.bytes } } : {};
-    } catch (error) {
-      this.log.warn({ revision: spec.revision, err: error }, 'could not check the revision in its source');
-      return {};
-    }
   }
 
   /** Diffs the observed group against the cells and enqueues the hosts whose observation changed. */
@@ -431,6 +373,7 @@ export class FleetReconciler implements HostMailbox {
       inServiceAtStart: this.status?.rollout?.inServiceAtStart ?? hosts.filter((h) => !h.launching).length,
       hosts,
       pendingGrants: this.pendingGrants,
+      haltedBefore: this.status?.rollout?.haltedAtMs !== undefined && this.status.rollout.generation === this.spec!.generation,
     });
     return this.plan;
   }
@@ -451,44 +394,15 @@ export class FleetReconciler implements HostMailbox {
       this.pendingGrants.add(grant.instanceId);
       this.deliver(grant.instanceId, { type: 'GRANT', nowMs: now, targetRevision: grant.targetRevision });
     }
-    if (plan.halted) await this.onHalted(plan);
-  }
-
-  private async onHalted(plan: RolloutPlan): Promise<void> {
-    const fleet = this.spec!;
-    const revision = fleet.spec.revision;
-    if (this.haltRecordedFor === revision) return;
-    this.haltRecordedFor = revision;
-    const reason = `${plan.failedAtDesired} host(s) failed at ${revision} (maxFailures ${fleet.spec.rollout.maxFailures})`;
-    const since = this.status?.rollout?.startedAtMs ?? 0;
-    const recent = await this.o.store.listHistory(this.o.fleet, { limit: 50 });
-    // A leader that took over after the halt was recorded does not record it again, but still rolls back.
-    if (!recent.some((e) => e.type === 'halted' && e.revision === revision && e.atMs >= since)) {
-      this.log.warn({ revision, failed: plan.failedAtDesired }, `rollout halted: ${reason}`);
-      await this.o.store.appendHistory(this.o.fleet, {
-        type: 'halted', atMs: this.now(), actor: CONTROLLER, revision, generation: fleet.generation, reason,
-        message: `rollout of ${revision} halted: no new in-service syncs`,
-      });
+    if (!plan.halted || !this.spec) return;
+    const rollout = this.status?.rollout;
+    if (rollout && rollout.haltedAtMs === undefined && rollout.generation === this.spec.generation) {
+      // Latched in the status: the halt holds until a new generation, even once its failed hosts are gone.
+      rollout.haltedAtMs = now;
+      this.statusJson = '';
+      this.scheduleStatus();
     }
-    if (!plan.rollbackTo) return;
-    let updated: FleetRecord;
-    try {
-      updated = await this.o.store.putFleetSpec({
-        name: this.o.fleet, spec: { ...fleet.spec, revision: plan.rollbackTo }, expectedGeneration: fleet.generation, nowMs: this.now(),
-      });
-    } catch (error) {
-      // The spec changed meanwhile (an operator acted): their change wins, and the next pass looks again.
-      if (error instanceof ConflictError) {
-        this.log.info({ revision }, 'auto rollback skipped: the spec changed meanwhile');
-        return;
-      }
-      throw error;
-    }
-    await this.o.store.appendHistory(this.o.fleet, {
-      type: 'autoRollback', atMs: this.now(), actor: CONTROLLER, revision: plan.rollbackTo,
-      generation: updated.generation, reason, message: `rolled back from ${revision} to ${plan.rollbackTo}`,
-    });
-    await this.safePass();
+    if (await this.lifecycle.halted({ fleet: this.spec, plan, status: this.status })) await this.safePass();
   }
 
   // ---- hosts -------------------------------------------------------------------------------------------------
@@ -633,14 +547,6 @@ export class FleetReconciler implements HostMailbox {
     this.status = status;
     this.statusJson = json;
     this.o.observer?.statusWritten?.(this.o.fleet, status);
-    if (finished) {
-      const hosts = status.hostCounts.total;
-      const durationMs = now - finished.startedAtMs;
-      this.log.info({ revision: spec.revision, generation: fleet.generation, hosts, durationMs }, `rollout of ${spec.revision} finished`);
-      await this.o.store.appendHistory(this.o.fleet, {
-        type: 'rolloutFinished', atMs: now, actor: CONTROLLER, revision: spec.revision, generation: fleet.generation, durationMs,
-        message: `every host runs ${spec.revision} (${hosts} host(s), ${Math.round(durationMs / 1000)}s)`,
-      });
-    }
+    if (finished) await this.lifecycle.finished({ fleet, rollout: finished, hosts: status.hostCounts.total });
   }
 }

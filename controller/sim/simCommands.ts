@@ -157,6 +157,26 @@ export class SimCommands implements Commands {
     if (mode === 'sync') host.syncing -= 1;
   }
 
+  cancelOrphans(args: { fleet: string; instanceId: string }): Promise<number> {
+    this.world.request('ListCommands');
+    const now = this.world.options.clock.nowMs();
+    let cancelled = 0;
+    for (const command of this.commands.values()) {
+      if (command.fleet !== args.fleet) continue;
+      for (const inv of command.invocations) {
+        if (inv.instanceId !== args.instanceId || inv.settled) continue;
+        // One that has ended by now is over on the host (results are only settled when read).
+        if (now >= inv.doneAtMs) {
+          this.resultOf(command, inv, now);
+          continue;
+        }
+        void this.cancel({ commandId: command.commandId, instanceIds: [args.instanceId] });
+        cancelled += 1;
+      }
+    }
+    return Promise.resolve(cancelled);
+  }
+
   findByAttempt(args: { fleet: string; attemptId: string }): Promise<string | null> {
     this.world.request('ListCommands');
     for (const command of this.commands.values()) {

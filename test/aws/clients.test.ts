@@ -136,4 +136,21 @@ describe('makeAwsClients', () => {
     expect(Date.now() - started).toBeLessThan(3_000);
     expect(seen.map((s) => s.target)).toEqual(['DynamoDB_20120810.GetItem']);
   });
+
+  it('sends SendCommand once, with no SDK retry after a 5xx (it has no idempotency token: a retry could start it twice)', async () => {
+    const attempts = new CallTally();
+    clients = makeAwsClients({ maxAttempts: 3, onAttempt: attempts.onCall });
+    const sent: Reply = { status: 200, contentType: 'application/x-amz-json-1.1', body: JSON.stringify({ Command: { CommandId: 'cmd-2' } }) };
+    replies = [{ status: 503, contentType: 'application/x-amz-json-1.1', body: JSON.stringify({ __type: 'InternalServerError', message: 'try again' }) }, sent];
+    const commands = new SsmCommands({ client: clients.ssm, clock: new VirtualClock() });
+    const error = await commands.send({
+      fleet: 'web', attemptId: 'a-1-1', mode: 'sync', instanceIds: ['i-0123456789abcdef0'], timeoutSeconds: 900,
+      params: { source: 's3://my-codebase/web', revision: 'r1', destination: '/var/www/app', strategy: 'release', excludes: [], links: {}, keepReleases: 3 },
+    }).catch((e: unknown) => e);
+    expect(String(error)).toMatch(/try again/);
+    expect(seen.map((s) => s.target)).toEqual(['AmazonSSM.SendCommand']);
+    // the other operations keep the SDK's retries
+    replies = [throttle, invocations];
+    expect(await commands.results('cmd-1')).toHaveLength(1);
+  });
 });

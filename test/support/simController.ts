@@ -31,6 +31,8 @@ export interface SimController {
   spec(revision: string, fields?: Record<string, unknown>): FleetSpec;
   /** lets virtual time pass */
   advance(ms: number): Promise<void>;
+  /** stops the controller (a clean shutdown); `edit` then changes the store; a new controller starts on it */
+  restart(edit?: () => Promise<void>): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -48,13 +50,14 @@ export function startSimController(options: {
   const sim = { syncMs: options.syncMs ?? 30_000, probeMs: 1_000, failRate: options.failRate ?? 0 };
   const commands = new SimCommands(world, sim);
   const traffic = new SimTraffic(world);
-  const abort = new AbortController();
-  const manager = new Manager({
-    store, fleetPort: new SimFleet(world), commands, traffic, clock, random: seededRandom(2), holder: 'test',
+  let abort = new AbortController();
+  let generation = 0;
+  const start = (): Promise<void> => new Manager({
+    store, fleetPort: new SimFleet(world), commands, traffic, clock, random: seededRandom(2 + generation++), holder: `test-${generation}`,
     settings: { ...DEFAULT_SETTINGS, ...options.settings }, leader: DEFAULT_LEADER_SETTINGS, fleetScanMs: 5_000, log: options.log ?? silentLogger,
     ...(options.artifacts ? { artifacts: options.artifacts } : {}),
-  });
-  const done = manager.run(abort.signal);
+  }).run(abort.signal);
+  let done = start();
   return {
     clock, world, store, commands, traffic, sim, hosts,
     spec: (revision, fields = {}) => parseFleetSpec({
@@ -62,6 +65,14 @@ export function startSimController(options: {
     }),
     advance: async (ms) => {
       await clock.run({ untilMs: clock.nowMs() + ms });
+    },
+    restart: async (edit) => {
+      abort.abort();
+      await clock.run({ untilMs: clock.nowMs() + 60_000 });
+      await done;
+      await edit?.();
+      abort = new AbortController();
+      done = start();
     },
     stop: async () => {
       abort.abort();

@@ -49,7 +49,7 @@ describe('maxUnavailable', () => {
   });
 
   it('counts hosts draining, syncing, verifying, restoring or deciding on a failure as unavailable', () => {
-    for (const state of ['draining', 'syncing', 'verifying', 'restoring', 'attemptFailed'] as const) {
+    for (const state of ['draining', 'syncing', 'verifying', 'restoring', 'attemptFailed', 'cancelling'] as const) {
       const hosts = [...many(2, state), ...many(10, 'queued')];
       const p = plan(hosts, { maxUnavailable: 3 });
       expect(p.unavailable, state).toBe(2);
@@ -164,9 +164,9 @@ describe('maxFailures, pause and autoRollback', () => {
 describe('a property over random fleets', () => {
   const STATES: HostState[] = [
     'discovered', 'waitingForAgent', 'probing', 'idle', 'inSync', 'queued', 'draining', 'syncing', 'verifying',
-    'restoring', 'attemptFailed', 'backoff', 'completing', 'failed',
+    'restoring', 'attemptFailed', 'cancelling', 'backoff', 'completing', 'failed',
   ];
-  const IN_FLIGHT = new Set<HostState>(['draining', 'syncing', 'verifying', 'restoring', 'attemptFailed']);
+  const IN_FLIGHT = new Set<HostState>(['draining', 'syncing', 'verifying', 'restoring', 'attemptFailed', 'cancelling']);
 
   const hostArb = fc.record({
     state: fc.oneof(fc.constantFrom(...STATES), fc.constant<HostState>('queued')),
