@@ -35,6 +35,7 @@ export class FaultWorld {
   private readonly slow = new Map<string, number>();
   /** faults that cost a host an attempt, so no host is failed by the plan alone (maxAttempts - 1 at most) */
   private readonly attemptFaults = new Map<string, number>();
+  private stopAtMs = Number.POSITIVE_INFINITY;
 
   constructor(private readonly o: {
     plan: FaultPlan; world: SimWorld; clock: Clock; faults: PortFaults; actors: FaultActors; maxAttempts: number; log: Logger;
@@ -52,6 +53,12 @@ export class FaultWorld {
     const now = this.o.clock.nowMs();
     const startAtMs = inst && inst.agentOnlineAtMs > now ? inst.agentOnlineAtMs : now;
     if (mode !== 'sync') return { startAtMs };
+    if (now >= this.stopAtMs) {
+      // Faults have stopped: a hang or failure armed for a sync that had not started yet is dropped with them.
+      this.hangs.clear();
+      this.failing.clear();
+      this.slow.clear();
+    }
     const factor = 1 + this.o.plan.syncSpread * (hostShare(instanceId, this.o.plan.seed) - 0.5);
     const durationMs = Math.round(args.durationMs * factor) + (this.slow.get(instanceId) ?? 0);
     this.slow.delete(instanceId);
@@ -62,6 +69,7 @@ export class FaultWorld {
 
   /** Sets a timer for every event, counted from now (the deploy). */
   schedule(): void {
+    this.stopAtMs = this.o.clock.nowMs() + this.o.plan.stopAtMs;
     for (const event of this.o.plan.events) {
       this.o.clock.setTimer(event.atMs, () => {
         this.apply(event).catch((error: unknown) => this.o.log.warn({ err: error, event }, 'fault event could not be applied'));
