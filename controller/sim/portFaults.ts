@@ -34,8 +34,11 @@ export class PortFaults {
     return Object.fromEntries([...this.counts.entries()].sort(([a], [b]) => a.localeCompare(b)));
   }
 
-  /** Every method call of `target` may fail as the plan says for `port`. */
-  wrap<T extends object>(target: T, port: PortName): T {
+  /**
+   * Every method call of `target` may fail as the plan says for `port`. A timed-out call waits on `callerClock`,
+   * the calling process's own time, so a process frozen meanwhile sees its error only once it wakes.
+   */
+  wrap<T extends object>(target: T, port: PortName, callerClock: Clock = this.clock): T {
     const kinds = this.plan.portFaults[port] ?? [];
     if (kinds.length === 0) return target;
     const random = this.streams.get(port) ?? this.randomFor(port);
@@ -49,7 +52,7 @@ export class PortFaults {
           const kind = this.draw(kinds, random);
           if (kind === null) return method.apply(obj, args);
           this.count(kind);
-          return this.fail({ kind, call: `${port}.${String(prop)}`, random, run: () => method.apply(obj, args) });
+          return this.fail({ kind, call: `${port}.${String(prop)}`, random, clock: callerClock, run: () => method.apply(obj, args) });
         };
       },
     });
@@ -62,8 +65,8 @@ export class PortFaults {
     return kinds[Math.floor(random() * kinds.length)]!;
   }
 
-  private async fail(a: { kind: PortFaultKind; call: string; random: Random; run: () => Promise<unknown> }): Promise<never> {
-    const { kind, call, random, run } = a;
+  private async fail(a: { kind: PortFaultKind; call: string; random: Random; clock: Clock; run: () => Promise<unknown> }): Promise<never> {
+    const { kind, call, random, clock, run } = a;
     switch (kind) {
       case 'throttled':
         throw new ThrottledError(`${call}: Rate exceeded (injected, after the SDK's retries)`);
@@ -73,7 +76,7 @@ export class PortFaults {
         // The request may have reached the service before the caller gave up on it.
         if (random() < 0.5) await run().catch(() => undefined);
         const waitMs = TIMEOUT_MIN_MS + Math.floor(random() * (TIMEOUT_MAX_MS - TIMEOUT_MIN_MS));
-        await this.clock.sleep(waitMs);
+        await clock.sleep(waitMs);
         throw new TransientError(`${call}: request timed out after ${waitMs} ms (injected)`);
       }
       case 'ambiguous': {

@@ -215,7 +215,7 @@ export async function simulate(input: Partial<SimulateOptions> = {}): Promise<Si
     const wrap = <T extends object>(port: T, portName: PortName): T => {
       let p = port;
       if (portName === 'store' || portName === 'commands' || portName === 'fleet') p = observed(p, portName, name, checker);
-      if (faults) p = faults.wrap(p, portName);
+      if (faults) p = faults.wrap(p, portName, own);
       return killable(own.gate(p), isDead);
     };
     const manager = new Manager({
