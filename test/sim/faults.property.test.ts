@@ -1,6 +1,6 @@
 /**
  * Issue 13: the controller keeps its invariants under random fault schedules. Each schedule is a small fleet
- * (3-8 hosts, budget 1-3, 5-30 s syncs) and a fault plan drawn from a seed: port faults of every kind on every
+ * (3-10 hosts, budget 1-3 or 20-50%, 5-30 s syncs) and a fault plan drawn from a seed: port faults of every kind on every
  * sim adapter, crashes, zombie leaders, several controllers, terminations, scaling, offline agents, hung, slow
  * and failing syncs, bumps, pause/resume, retries, drain and a malformed spec. The invariant checker
  * (controller/sim/invariants.ts) looks at the world at every step; a schedule passes with 0 violations, which

@@ -12,7 +12,8 @@ import { resolveMaxUnavailable } from '../../state/validate.ts';
 
 export interface FaultSchedule {
   hosts: number;
-  maxUnavailable: number;
+  /** a count, or a percent of the in-service hosts */
+  maxUnavailable: number | string;
   syncSeconds: number;
   /** the seed the plan was drawn from; a shrunk plan no longer matches it */
   seed: number;
@@ -20,7 +21,9 @@ export interface FaultSchedule {
   shrunk: boolean;
 }
 
-export function scheduleFromSeed(shape: { hosts: number; maxUnavailable: number; syncSeconds: number; seed: number }): FaultSchedule {
+const PERCENTS = ['20%', '34%', '50%'];
+
+export function scheduleFromSeed(shape: { hosts: number; maxUnavailable: number | string; syncSeconds: number; seed: number }): FaultSchedule {
   const lowerBoundMs = Math.ceil(shape.hosts / resolveMaxUnavailable(shape.maxUnavailable, shape.hosts)) * shape.syncSeconds * 1000;
   const plan = randomFaultPlan(shape.seed, { lowerBoundMs, leaseDurationMs: DEFAULT_LEADER_SETTINGS.leaseDurationMs });
   return { ...shape, plan, shrunk: false };
@@ -60,10 +63,9 @@ function* smaller(s: FaultSchedule): Generator<FaultSchedule> {
 
 class FaultScheduleArbitrary extends fc.Arbitrary<FaultSchedule> {
   generate(mrng: fc.Random): fc.Value<FaultSchedule> {
-    const schedule = scheduleFromSeed({
-      hosts: mrng.nextInt(3, 8), maxUnavailable: mrng.nextInt(1, 3), syncSeconds: mrng.nextInt(5, 30),
-      seed: mrng.nextInt(0, 2 ** 31 - 1),
-    });
+    const hosts = mrng.nextInt(3, 10);
+    const maxUnavailable = mrng.nextInt(0, 9) < 7 ? mrng.nextInt(1, 3) : PERCENTS[mrng.nextInt(0, PERCENTS.length - 1)]!;
+    const schedule = scheduleFromSeed({ hosts, maxUnavailable, syncSeconds: mrng.nextInt(5, 30), seed: mrng.nextInt(0, 2 ** 31 - 1) });
     return new fc.Value(schedule, undefined);
   }
 
