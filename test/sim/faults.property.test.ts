@@ -1,14 +1,14 @@
 /**
- * Issue 13: the controller keeps its invariants under random fault schedules. Each schedule is a small fleet
- * (3-10 hosts, budget 1-3 or 20-50%, 5-30 s syncs) and a fault plan drawn from a seed: port faults of every kind on every
- * sim adapter, crashes, zombie leaders, several controllers, terminations, scaling, offline agents, hung, slow
- * and failing syncs, bumps, pause/resume, retries, drain and a malformed spec. The invariant checker
- * (controller/sim/invariants.ts) looks at the world at every step; a schedule passes with 0 violations, which
- * includes converging within the stated bound once the faults end.
+ * Issue 13: the controller keeps its invariants under random fault schedules. Each schedule is a small
+ * fleet (3-10 hosts, budget 1-3 or 20-50%, 5-30 s syncs) and a fault plan drawn from a seed: port faults of
+ * every kind on every sim adapter, crashes, zombie leaders, several controllers, terminations, scaling,
+ * offline agents, hung, slow and failing syncs, bumps, pause/resume, retries, drain and a malformed spec. The
+ * invariant checker (controller/sim/invariants.ts) looks at the world at every step; a schedule passes with 0
+ * violations, which includes converging within the stated bound once the faults end.
  *
- * FAULT_SCHEDULES (default 2000: about 30 s on 2 busy cores), FAULT_SEED and FAULT_PATH (fast-check's seed and counterexample path) change
- * the run; a failure prints the command that replays the failing seed, the shrunk plan and a command replaying
- * it, and the fast-check seed and path that replay the whole search.
+ * FAULT_SCHEDULES (default 2000: about 30 s on 2 busy cores), FAULT_SEED and FAULT_PATH (fast-check's seed
+ * and counterexample path) change the run; a failure prints the command that replays the failing seed, the
+ * shrunk plan and a command replaying it, and the fast-check seed and path that replay the whole search.
  */
 import { writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
