@@ -92,6 +92,8 @@ export class InvariantChecker {
   beforeSend(controller: string, args: SendArgs): void {
     this.checks += 1;
     this.checkToken(controller, 'newestToken', `${args.mode} command for ${args.instanceIds.join(',')}`);
+    const twice = args.instanceIds.filter((id, i) => args.instanceIds.indexOf(id) !== i);
+    if (twice.length > 0) this.violate('oneCommandPerHost', `${controller} named ${twice.join(',')} twice in one ${args.mode} command (${args.attemptId})`);
     for (const id of args.instanceIds) {
       const running = this.o.commands.running(id);
       if (running > 0 && this.o.world.instances.has(id)) {

@@ -61,6 +61,8 @@ describe('invariant checker', () => {
     await t.commands.send(t.send([t.ids[0]!]));
     t.checker.beforeSend('c1', t.send([t.ids[0]!], 'a-1-2'));
     expect(t.checker.violations.map((v) => v.invariant)).toEqual(['oneCommandPerHost']);
+    t.checker.beforeSend('c1', t.send([t.ids[1]!, t.ids[1]!], 'a-1-3'));
+    expect(t.checker.violations.map((v) => v.detail)).toContain(`c1 named ${t.ids[1]} twice in one sync command (a-1-3)`);
   });
 
   it('sees more in-service hosts out of service than the budget, syncing or out of the target group', async () => {
