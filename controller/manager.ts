@@ -94,8 +94,8 @@ export class Manager {
         settings: this.o.leader, log: this.o.log, heldElsewhere: () => this.leading.size, turns: this.turns,
         onLeaseChange: (held) => (held ? this.leading.add(fleet) : this.leading.delete(fleet)),
       });
-      const election = elector.run(signal, (lease, leadSignal) => new FleetReconciler({
-        fleet, lease, store: this.o.store, fleetPort: this.o.fleetPort, commands: this.o.commands, traffic: this.o.traffic,
+      const election = elector.run(signal, (lease, leadSignal, leaseHeld) => new FleetReconciler({
+        fleet, lease, leaseHeld, store: this.o.store, fleetPort: this.o.fleetPort, commands: this.o.commands, traffic: this.o.traffic,
         clock: this.o.clock, random: this.o.random, settings: this.o.settings, log: this.o.log, observer: this.o.observer,
         ...(this.o.artifacts ? { artifacts: this.o.artifacts } : {}),
       }).run(leadSignal)).catch((error: unknown) => this.o.log.error({ fleet, err: error }, 'leader election stopped'));

@@ -29,10 +29,13 @@ import type { AttemptOutcome, ReconcilerObserver } from './observer.ts';
 import { endedAttempt, logAttempt, type EndedAttempt } from './attempts.ts';
 import type { ReconcilerSettings } from './settings.ts';
 import { RolloutLifecycle } from './rolloutLifecycle.ts';
+import { ACTING, fenced } from './fence.ts';
 
 export interface FleetReconcilerOptions {
   fleet: string;
   lease: Lease;
+  /** whether the lease may still be held (the leader's renew deadline has not passed); checked before each act */
+  leaseHeld?: () => boolean;
   store: Store;
   fleetPort: Fleet;
   commands: Commands;
@@ -67,7 +70,18 @@ export class FleetReconciler implements HostMailbox {
   private statusTimer: (() => void) | null = null;
   private readonly log: Logger;
 
-  constructor(private readonly o: FleetReconcilerOptions) {
+  private readonly o: FleetReconcilerOptions;
+
+  constructor(options: FleetReconcilerOptions) {
+    const held = options.leaseHeld ?? ((): boolean => true);
+    const o: FleetReconcilerOptions = {
+      ...options,
+      store: fenced({ target: options.store, acts: ACTING.store, held, what: 'store' }),
+      commands: fenced({ target: options.commands, acts: ACTING.commands, held, what: 'commands' }),
+      fleetPort: fenced({ target: options.fleetPort, acts: ACTING.fleet, held, what: 'fleet' }),
+      traffic: fenced({ target: options.traffic, acts: ACTING.traffic, held, what: 'traffic' }),
+    };
+    this.o = o;
     this.log = o.log.child({ fleet: o.fleet });
     this.queue = new WorkQueue<string>({
       clock: o.clock,

@@ -29,6 +29,11 @@ export interface SimController {
   hosts: string[];
   /** a valid spec at `revision` with these fields over the defaults */
   spec(revision: string, fields?: Record<string, unknown>): FleetSpec;
+  /**
+   * The controller process is paused for `ms` (a GC pause, a frozen VM): its clock jumps ahead by that much
+   * while its timers fire at the times they were due, as in a process that wakes up late.
+   */
+  pause(ms: number): void;
   /** lets virtual time pass */
   advance(ms: number): Promise<void>;
   /** stops the controller (a clean shutdown); `edit` then changes the store; a new controller starts on it */
@@ -50,10 +55,16 @@ export function startSimController(options: {
   const sim = { syncMs: options.syncMs ?? 30_000, probeMs: 1_000, failRate: options.failRate ?? 0 };
   const commands = new SimCommands(world, sim);
   const traffic = new SimTraffic(world);
+  let pausedMs = 0;
+  const processClock = {
+    nowMs: () => clock.nowMs() + pausedMs,
+    sleep: (ms: number, signal?: AbortSignal) => clock.sleep(ms, signal),
+    setTimer: (ms: number, fn: () => void) => clock.setTimer(ms, fn),
+  };
   let abort = new AbortController();
   let generation = 0;
   const start = (): Promise<void> => new Manager({
-    store, fleetPort: new SimFleet(world), commands, traffic, clock, random: seededRandom(2 + generation++), holder: `test-${generation}`,
+    store, fleetPort: new SimFleet(world), commands, traffic, clock: processClock, random: seededRandom(2 + generation++), holder: `test-${generation}`,
     settings: { ...DEFAULT_SETTINGS, ...options.settings }, leader: DEFAULT_LEADER_SETTINGS, fleetScanMs: 5_000, log: options.log ?? silentLogger,
     ...(options.artifacts ? { artifacts: options.artifacts } : {}),
   }).run(abort.signal);
@@ -65,6 +76,9 @@ export function startSimController(options: {
     }),
     advance: async (ms) => {
       await clock.run({ untilMs: clock.nowMs() + ms });
+    },
+    pause: (ms) => {
+      pausedMs += ms;
     },
     restart: async (edit) => {
       abort.abort();
