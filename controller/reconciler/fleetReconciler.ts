@@ -30,6 +30,7 @@ import { endedAttempt, logAttempt, type EndedAttempt } from './attempts.ts';
 import type { ReconcilerSettings } from './settings.ts';
 import { RolloutLifecycle } from './rolloutLifecycle.ts';
 import { ACTING, fenced } from './fence.ts';
+import { LifecycleHeartbeats } from './heartbeats.ts';
 
 export interface FleetReconcilerOptions {
   fleet: string;
@@ -60,6 +61,7 @@ export class FleetReconciler implements HostMailbox {
   private readonly poller: CommandPoller;
   private readonly effects: HostEffects;
   private readonly lifecycle: RolloutLifecycle;
+  private readonly heartbeats: LifecycleHeartbeats;
   private readonly abort = new AbortController();
   private readonly work = new Set<Promise<void>>();
   private spec: FleetRecord | null = null;
@@ -105,6 +107,14 @@ export class FleetReconciler implements HostMailbox {
     this.lifecycle = new RolloutLifecycle({
       fleet: o.fleet, store: o.store, clock: o.clock, log: this.log, signal: this.abort.signal, artifacts: o.artifacts,
     });
+    this.heartbeats = new LifecycleHeartbeats({
+      fleetPort: o.fleetPort, clock: o.clock, log: this.log, defaultIntervalMs: o.settings.heartbeatIntervalMs,
+      ref: () => this.ref(), signal: this.abort.signal, track,
+      wanted: (id) => {
+        const cell = this.cells.get(id);
+        return cell !== undefined && !['failed', 'completing', 'gone'].includes(cell.state);
+      },
+    });
     this.effects = new HostEffects({
       fleet: o.fleet, store: o.store, fleetPort: o.fleetPort, commands: o.commands, traffic: o.traffic, clock: o.clock,
       log: this.log, observer: o.observer, mailbox: this, batcher: this.batcher, poller: this.poller,
@@ -141,6 +151,7 @@ export class FleetReconciler implements HostMailbox {
       this.poller.stop();
       this.planTimer?.();
       this.statusTimer?.();
+      this.heartbeats.stop();
       await workers;
       await Promise.allSettled([...this.work]);
       this.o.observer?.reconcilerStopped?.(this.o.fleet);
@@ -312,7 +323,7 @@ export class FleetReconciler implements HostMailbox {
     const instances = await this.o.fleetPort.list(this.ref(), this.abort.signal);
     if (newGeneration) this.status = await this.lifecycle.newGeneration(fleet, this.status, instances);
     this.observe(instances);
-    await this.heartbeat(instances);
+    await this.heartbeats.observe(instances);
     this.schedulePlan();
     this.scheduleStatus();
   }
@@ -350,21 +361,6 @@ export class FleetReconciler implements HostMailbox {
     }
     for (const cell of this.cells.values()) {
       if (!seen.has(cell.instanceId) && cell.state !== 'gone') this.deliver(cell.instanceId, { type: 'GONE', nowMs: now });
-    }
-  }
-
-  /** Keeps the lifecycle hook of hosts still being brought up from timing out into ABANDON. */
-  private async heartbeat(instances: Instance[]): Promise<void> {
-    const now = this.now();
-    for (const inst of instances) {
-      if (inst.lifecycleState !== 'Pending:Wait') continue;
-      const cell = this.cells.get(inst.instanceId);
-      if (!cell || cell.state === 'failed' || cell.state === 'completing') continue;
-      cell.lastHeartbeatMs ??= now;
-      if (now - cell.lastHeartbeatMs < this.o.settings.heartbeatIntervalMs) continue;
-      cell.lastHeartbeatMs = now;
-      await this.o.fleetPort.heartbeat({ ref: this.ref(), instanceId: inst.instanceId })
-        .catch((error: unknown) => this.log.warn({ instanceId: inst.instanceId, err: error }, 'lifecycle heartbeat failed'));
     }
   }
 

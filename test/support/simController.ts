@@ -23,6 +23,8 @@ export interface SimController {
   store: MemoryStore;
   commands: SimCommands;
   traffic: SimTraffic;
+  /** the controller's Fleet port (patch its methods to inject faults or a hook's timeout) */
+  fleet: SimFleet;
   /** mutable: change failRate mid-test */
   sim: { syncMs: number; probeMs: number; failRate: number };
   /** the hosts that were in service at the start */
@@ -55,6 +57,7 @@ export function startSimController(options: {
   const sim = { syncMs: options.syncMs ?? 30_000, probeMs: 1_000, failRate: options.failRate ?? 0 };
   const commands = new SimCommands(world, sim);
   const traffic = new SimTraffic(world);
+  const fleet = new SimFleet(world);
   let pausedMs = 0;
   const processClock = {
     nowMs: () => clock.nowMs() + pausedMs,
@@ -64,13 +67,13 @@ export function startSimController(options: {
   let abort = new AbortController();
   let generation = 0;
   const start = (): Promise<void> => new Manager({
-    store, fleetPort: new SimFleet(world), commands, traffic, clock: processClock, random: seededRandom(2 + generation++), holder: `test-${generation}`,
+    store, fleetPort: fleet, commands, traffic, clock: processClock, random: seededRandom(2 + generation++), holder: `test-${generation}`,
     settings: { ...DEFAULT_SETTINGS, ...options.settings }, leader: DEFAULT_LEADER_SETTINGS, fleetScanMs: 5_000, log: options.log ?? silentLogger,
     ...(options.artifacts ? { artifacts: options.artifacts } : {}),
   }).run(abort.signal);
   let done = start();
   return {
-    clock, world, store, commands, traffic, sim, hosts,
+    clock, world, store, commands, traffic, fleet, sim, hosts,
     spec: (revision, fields = {}) => parseFleetSpec({
       autoScalingGroupName: 'asg', source: 's3://bucket/app', destination: '/srv/app', revision, ...fields,
     }),
