@@ -35,6 +35,8 @@ import { LifecycleHeartbeats } from './heartbeats.ts';
 export interface FleetReconcilerOptions {
   fleet: string;
   lease: Lease;
+  /** the other fleets that name this fleet's Auto Scaling group (from the manager's last scan) */
+  sharingGroup?: (fleet: FleetRecord) => string[];
   /** whether the lease may still be held (the leader's renew deadline has not passed); checked before each act */
   leaseHeld?: () => boolean;
   store: Store;
@@ -248,11 +250,18 @@ export class FleetReconciler implements HostMailbox {
    * shows on the fleet's status and in the log until the spec is fixed (`fleetsync fleet apply`).
    */
   private async onMalformedSpec(error: MalformedItemError): Promise<void> {
-    const problem = `spec item: ${error.message}`;
-    if (this.specError !== problem) this.log.error({ problem }, 'the fleet spec cannot be read: no new attempts until it is fixed');
+    await this.refuse(`spec item: ${error.message}`, 'the fleet spec cannot be read: no new attempts until it is fixed');
+  }
+
+  /** A problem that stops new attempts until it is fixed: on the status (a fresh one if none) and in the log. */
+  private async refuse(problem: string, logMessage: string): Promise<void> {
+    if (this.specError !== problem) this.log.error({ problem }, logMessage);
     this.specError = problem;
-    const base = this.status;
-    if (!base || base.errors?.includes(problem)) return;
+    const base: FleetStatus = this.status ?? {
+      observedGeneration: 0, hostCounts: { total: 0, inSync: 0, syncing: 0, queued: 0, failed: 0, launching: 0 }, conditions: [],
+      updatedAtMs: this.now(),
+    };
+    if (base.errors?.includes(problem)) return;
     const status: FleetStatus = { ...base, errors: [...(base.errors ?? []), problem], updatedAtMs: this.now() };
     await this.o.store.putStatus({ fleet: this.o.fleet, status, token: this.o.lease.token });
     this.status = status;
@@ -320,6 +329,14 @@ export class FleetReconciler implements HostMailbox {
     const newGeneration = fleet.generation !== this.status?.observedGeneration;
     this.spec = fleet;
     this.specError = null;
+    const sharing = this.o.sharingGroup?.(fleet) ?? [];
+    if (sharing.length > 0) {
+      // Both fleets would sync the same hosts: neither acts until one of them names another group.
+      const group = fleet.spec.autoScalingGroupName;
+      await this.refuse(`Auto Scaling group ${group} is also named by fleet ${sharing.join(', ')}: one group, one fleet; `
+        + 'change one of them with fleetsync fleet apply', 'two fleets name one Auto Scaling group: acting on neither');
+      return;
+    }
     const instances = await this.o.fleetPort.list(this.ref(), this.abort.signal);
     if (newGeneration) this.status = await this.lifecycle.newGeneration(fleet, this.status, instances);
     this.observe(instances);
@@ -511,13 +528,15 @@ export class FleetReconciler implements HostMailbox {
     cell.persistedSnapshot = cell.snapshot;
   }
 
+  /** The item goes first: a delete that fails throws, and the host (still `gone` in memory) is tried again. */
   private async forget(cell: HostCell): Promise<void> {
-    this.cells.delete(cell.instanceId);
     this.batcher.remove(cell.instanceId);
     this.poller.forget(cell.instanceId);
     if (cell.persistedJson !== null) {
       await this.o.store.deleteHost({ fleet: this.o.fleet, instanceId: cell.instanceId, token: this.o.lease.token });
+      cell.persistedJson = null;
     }
+    this.cells.delete(cell.instanceId);
   }
 
   private paramsFor(revision: string): SyncParams {
