@@ -69,6 +69,7 @@ export class FleetReconciler implements HostMailbox {
   private spec: FleetRecord | null = null;
   private status: FleetStatus | null = null;
   private statusJson = '';
+  private statusWrittenAtMs = -Infinity;
   private plan: RolloutPlan | null = null;
   private planTimer: (() => void) | null = null;
   private statusTimer: (() => void) | null = null;
@@ -570,11 +571,14 @@ export class FleetReconciler implements HostMailbox {
       halted: plan.halted, failedAtDesired: plan.failedAtDesired, previous: this.status,
       errors: [...this.malformed, ...(this.specError ? [this.specError] : [])], nowMs: now,
     });
-    const json = JSON.stringify({ ...status, updatedAtMs: 0 });
-    if (json === this.statusJson) return;
+    const { observedAt: _observedAt, ...compared } = status;
+    const json = JSON.stringify({ ...compared, updatedAtMs: 0 });
+    // Unchanged, it is still confirmed once per resync: observedAt tells a reader the controller is alive.
+    if (json === this.statusJson && now - this.statusWrittenAtMs < this.o.settings.resyncMs / 2) return;
     await this.o.store.putStatus({ fleet: this.o.fleet, status, token: this.o.lease.token });
     this.status = status;
     this.statusJson = json;
+    this.statusWrittenAtMs = now;
     this.o.observer?.statusWritten?.(this.o.fleet, status);
     if (finished) await this.lifecycle.finished({ fleet, rollout: finished, hosts: status.hostCounts.total });
   }

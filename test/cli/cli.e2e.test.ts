@@ -296,6 +296,19 @@ describe('status', () => {
     expect(result.stdout).toMatch(/i-0000000000000003\s+InService\s+failed\s+rev-a\s+rev-b\s+3\s+\S+\s+disk full/);
   });
 
+  it('text says how old the status is, and warns when the controller has not confirmed it for minutes', async () => {
+    const t = await withFleet();
+    await observed(t);
+    const status = (await t.store.getStatus('web'))!;
+    const clock = new ScriptedClock([]);
+    await t.store.putStatus({ fleet: 'web', token: 1, status: { ...status, observedAt: new Date(clock.now - 20_000).toISOString() } });
+    const fresh = await run(['status', 'web'], { env: t.env, clock });
+    expect(fresh.stdout).toMatch(/observed:\s+20s ago\n/);
+    clock.now += 600_000;
+    const stale = await run(['status', 'web'], { env: t.env, clock });
+    expect(stale.stdout).toMatch(/observed:\s+10m ago: older than the controller leaves it; is a controller running for this table\?/);
+  });
+
   it('text shows a published revision\'s size beside the desired revision once the rollout has read it', async () => {
     const t = await withFleet();
     await observed(t);
