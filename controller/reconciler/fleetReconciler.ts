@@ -531,6 +531,7 @@ export class FleetReconciler implements HostMailbox {
 
   /** The item goes first: a delete that fails throws, and the host (still `gone` in memory) is tried again. */
   private async forget(cell: HostCell): Promise<void> {
+    this.pendingGrants.delete(cell.instanceId);
     this.batcher.remove(cell.instanceId);
     this.poller.forget(cell.instanceId);
     if (cell.persistedJson !== null) {
