@@ -45,6 +45,8 @@ export class LeaseTurns {
   }
 }
 
+export type Lead = (lease: Lease, signal: AbortSignal, held: () => boolean) => Promise<void>;
+
 export class LeaderElector {
   constructor(private readonly o: LeaderElectorOptions) {
     if (o.settings.renewDeadlineMs >= o.settings.leaseDurationMs) {
@@ -52,8 +54,11 @@ export class LeaderElector {
     }
   }
 
-  /** Campaigns for the lease until `signal` aborts; while leading, runs `lead` with a signal that aborts on loss. */
-  async run(signal: AbortSignal, lead: (lease: Lease, signal: AbortSignal) => Promise<void>): Promise<void> {
+  /**
+   * Campaigns for the lease until `signal` aborts; while leading, runs `lead` with a signal that aborts on loss
+   * and `held`, which says whether the lease may still be held (checked by the reconciler before each act).
+   */
+  async run(signal: AbortSignal, lead: Lead): Promise<void> {
     while (!signal.aborted) {
       const lease = await this.acquire(signal);
       if (!lease) return;
@@ -97,14 +102,17 @@ export class LeaderElector {
     return null;
   }
 
-  private async leadWhileRenewed(first: Lease, signal: AbortSignal, lead: (lease: Lease, signal: AbortSignal) => Promise<void>): Promise<void> {
+  private async leadWhileRenewed(first: Lease, signal: AbortSignal, lead: Lead): Promise<void> {
     const { store, clock, settings, fleet } = this.o;
     const leading = new AbortController();
     const onAbort = (): void => leading.abort(signal.reason);
     signal.addEventListener('abort', onAbort, { once: true });
     // Taken while shutting down: a listener added to an aborted signal never fires.
     if (signal.aborted) onAbort();
-    const running = lead(first, leading.signal).catch((error: unknown) => {
+    // Counted from when the last successful renew was asked for (the lease's own start), on this process's clock.
+    let validUntilMs = clock.nowMs() + settings.renewDeadlineMs;
+    const held = (): boolean => !leading.signal.aborted && clock.nowMs() < validUntilMs;
+    const running = lead(first, leading.signal, held).catch((error: unknown) => {
       this.o.log.error({ fleet, err: error }, 'fleet reconciler stopped with an error');
     }).finally(() => leading.abort());
     let lease = first;
@@ -135,6 +143,7 @@ export class LeaderElector {
           break;
         }
         lease = renewed;
+        validUntilMs = askedAtMs + settings.renewDeadlineMs;
         armDeadline(askedAtMs);
       } catch (error) {
         this.o.log.warn({ fleet, err: error }, 'could not renew the lease');

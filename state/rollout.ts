@@ -23,7 +23,7 @@ export interface RolloutInput {
   /** in-service hosts when this rollout started: the base of a percent maxUnavailable */
   inServiceAtStart: number;
   hosts: RolloutHost[];
-  /** hosts granted a slot whose machines have not yet moved out of `queued` */
+  /** hosts granted a slot that have not taken it yet (their GRANT is not applied and stored) */
   pendingGrants?: ReadonlySet<string>;
   /** this rollout was halted before (the halt holds until a new generation, whatever the hosts say now) */
   haltedBefore?: boolean;
@@ -54,7 +54,8 @@ export function planRollout(input: RolloutInput): RolloutPlan {
   let launchingInFlight = 0;
   let failedAtDesired = 0;
   for (const host of input.hosts) {
-    if (IN_FLIGHT.has(host.state) || (host.state === 'queued' && pending.has(host.instanceId)) || host.deregistered === true) {
+    // A grant is a slot until the host takes it, whatever its state meanwhile (its save may have failed).
+    if (IN_FLIGHT.has(host.state) || pending.has(host.instanceId) || host.deregistered === true) {
       if (host.launching) launchingInFlight += 1;
       else unavailable += 1;
     }

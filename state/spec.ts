@@ -99,6 +99,11 @@ export interface FleetStatus {
   /** reasons items of this fleet could not be read (a malformed item written by hand) */
   errors?: string[];
   updatedAtMs: number;
+  /**
+   * when the leader last confirmed this status (ISO 8601): refreshed at least once per resync even when nothing
+   * changed, so an old one means no controller is acting on the fleet
+   */
+  observedAt?: string;
 }
 
 export interface FleetResource {

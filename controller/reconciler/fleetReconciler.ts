@@ -29,10 +29,16 @@ import type { AttemptOutcome, ReconcilerObserver } from './observer.ts';
 import { endedAttempt, logAttempt, type EndedAttempt } from './attempts.ts';
 import type { ReconcilerSettings } from './settings.ts';
 import { RolloutLifecycle } from './rolloutLifecycle.ts';
+import { ACTING, fenced } from './fence.ts';
+import { LifecycleHeartbeats } from './heartbeats.ts';
 
 export interface FleetReconcilerOptions {
   fleet: string;
   lease: Lease;
+  /** the other fleets that name this fleet's Auto Scaling group (from the manager's last scan) */
+  sharingGroup?: (fleet: FleetRecord) => string[];
+  /** whether the lease may still be held (the leader's renew deadline has not passed); checked before each act */
+  leaseHeld?: () => boolean;
   store: Store;
   fleetPort: Fleet;
   commands: Commands;
@@ -57,17 +63,30 @@ export class FleetReconciler implements HostMailbox {
   private readonly poller: CommandPoller;
   private readonly effects: HostEffects;
   private readonly lifecycle: RolloutLifecycle;
+  private readonly heartbeats: LifecycleHeartbeats;
   private readonly abort = new AbortController();
   private readonly work = new Set<Promise<void>>();
   private spec: FleetRecord | null = null;
   private status: FleetStatus | null = null;
   private statusJson = '';
+  private statusWrittenAtMs = -Infinity;
   private plan: RolloutPlan | null = null;
   private planTimer: (() => void) | null = null;
   private statusTimer: (() => void) | null = null;
   private readonly log: Logger;
 
-  constructor(private readonly o: FleetReconcilerOptions) {
+  private readonly o: FleetReconcilerOptions;
+
+  constructor(options: FleetReconcilerOptions) {
+    const held = options.leaseHeld ?? ((): boolean => true);
+    const o: FleetReconcilerOptions = {
+      ...options,
+      store: fenced({ target: options.store, acts: ACTING.store, held, what: 'store' }),
+      commands: fenced({ target: options.commands, acts: ACTING.commands, held, what: 'commands' }),
+      fleetPort: fenced({ target: options.fleetPort, acts: ACTING.fleet, held, what: 'fleet' }),
+      traffic: fenced({ target: options.traffic, acts: ACTING.traffic, held, what: 'traffic' }),
+    };
+    this.o = o;
     this.log = o.log.child({ fleet: o.fleet });
     this.queue = new WorkQueue<string>({
       clock: o.clock,
@@ -90,6 +109,14 @@ export class FleetReconciler implements HostMailbox {
     });
     this.lifecycle = new RolloutLifecycle({
       fleet: o.fleet, store: o.store, clock: o.clock, log: this.log, signal: this.abort.signal, artifacts: o.artifacts,
+    });
+    this.heartbeats = new LifecycleHeartbeats({
+      fleetPort: o.fleetPort, clock: o.clock, log: this.log, defaultIntervalMs: o.settings.heartbeatIntervalMs,
+      ref: () => this.ref(), signal: this.abort.signal, track,
+      wanted: (id) => {
+        const cell = this.cells.get(id);
+        return cell !== undefined && !['failed', 'completing', 'gone'].includes(cell.state);
+      },
     });
     this.effects = new HostEffects({
       fleet: o.fleet, store: o.store, fleetPort: o.fleetPort, commands: o.commands, traffic: o.traffic, clock: o.clock,
@@ -127,6 +154,7 @@ export class FleetReconciler implements HostMailbox {
       this.poller.stop();
       this.planTimer?.();
       this.statusTimer?.();
+      this.heartbeats.stop();
       await workers;
       await Promise.allSettled([...this.work]);
       this.o.observer?.reconcilerStopped?.(this.o.fleet);
@@ -223,11 +251,18 @@ export class FleetReconciler implements HostMailbox {
    * shows on the fleet's status and in the log until the spec is fixed (`fleetsync fleet apply`).
    */
   private async onMalformedSpec(error: MalformedItemError): Promise<void> {
-    const problem = `spec item: ${error.message}`;
-    if (this.specError !== problem) this.log.error({ problem }, 'the fleet spec cannot be read: no new attempts until it is fixed');
+    await this.refuse(`spec item: ${error.message}`, 'the fleet spec cannot be read: no new attempts until it is fixed');
+  }
+
+  /** A problem that stops new attempts until it is fixed: on the status (a fresh one if none) and in the log. */
+  private async refuse(problem: string, logMessage: string): Promise<void> {
+    if (this.specError !== problem) this.log.error({ problem }, logMessage);
     this.specError = problem;
-    const base = this.status;
-    if (!base || base.errors?.includes(problem)) return;
+    const base: FleetStatus = this.status ?? {
+      observedGeneration: 0, hostCounts: { total: 0, inSync: 0, syncing: 0, queued: 0, failed: 0, launching: 0 }, conditions: [],
+      updatedAtMs: this.now(),
+    };
+    if (base.errors?.includes(problem)) return;
     const status: FleetStatus = { ...base, errors: [...(base.errors ?? []), problem], updatedAtMs: this.now() };
     await this.o.store.putStatus({ fleet: this.o.fleet, status, token: this.o.lease.token });
     this.status = status;
@@ -295,10 +330,18 @@ export class FleetReconciler implements HostMailbox {
     const newGeneration = fleet.generation !== this.status?.observedGeneration;
     this.spec = fleet;
     this.specError = null;
+    const sharing = this.o.sharingGroup?.(fleet) ?? [];
+    if (sharing.length > 0) {
+      // Both fleets would sync the same hosts: neither acts until one of them names another group.
+      const group = fleet.spec.autoScalingGroupName;
+      await this.refuse(`Auto Scaling group ${group} is also named by fleet ${sharing.join(', ')}: one group, one fleet; `
+        + 'change one of them with fleetsync fleet apply', 'two fleets name one Auto Scaling group: acting on neither');
+      return;
+    }
     const instances = await this.o.fleetPort.list(this.ref(), this.abort.signal);
     if (newGeneration) this.status = await this.lifecycle.newGeneration(fleet, this.status, instances);
     this.observe(instances);
-    await this.heartbeat(instances);
+    await this.heartbeats.observe(instances);
     this.schedulePlan();
     this.scheduleStatus();
   }
@@ -336,21 +379,6 @@ export class FleetReconciler implements HostMailbox {
     }
     for (const cell of this.cells.values()) {
       if (!seen.has(cell.instanceId) && cell.state !== 'gone') this.deliver(cell.instanceId, { type: 'GONE', nowMs: now });
-    }
-  }
-
-  /** Keeps the lifecycle hook of hosts still being brought up from timing out into ABANDON. */
-  private async heartbeat(instances: Instance[]): Promise<void> {
-    const now = this.now();
-    for (const inst of instances) {
-      if (inst.lifecycleState !== 'Pending:Wait') continue;
-      const cell = this.cells.get(inst.instanceId);
-      if (!cell || cell.state === 'failed' || cell.state === 'completing') continue;
-      cell.lastHeartbeatMs ??= now;
-      if (now - cell.lastHeartbeatMs < this.o.settings.heartbeatIntervalMs) continue;
-      cell.lastHeartbeatMs = now;
-      await this.o.fleetPort.heartbeat({ ref: this.ref(), instanceId: inst.instanceId })
-        .catch((error: unknown) => this.log.warn({ instanceId: inst.instanceId, err: error }, 'lifecycle heartbeat failed'));
     }
   }
 
@@ -501,13 +529,16 @@ export class FleetReconciler implements HostMailbox {
     cell.persistedSnapshot = cell.snapshot;
   }
 
+  /** The item goes first: a delete that fails throws, and the host (still `gone` in memory) is tried again. */
   private async forget(cell: HostCell): Promise<void> {
-    this.cells.delete(cell.instanceId);
+    this.pendingGrants.delete(cell.instanceId);
     this.batcher.remove(cell.instanceId);
     this.poller.forget(cell.instanceId);
     if (cell.persistedJson !== null) {
       await this.o.store.deleteHost({ fleet: this.o.fleet, instanceId: cell.instanceId, token: this.o.lease.token });
+      cell.persistedJson = null;
     }
+    this.cells.delete(cell.instanceId);
   }
 
   private paramsFor(revision: string): SyncParams {
@@ -541,11 +572,14 @@ export class FleetReconciler implements HostMailbox {
       halted: plan.halted, failedAtDesired: plan.failedAtDesired, previous: this.status,
       errors: [...this.malformed, ...(this.specError ? [this.specError] : [])], nowMs: now,
     });
-    const json = JSON.stringify({ ...status, updatedAtMs: 0 });
-    if (json === this.statusJson) return;
+    const { observedAt: _observedAt, ...compared } = status;
+    const json = JSON.stringify({ ...compared, updatedAtMs: 0 });
+    // Unchanged, it is still confirmed once per resync: observedAt tells a reader the controller is alive.
+    if (json === this.statusJson && now - this.statusWrittenAtMs < this.o.settings.resyncMs / 2) return;
     await this.o.store.putStatus({ fleet: this.o.fleet, status, token: this.o.lease.token });
     this.status = status;
     this.statusJson = json;
+    this.statusWrittenAtMs = now;
     this.o.observer?.statusWritten?.(this.o.fleet, status);
     if (finished) await this.lifecycle.finished({ fleet, rollout: finished, hosts: status.hostCounts.total });
   }

@@ -23,12 +23,19 @@ export interface SimController {
   store: MemoryStore;
   commands: SimCommands;
   traffic: SimTraffic;
+  /** the controller's Fleet port (patch its methods to inject faults or a hook's timeout) */
+  fleet: SimFleet;
   /** mutable: change failRate mid-test */
   sim: { syncMs: number; probeMs: number; failRate: number };
   /** the hosts that were in service at the start */
   hosts: string[];
   /** a valid spec at `revision` with these fields over the defaults */
   spec(revision: string, fields?: Record<string, unknown>): FleetSpec;
+  /**
+   * The controller process is paused for `ms` (a GC pause, a frozen VM): its clock jumps ahead by that much
+   * while its timers fire at the times they were due, as in a process that wakes up late.
+   */
+  pause(ms: number): void;
   /** lets virtual time pass */
   advance(ms: number): Promise<void>;
   /** stops the controller (a clean shutdown); `edit` then changes the store; a new controller starts on it */
@@ -50,21 +57,31 @@ export function startSimController(options: {
   const sim = { syncMs: options.syncMs ?? 30_000, probeMs: 1_000, failRate: options.failRate ?? 0 };
   const commands = new SimCommands(world, sim);
   const traffic = new SimTraffic(world);
+  const fleet = new SimFleet(world);
+  let pausedMs = 0;
+  const processClock = {
+    nowMs: () => clock.nowMs() + pausedMs,
+    sleep: (ms: number, signal?: AbortSignal) => clock.sleep(ms, signal),
+    setTimer: (ms: number, fn: () => void) => clock.setTimer(ms, fn),
+  };
   let abort = new AbortController();
   let generation = 0;
   const start = (): Promise<void> => new Manager({
-    store, fleetPort: new SimFleet(world), commands, traffic, clock, random: seededRandom(2 + generation++), holder: `test-${generation}`,
+    store, fleetPort: fleet, commands, traffic, clock: processClock, random: seededRandom(2 + generation++), holder: `test-${generation}`,
     settings: { ...DEFAULT_SETTINGS, ...options.settings }, leader: DEFAULT_LEADER_SETTINGS, fleetScanMs: 5_000, log: options.log ?? silentLogger,
     ...(options.artifacts ? { artifacts: options.artifacts } : {}),
   }).run(abort.signal);
   let done = start();
   return {
-    clock, world, store, commands, traffic, sim, hosts,
+    clock, world, store, commands, traffic, fleet, sim, hosts,
     spec: (revision, fields = {}) => parseFleetSpec({
       autoScalingGroupName: 'asg', source: 's3://bucket/app', destination: '/srv/app', revision, ...fields,
     }),
     advance: async (ms) => {
       await clock.run({ untilMs: clock.nowMs() + ms });
+    },
+    pause: (ms) => {
+      pausedMs += ms;
     },
     restart: async (edit) => {
       abort.abort();

@@ -57,6 +57,14 @@ describe('maxUnavailable', () => {
     }
   });
 
+  it('counts a granted host as unavailable whatever its state until it takes the grant (F9: its save failed)', () => {
+    const granted = host('inSync');
+    const hosts = [granted, ...many(2, 'syncing'), ...many(10, 'queued')];
+    const p = plan(hosts, { maxUnavailable: 3 }, { pendingGrants: new Set([granted.instanceId]) });
+    expect(p.unavailable).toBe(3);
+    expect(p.grants).toHaveLength(0);
+  });
+
   it('counts a host still out of its target groups as unavailable, whatever its state', () => {
     for (const state of ['backoff', 'queued', 'failed', 'idle'] as const) {
       const hosts = [...many(2, state, { deregistered: true }), ...many(10, 'queued')];
