@@ -26,23 +26,32 @@ afterAll(async () => {
   await tmp.remove();
 });
 
-function syncKilledAfter(args: string[], delayMs: number): Promise<{ code: number | null; ms: number }> {
-  return new Promise((resolve, reject) => {
-    const started = Date.now();
-    const child = spawn(SCRIPT, args, { detached: true, stdio: 'ignore', env: { ...process.env, PATH: FAST_PATH } });
-    const timer = setTimeout(() => {
+/** A sync in its own process group: kill() sends SIGKILL to the whole group (the check included). */
+function startSync(args: string[]): { kill(): void; done: Promise<{ code: number | null; ms: number }> } {
+  const started = Date.now();
+  const child = spawn(SCRIPT, args, { detached: true, stdio: 'ignore', env: { ...process.env, PATH: FAST_PATH } });
+  const done = new Promise<{ code: number | null; ms: number }>((resolve, reject) => {
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, ms: Date.now() - started }));
+  });
+  return {
+    kill: () => {
       try {
         process.kill(-(child.pid as number), 'SIGKILL');
       } catch {
         // finished before its kill point
       }
-    }, delayMs);
-    child.on('error', reject);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, ms: Date.now() - started });
-    });
-  });
+    },
+    done,
+  };
+}
+
+async function syncKilledAfter(args: string[], delayMs: number): Promise<{ code: number | null; ms: number }> {
+  const sync = startSync(args);
+  const timer = setTimeout(() => sync.kill(), delayMs);
+  const result = await sync.done;
+  clearTimeout(timer);
+  return result;
 }
 
 async function setUp(name: string) {
@@ -137,4 +146,46 @@ describe('kill -9 where data moves', () => {
       }
     }
   }, 120_000);
+
+  describe('a current link the agent did not make (a hand-made or Capistrano-style absolute link)', () => {
+    async function handMade(name: string) {
+      const c = await setUp(name);
+      const dest = join(c.root, 'dest');
+      const site = join(c.root, 'old-site');
+      await writeTree(site, { 'index.php': 'the old site\n' });
+      await mkdir(dest);
+      await symlink(site, join(dest, 'current'));
+      return { ...c, dest, site };
+    }
+
+    it('a failing check puts it back exactly (exit 4; or exit 3 if the agent refuses it up front), so the old site keeps serving', async () => {
+      const c = await handMade('hand-made-check');
+      const failing = join(c.root, 'fails');
+      await writeFile(failing, '#!/bin/sh\nexit 1\n', { mode: 0o755 });
+      const run = await runAgent(syncArgs({ source: c.source, revision: 'rev1', destination: c.dest, check: failing }));
+      expect([EXIT.checkFailed, EXIT.syncFailed], run.stdout).toContain(run.code);
+      expect(await readlink(join(c.dest, 'current')).catch(() => 'no current link')).toBe(c.site);
+      expect(await readFile(join(c.dest, 'current', 'index.php'), 'utf8')).toBe('the old site\n');
+    });
+
+    it('a kill -9 during the check: the probe puts it back exactly', async () => {
+      const c = await handMade('hand-made-kill');
+      const slow = join(c.root, 'slow');
+      await writeFile(slow, '#!/bin/sh\nsleep 5\n', { mode: 0o755 });
+      const sync = startSync(syncArgs({ source: c.source, revision: 'rev1', destination: c.dest, check: slow }));
+      let ended = false;
+      void sync.done.then(() => { ended = true; });
+      // wait for the switch (or for a refusal up front), then kill the group during the check
+      for (let i = 0; i < 1000 && !ended; i++) {
+        if ((await readlink(join(c.dest, 'current')).catch(() => '')) === 'releases/rev1') break;
+        await new Promise((r) => setTimeout(r, 10));
+      }
+      sync.kill();
+      await sync.done;
+      const probe = await runAgent(['--mode', 'probe', '--destination', c.dest]);
+      expect(probe.code, probe.stdout).toBe(EXIT.synced);
+      expect(probe.result.revision).toBeNull();
+      expect(await readlink(join(c.dest, 'current')).catch(() => 'no current link')).toBe(c.site);
+    });
+  });
 });
