@@ -204,4 +204,41 @@ describe('signals at random points of a sync with a check', () => {
     const after = await runAgent(['--mode', 'probe', '--destination', c.dest]);
     expect(after.result.revision).toBe('rev-b');
   });
+
+  it('SIGTERM to the agent alone while its check ignores SIGTERM: the agent ends at once, the check with it, the switch undone', async () => {
+    const c = await setUp('release');
+    expect((await runAgent(c.args('rev-a'), { env: { CHECK_SLEEP: '0' } })).code).toBe(EXIT.synced);
+    const pidFile = join(c.root, 'check.pid');
+    const stubborn = join(c.root, 'stubborn-check');
+    await writeFile(stubborn, `#!/bin/sh\ntrap '' TERM\necho $$ > '${pidFile}'\nwhile :; do sleep 0.1; done\n`, { mode: 0o755 });
+    const args = syncArgs({ source: `file://${join(c.root, 'source')}`, revision: 'rev-b', destination: c.dest, check: stubborn });
+    const child = spawn(SCRIPT, args, { detached: true, stdio: ['ignore', 'pipe', 'ignore'], env: { ...process.env, PATH: FAST_PATH } });
+    let stdout = '';
+    child.stdout.on('data', (chunk: Buffer) => { stdout += chunk.toString(); });
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    let checkPid = 0;
+    for (let i = 0; i < 1000 && !checkPid; i++) {
+      checkPid = Number((await readOr(pidFile, '')).trim()) || 0;
+      if (!checkPid) await new Promise((r) => setTimeout(r, 10));
+    }
+    expect(checkPid, 'the check started').toBeGreaterThan(0);
+    const sent = Date.now();
+    process.kill(child.pid as number, 'SIGTERM');
+    const code = await exited;
+    try {
+      expect(Date.now() - sent).toBeLessThan(5_000);
+      expect(code, stdout).toBe(EXIT.syncFailed);
+      expect(stdout.split('\n').filter((l) => l !== '')).toHaveLength(1);
+      await new Promise((r) => setTimeout(r, 100));
+      expect(() => process.kill(checkPid, 0), 'the check process is gone').toThrow();
+      expect(await readlink(join(c.dest, 'current'))).toBe('releases/rev-a');
+      expect((await readOr(join(c.dest, '.fleetsync', 'REVISION'), '')).trim()).toBe('rev-a');
+    } finally {
+      try {
+        process.kill(-(child.pid as number), 'SIGKILL');
+      } catch {
+        // the group is gone
+      }
+    }
+  });
 });
