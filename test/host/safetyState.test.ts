@@ -272,6 +272,24 @@ describe.skipIf(noUsers !== '')(`--check-user${noUsers ? ` (skipped: ${noUsers})
     expect((await readFile(out, 'utf8')).trim()).toBe(String(user.uid));
   });
 
+  it('the check, as the user named, holds no descriptor of the lock and cannot touch the state', async () => {
+    const c = await newCase();
+    const user = attacker as TestUser;
+    const out = join(c.root, 'fds');
+    await writeFile(out, '', { mode: 0o666 });
+    await chmod(out, 0o666);
+    const check = join(c.root, 'fd-check');
+    await writeFile(check, `#!/bin/sh\nfor fd in /proc/$$/fd/*; do readlink "$fd"; done > '${out}'\n`
+      + `echo evil > "$FLEETSYNC_DESTINATION/.fleetsync/REVISION" 2>/dev/null && echo wrote-state >> '${out}'\nexit 0\n`, { mode: 0o755 });
+    const run = await runAgent([...syncArgs({ source: c.source, revision: 'rev1', destination: c.dest, check }), '--check-user', user.name]);
+    expect(run.code, run.stdout).toBe(EXIT.synced);
+    const fds = (await readFile(out, 'utf8')).split('\n').filter(Boolean);
+    expect(fds.length).toBeGreaterThan(0);
+    expect(fds.filter((target) => target.endsWith('/lock'))).toEqual([]);
+    expect(fds).not.toContain('wrote-state');
+    expect(await readFile(join(c.dest, '.fleetsync', 'REVISION'), 'utf8')).toBe('rev1\n');
+  });
+
   it('runs the check as root without it', async () => {
     const c = await newCase();
     const { check, out } = await idCheck(c);
