@@ -14,7 +14,7 @@ import { SCRIPT, makeTempDir, requireTools, syncArgs } from '../support/hostScri
 import { FAST_PATH, mulberry32, runAgent } from '../support/hostSafety.ts';
 import { folderDigest, treeDigest, writeTreeFiles, type Tree } from '../support/publishedRevision.ts';
 
-const POINTS = 15;
+const POINTS = 12;
 const SEED = Number(process.env.FLEETSYNC_KILL_SEED ?? (Date.now() % 2 ** 31));
 const REVISIONS = ['rev-a', 'rev-b', 'rev-c'];
 
