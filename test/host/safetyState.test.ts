@@ -253,6 +253,38 @@ describe.skipIf(noUsers !== '')(`release strategy, a destination another user ca
   });
 });
 
+describe.skipIf(noUsers !== '')(`the app user owns the folder above the destination (a /var/www of www-data's)${noUsers ? ` (skipped: ${noUsers})` : ''}`, () => {
+  /** A root-owned folder with files that are in no revision. */
+  async function victimFolder(c: Case): Promise<string> {
+    const victim = join(c.root, 'victim-folder');
+    await writeTree(victim, { 'db.sqlite': 'precious 1\n', 'backups/2024.tar': 'precious 2\n' });
+    return victim;
+  }
+
+  async function victimFolderIntact(victim: string): Promise<void> {
+    expect((await readdir(victim)).sort()).toEqual(['backups', 'db.sqlite']);
+    expect(await readFile(join(victim, 'db.sqlite'), 'utf8')).toBe('precious 1\n');
+    expect(await readFile(join(victim, 'backups', '2024.tar'), 'utf8')).toBe('precious 2\n');
+  }
+
+  it.each(['inplace', 'release'] as const)('swaps the destination (%s) for a link to a root-owned folder: the next sync refuses and leaves it alone', async (strategy) => {
+    const c = await newCase();
+    const user = attacker as TestUser;
+    const www = join(c.root, 'www');
+    await mkdir(www);
+    await chown(www, user.uid, user.gid);
+    const dest = join(www, 'app');
+    const first = await runAgent(syncArgs({ source: c.source, revision: 'rev1', destination: dest, strategy }));
+    expect(first.code, first.stdout).toBe(EXIT.synced);
+    const victim = await victimFolder(c);
+    await asUser(user.name, 'cd "$1" && mv app app-was-roots && ln -s "$2" app', www, victim);
+
+    const run = await runAgent(syncArgs({ source: c.source, revision: 'rev2', destination: dest, strategy }));
+    await victimFolderIntact(victim);
+    expect(run.code, run.stdout).toBe(EXIT.syncFailed);
+  });
+});
+
 describe.skipIf(noUsers !== '')(`--check-user${noUsers ? ` (skipped: ${noUsers})` : ''}`, () => {
   async function idCheck(c: Case): Promise<{ check: string; out: string }> {
     const out = join(c.root, 'check-uid');
