@@ -79,6 +79,15 @@ describe('system folders', () => {
     await expect(lstat(dest)).rejects.toThrow(/ENOENT/);
   });
 
+  it('a link target reached through a symlink into a system tree is refused (exit 2), as a destination is', async () => {
+    const link = join(tmp.path, 'uploads-looks-harmless');
+    await symlink('/etc/cron.d', link);
+    const dest = join(tmp.path, 'link-through-symlink');
+    const run = await runAgent(syncArgs({ source, revision: 'rev1', destination: dest, links: `media=${link}` }));
+    expect(run.code, run.stdout).toBe(EXIT.badArguments);
+    await expect(lstat(dest)).rejects.toThrow(/ENOENT/);
+  });
+
   it('a destination reached through a symlink into a system tree is refused (exit 2)', async () => {
     const link = join(tmp.path, 'looks-harmless');
     await symlink('/etc', link);
