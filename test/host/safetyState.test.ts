@@ -151,14 +151,17 @@ describe.skipIf(noUsers !== '')(`an unprivileged user who owns the destination${
     const c = await newCase();
     const user = await ownedDest(c);
     const started = join(c.root, 'check-started');
+    const go = join(c.root, 'check-may-end');
     const check = join(c.root, 'slow-check');
-    await writeFile(check, `#!/bin/sh\ntouch '${started}'\nsleep 1.5\nexit 0\n`, { mode: 0o755 });
+    // the check holds the run until the swap is done (20 s at most)
+    await writeFile(check, `#!/bin/sh\ntouch '${started}'\ni=0\nwhile [ ! -e '${go}' ] && [ $i -lt 400 ]; do sleep 0.05; i=$((i+1)); done\nexit 0\n`, { mode: 0o755 });
     const running = runAgent(syncArgs({ source: c.source, revision: 'rev2', destination: c.dest, strategy: 'inplace', check }));
-    for (let i = 0; i < 500; i++) {
+    for (let i = 0; i < 2000; i++) {
       if (await lstat(started).then(() => true, () => false)) break;
       await new Promise((r) => setTimeout(r, 10));
     }
     await asUser(user.name, SWAP, c.dest, c.victim);
+    await writeFile(go, '');
     const run = await running;
     expect(run.code, run.stdout).toBe(EXIT.synced);
     await victimIntact(c);
