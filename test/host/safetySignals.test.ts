@@ -189,9 +189,13 @@ describe('signals at random points of a sync with a check', () => {
   it('a probe while a sync runs its check reports the checked revision, not the one being checked; the sync still finishes', async () => {
     const c = await setUp('release');
     expect((await runAgent(c.args('rev-a'), { env: { CHECK_SLEEP: '0' } })).code).toBe(EXIT.synced);
-    const running = runAgent(c.args('rev-b'), { env: { CHECK_SLEEP: '1.5' } });
+    // a check that holds the run until the probe is done (20 s at most)
+    const go = join(c.root, 'check-may-end');
+    const held = join(c.root, 'held-check');
+    await writeFile(held, `#!/bin/sh\ni=0\nwhile [ ! -e '${go}' ] && [ $i -lt 400 ]; do sleep 0.05; i=$((i+1)); done\n`, { mode: 0o755 });
+    const running = runAgent(syncArgs({ source: `file://${join(c.root, 'source')}`, revision: 'rev-b', destination: c.dest, check: held, keepReleases: 2 }));
     let switched = false;
-    for (let i = 0; i < 500 && !switched; i++) {
+    for (let i = 0; i < 2000 && !switched; i++) {
       switched = (await readlink(join(c.dest, 'current')).catch(() => '')) === 'releases/rev-b';
       if (!switched) await new Promise((r) => setTimeout(r, 10));
     }
@@ -199,6 +203,7 @@ describe('signals at random points of a sync with a check', () => {
     const during = await runAgent(['--mode', 'probe', '--destination', c.dest]);
     expect(during.code, during.stdout).toBe(EXIT.synced);
     expect(during.result.revision).toBe('rev-a');
+    await writeFile(go, '');
     const run = await running;
     expect(run.code, run.stdout).toBe(EXIT.synced);
     const after = await runAgent(['--mode', 'probe', '--destination', c.dest]);
