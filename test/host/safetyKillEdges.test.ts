@@ -171,7 +171,8 @@ describe('kill -9 where data moves', () => {
     it('a kill -9 during the check: the probe puts it back exactly', async () => {
       const c = await handMade('hand-made-kill');
       const slow = join(c.root, 'slow');
-      await writeFile(slow, '#!/bin/sh\nsleep 5\n', { mode: 0o755 });
+      // a check that only ends when killed (or after 60 s)
+      await writeFile(slow, '#!/bin/sh\ni=0\nwhile [ $i -lt 1200 ]; do sleep 0.05; i=$((i+1)); done\n', { mode: 0o755 });
       const sync = startSync(syncArgs({ source: c.source, revision: 'rev1', destination: c.dest, check: slow }));
       let ended = false;
       void sync.done.then(() => { ended = true; });
