@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # fleetsync-sync.sh: brings a host's destination folder to one revision of the codebase, or reports the
 # revision it holds. Run by the SSM document deploy/ssm/fleetsync-sync.json on EC2 hosts, and as a child
-# process by the local fleet. The work is done by fleetsync_agent.py beside it (Python 3.9+, standard library).
+# process by the local fleet. The work is done by the agent in fleetsync_agent/ beside it (Python 3.9+, standard
+# library only).
 #
 #   fleetsync-sync.sh --mode sync --source s3://BUCKET/PREFIX|file:///PATH --revision REV --destination /DIR
 #                     [--strategy release|inplace] [--excludes 'media/*,var/*'] [--links 'media=/mnt/efs/media']
@@ -19,7 +20,7 @@
 # root's alone): REVISION (written only once the check passed), journal.json (a switch in progress, rolled
 # back by the next run), records/REV.tsv (what was placed), lock, sync.log, aside/ (folders moved out of the way).
 # Needs: python3 >= 3.9; the aws CLI (v1 or v2) for s3:// sources. Nothing else.
-agent="$(dirname -- "${BASH_SOURCE[0]}")/fleetsync_agent.py"
+agent="$(dirname -- "${BASH_SOURCE[0]}")/fleetsync_agent"
 fail() {
   printf 'fleetsync-sync: %s\n' "$1" >&2
   printf 'FLEETSYNC-RESULT {"revision":null,"status":"failed","error":"%s"}\n' "$1"
@@ -29,5 +30,5 @@ command -v python3 >/dev/null 2>&1 || fail "python3 is not installed on this hos
 # The interpreter itself, not a launcher (pyenv's shims rewrite PATH, and the agent finds aws on the caller's).
 python=$(python3 -c 'import sys; print(sys.executable if sys.version_info >= (3, 9) else "")' 2>/dev/null)
 [ -n "$python" ] || fail "python3 on this host is older than 3.9: install python3.9 or newer"
-[ -r "$agent" ] || fail "the fleetsync agent is missing beside this script"
+[ -r "$agent/__main__.py" ] || fail "the fleetsync agent (fleetsync_agent/) is missing beside this script"
 exec "$python" -I -S -B -- "$agent" "$@"

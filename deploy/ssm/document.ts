@@ -3,15 +3,24 @@
  * the script travels inside the document, and each parameter's allowedPattern is the script's own
  * validation pattern. Regenerate after changing the script: `npx tsx deploy/ssm/document.ts`.
  */
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { gzipSync } from 'node:zlib';
+import { tarball } from './tarball.ts';
 import { PARAMETER_FLAGS, type ParameterName } from '../../controller/hostProtocol.ts';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 export const SCRIPT_PATH = join(HERE, '..', 'host', 'fleetsync-sync.sh');
-export const AGENT_PATH = join(HERE, '..', 'host', 'fleetsync_agent.py');
+export const AGENT_DIR = join(HERE, '..', 'host', 'fleetsync_agent');
+/** The module that holds the agent's validation patterns and folder lists. */
+export const AGENT_COMMON = 'common.py';
+
+/** The agent's modules, by file name, in name order. */
+export function readAgent(dir: string = AGENT_DIR): Record<string, string> {
+  return Object.fromEntries(readdirSync(dir).filter((name) => name.endsWith('.py')).sort()
+    .map((name) => [name, readFileSync(join(dir, name), 'utf8')]));
+}
 export const DOCUMENT_PATH = join(HERE, 'fleetsync-sync.json');
 /** SSM's limit on a command document's content. */
 export const MAX_DOCUMENT_BYTES = 64 * 1024;
@@ -106,19 +115,31 @@ export function documentScript(script: string): string {
   return `${[...lines.slice(0, header), ...body].join('\n')}\n`;
 }
 
-/** The agent as the document carries it: gzip, then base64 in lines of 76 (a 80 kB agent fits SSM's 64 kB). */
-export function packedAgent(agent: string): string[] {
-  const packed = gzipSync(Buffer.from(agent, 'utf8'), { level: 9 }).toString('base64');
+/**
+ * A module as the document carries it: without its comment-only lines (they cost bytes of the inline template and
+ * do nothing on a host; the modules hold no string in which a line starts with #).
+ */
+export function carriedModule(text: string): string {
+  return text.split('\n').filter((line) => !/^\s*#/.test(line)).join('\n');
+}
+
+/** The agent as the document carries it: its modules in one tar, gzip, then base64 in lines of 76. */
+export function packedAgent(agent: Record<string, string>): string[] {
+  const files = Object.fromEntries(Object.entries(agent).map(([name, text]) => [`fleetsync_agent/${name}`, carriedModule(text)]));
+  const packed = gzipSync(tarball(files), { level: 9 }).toString('base64');
   const lines: string[] = [];
   for (let i = 0; i < packed.length; i += 76) lines.push(packed.slice(i, i + 76));
   return lines;
 }
 
-export function buildDocument(fullScript: string, agent: string): Record<string, unknown> {
+export function buildDocument(fullScript: string, agent: Record<string, string>): Record<string, unknown> {
   const script = documentScript(fullScript);
   if (script.includes('{{')) throw new Error('the host script must not contain "{{": SSM would read it as a parameter');
   if (script.split('\n').includes(SCRIPT_END_MARKER)) throw new Error(`the host script must not hold a line ${SCRIPT_END_MARKER}`);
-  const patterns = allowedPatterns(agent);
+  const patterns = allowedPatterns(agent[AGENT_COMMON] ?? '');
+  for (const name of Object.keys(agent)) {
+    if (!/^[a-z_]+\.py$/.test(name)) throw new Error(`agent module ${name}: only lowercase .py names travel in the document`);
+  }
   const parameters = Object.fromEntries(PARAMETER_FLAGS.map(([name]) => {
     const text = PARAMETER_TEXT[name];
     return [name, {
@@ -137,7 +158,7 @@ export function buildDocument(fullScript: string, agent: string): Record<string,
     `cat >"$fs_dir/fleetsync-sync.sh" <<'${SCRIPT_END_MARKER}'`,
     ...script.replace(/\n$/, '').split('\n'),
     SCRIPT_END_MARKER,
-    `base64 -d <<'${SCRIPT_END_MARKER}' | gzip -dc >"$fs_dir/fleetsync_agent.py" || exit 3`,
+    `base64 -d <<'${SCRIPT_END_MARKER}' | tar -xzf - -C "$fs_dir" || exit 3`,
     ...packedAgent(agent),
     SCRIPT_END_MARKER,
     ...parameterLines(),
@@ -147,7 +168,7 @@ export function buildDocument(fullScript: string, agent: string): Record<string,
   return {
     schemaVersion: '2.2',
     description: 'fleetsync: syncs this host\'s codebase to a revision, or reports the revision it holds. '
-      + 'Generated from deploy/host/fleetsync-sync.sh and fleetsync_agent.py by deploy/ssm/document.ts; do not edit by hand.',
+      + 'Generated from deploy/host/fleetsync-sync.sh and fleetsync_agent/ by deploy/ssm/document.ts; do not edit by hand.',
     parameters,
     mainSteps: [{
       action: 'aws:runShellScript',
@@ -158,12 +179,12 @@ export function buildDocument(fullScript: string, agent: string): Record<string,
   };
 }
 
-export function renderDocument(script: string, agent: string): string {
+export function renderDocument(script: string, agent: Record<string, string>): string {
   return `${JSON.stringify(buildDocument(script, agent), null, 2)}\n`;
 }
 
 if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  const text = renderDocument(readFileSync(SCRIPT_PATH, 'utf8'), readFileSync(AGENT_PATH, 'utf8'));
+  const text = renderDocument(readFileSync(SCRIPT_PATH, 'utf8'), readAgent());
   if (Buffer.byteLength(text) > MAX_DOCUMENT_BYTES) {
     throw new Error(`the document is ${Buffer.byteLength(text)} bytes; SSM allows ${MAX_DOCUMENT_BYTES}`);
   }

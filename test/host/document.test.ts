@@ -2,17 +2,16 @@
  * The SSM command document: generated from the host script, its allowedPatterns are the script's own
  * validation patterns and state/validate.ts PATTERNS, and its runCommand really runs the script.
  */
-import { execFile } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { execFile, execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, readdirSync } from 'node:fs';
 import { mkdir, readFile, readlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { gunzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ATTEMPT_ID_PATTERN, EXIT, PARAMETER_FLAGS, parseResultLine, ssmParameters } from '../../controller/hostProtocol.ts';
 import type { SyncParams } from '../../controller/ports/commands.ts';
 import { PATTERNS, SHARED_ROOTS, SYSTEM_TREES, checkDestination } from '../../state/validate.ts';
 import {
-  AGENT_PATH, DOCUMENT_PATH, MAX_DOCUMENT_BYTES, SCRIPT_END_MARKER, SCRIPT_PATH, renderDocument, scriptPathList, scriptPatterns,
+  AGENT_COMMON, DOCUMENT_PATH, carriedModule, readAgent, MAX_DOCUMENT_BYTES, SCRIPT_END_MARKER, SCRIPT_PATH, renderDocument, scriptPathList, scriptPatterns,
   documentScript,
 } from '../../deploy/ssm/document.ts';
 import { holdLock, makeTempDir, requireTools, runScript, writeTree } from '../support/hostScript.ts';
@@ -25,7 +24,9 @@ interface Doc {
 }
 
 let script: string;
-let agent: string;
+let agent: Record<string, string>;
+/** the module with the agent's patterns and folder lists */
+let common: string;
 let committed: string;
 let doc: Doc;
 let tmp: { path: string; remove(): Promise<void> };
@@ -37,7 +38,8 @@ const body = (re: RegExp) => plain(re).replace(/^\^/, '').replace(/\$$/, '');
 beforeAll(async () => {
   requireTools('bash', 'sh', 'flock', 'shellcheck');
   script = await readFile(SCRIPT_PATH, 'utf8');
-  agent = await readFile(AGENT_PATH, 'utf8');
+  agent = readAgent();
+  common = agent[AGENT_COMMON] ?? '';
   committed = await readFile(DOCUMENT_PATH, 'utf8');
   doc = JSON.parse(committed) as Doc;
   tmp = await makeTempDir('ssmdoc');
@@ -91,11 +93,18 @@ describe('the committed document', () => {
     // only whole comment lines and blank lines went: every other line is there, in order
     expect(carried.replace(/\n$/, '').split('\n').filter((l) => !l.startsWith('#'))).toEqual(script.split('\n').filter((l) => !/^\s*(#.*)?$/.test(l)));
     expect(carried).toContain('# Exit codes: 0 synced');
-    // the agent travels gzip+base64 between the second pair of markers, and unpacks to the file in the repo
-    const start = lines.findIndex((l) => l.includes('| gzip -dc >'));
+    // the agent travels as one tar.gz, base64, between the second pair of markers, and unpacks to the modules in
+    // the repo (less their comment-only lines)
+    const start = lines.findIndex((l) => l.includes('| tar -xzf - -C "$fs_dir"'));
     const end = lines.indexOf(SCRIPT_END_MARKER, start + 1);
     expect(start).toBeGreaterThan(0);
-    expect(gunzipSync(Buffer.from(lines.slice(start + 1, end).join(''), 'base64')).toString('utf8')).toBe(agent);
+    const unpacked = join(tmp.path, 'unpacked');
+    mkdirSync(unpacked, { recursive: true });
+    execFileSync('tar', ['-xzf', '-', '-C', unpacked], { input: Buffer.from(lines.slice(start + 1, end).join(''), 'base64') });
+    expect(readdirSync(join(unpacked, 'fleetsync_agent')).sort()).toEqual(Object.keys(agent).sort());
+    for (const [name, text] of Object.entries(agent)) {
+      expect(readFileSync(join(unpacked, 'fleetsync_agent', name), 'utf8'), name).toBe(carriedModule(text));
+    }
     expect(script).not.toContain('{{');
     expect(lines.join('\n')).not.toContain('{{ checkUser }}x');
   });
@@ -117,7 +126,7 @@ describe('the host script', () => {
   });
 
   it('validates with the same patterns as state/validate.ts', () => {
-    const re = scriptPatterns(agent);
+    const re = scriptPatterns(common);
     expect(re.RE_REVISION).toBe(plain(PATTERNS.revision));
     expect(re.RE_DESTINATION).toBe(plain(PATTERNS.destination));
     expect(re.RE_EXCLUDE).toBe(plain(PATTERNS.exclude));
@@ -129,8 +138,8 @@ describe('the host script', () => {
   });
 
   it('refuses the same system trees and shared roots as state/validate.ts, and agrees with it folder by folder', async () => {
-    expect(scriptPathList(agent, 'SYSTEM_TREES')).toEqual([...SYSTEM_TREES]);
-    expect(scriptPathList(agent, 'SHARED_ROOTS')).toEqual([...SHARED_ROOTS]);
+    expect(scriptPathList(common, 'SYSTEM_TREES')).toEqual([...SYSTEM_TREES]);
+    expect(scriptPathList(common, 'SHARED_ROOTS')).toEqual([...SHARED_ROOTS]);
     const candidates = ['/bin', '/boot', '/dev', '/etc', '/home', '/lib', '/lib64', '/libx32/x', '/opt', '/proc', '/root',
       '/run', '/srv', '/sys', '/tmp', '/usr', '/usr/local', '/usr/local/bin', '/var', '/var/lib', '/var/lib/mysql',
       '/var/log', '/var/tmp', '/mnt', '/media', '/var/www', '/var/www/app', '/srv/app', '/etc/cron.d', '/root/.ssh',

@@ -25,7 +25,7 @@ export const TEST_TOOLS: readonly TestTool[] = [
     elsewhere: 'the aws CLI v2 installer (https://docs.aws.amazon.com/cli/latest/userguide/getting-started-install.html) or `pip install awscli`',
   },
   {
-    tool: 'python3', why: 'the host agent the tests drive (deploy/host/fleetsync_agent.py) is Python 3',
+    tool: 'python3', why: 'the host agent the tests drive (deploy/host/fleetsync_agent/) is Python 3',
     apt: 'python3', dnf: '/usr/bin/python3',
     elsewhere: 'https://www.python.org/downloads/ (3.9 or later)',
   },

@@ -1,0 +1,147 @@
+"""What a run placed in each kept release, and the ctime ledger that keeps those records true across this run's own links and unlinks."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import stat
+
+from common import RECORD_VERSION, json_line
+
+
+class Entry:
+    """A wanted file, link or folder of a release."""
+    __slots__ = ('kind', 'sha', 'size', 'mode', 'target', 'source')
+
+    def __init__(self, kind, sha='', size=0, mode=0o644, target='', source=''):
+        self.kind, self.sha, self.size, self.mode, self.target, self.source = kind, sha, size, mode, target, source
+
+
+class Record:
+    """What a run placed in one release: path -> (sha256, mode, size, inode, ctime_ns)."""
+
+    def __init__(self, excludes, files, links, dirs):
+        self.excludes, self.files, self.links, self.dirs = excludes, files, links, dirs
+
+    def dump(self):
+        lines = [json_line({'format': RECORD_VERSION, 'excludes': self.excludes})]
+        for path in sorted(self.dirs):
+            lines.append('d\t' + path)
+        for path, target in sorted(self.links.items()):
+            lines.append('l\t%s\t%s' % (path, target))
+        for path, (sha, mode, size, ino, ctime) in sorted(self.files.items()):
+            lines.append('f\t%s\t%o\t%d\t%d\t%d\t%s' % (sha, mode, size, ino, ctime, path))
+        return '\n'.join(lines) + '\n'
+
+    @staticmethod
+    def parse(text):
+        lines = text.split('\n')
+        head = json.loads(lines[0])
+        if head.get('format') != RECORD_VERSION:
+            raise ValueError('unknown record format')
+        files, links, dirs = {}, {}, set()
+        for line in lines[1:]:
+            if not line:
+                continue
+            parts = line.split('\t')
+            if parts[0] == 'd':
+                dirs.add(parts[1])
+            elif parts[0] == 'l':
+                links[parts[1]] = parts[2]
+            elif parts[0] == 'f' and len(parts) == 7:
+                files[parts[6]] = (parts[1], int(parts[2], 8), int(parts[3]), int(parts[4]), int(parts[5]))
+            else:
+                raise ValueError('bad record line')
+        return Record(head.get('excludes'), files, links, dirs)
+
+
+def intact(path, rec):
+    """The file is the one a run placed and verified: same inode, size, mode, and a ctime nobody moved."""
+    try:
+        st = os.lstat(path)
+    except OSError:
+        return None
+    sha, mode, size, ino, ctime = rec
+    if stat.S_ISREG(st.st_mode) and st.st_ino == ino and st.st_size == size and stat.S_IMODE(st.st_mode) == mode \
+            and st.st_ctime_ns == ctime:
+        return st
+    return None
+
+
+class RecordsMixin:
+    def record_path(self, revision):
+        return 'records/%s.tsv' % revision
+
+    def load_record(self, revision):
+        text = self.state_read(self.record_path(revision))
+        if text is None:
+            return None
+        try:
+            return Record.parse(text)
+        except (ValueError, IndexError):
+            return None
+
+    def note(self, path):
+        """Before this run links, unlinks or renames a file: its ctime as it was, so that records of other releases
+        sharing the inode can follow the change this run made (and only that one)."""
+        try:
+            st = os.lstat(path)
+        except OSError:
+            return
+        if stat.S_ISREG(st.st_mode):
+            self.ledger.setdefault(st.st_ino, set()).add(st.st_ctime_ns)
+
+    def note_tree(self, top):
+        for root, _, files in os.walk(top):
+            for name in files:
+                self.note(os.path.join(root, name))
+
+    def drop_work(self):
+        """The run's downloads go before records are refreshed: unlinking them moves the ctime of placed files."""
+        if self.work and os.path.lexists(self.work):
+            self.note_tree(self.work)
+            shutil.rmtree(self.work, ignore_errors=True)
+
+    def refresh_records(self, revisions):
+        """Rewrites the records of kept releases: an entry stays trusted if its file is untouched, or changed only
+        by what this run did to its inode; anything else drops out (that file will be hashed before reuse)."""
+        self.drop_work()
+        for revision in revisions:
+            record = self.load_record(revision)
+            if record is None:
+                continue
+            base = os.path.join(self.dest, 'releases', revision)
+            changed = False
+            for path, rec in list(record.files.items()):
+                sha, mode, size, ino, ctime = rec
+                try:
+                    st = os.lstat(os.path.join(base, path))
+                except OSError:
+                    st = None
+                if st is not None and stat.S_ISREG(st.st_mode) and st.st_ino == ino and st.st_size == size \
+                        and stat.S_IMODE(st.st_mode) == mode:
+                    if st.st_ctime_ns == ctime:
+                        continue
+                    if ctime in self.ledger.get(ino, ()):
+                        record.files[path] = (sha, mode, size, ino, st.st_ctime_ns)
+                        changed = True
+                        continue
+                del record.files[path]
+                changed = True
+            if changed:
+                self.state_write(self.record_path(revision), record.dump())
+
+    def write_record(self, revision, placed):
+        base = os.path.join(self.dest, 'releases', revision)
+        files, links, dirs = {}, {}, set()
+        for path, entry in self.wanted.items():
+            if entry.kind == 'd':
+                dirs.add(path)
+            elif entry.kind == 'l':
+                links[path] = entry.target
+            else:
+                st = os.lstat(os.path.join(base, path))
+                files[path] = (entry.sha, entry.mode, entry.size, st.st_ino, st.st_ctime_ns)
+                self.ledger.setdefault(st.st_ino, set()).add(st.st_ctime_ns)
+        self.state_mkdir('records')
+        self.state_write(self.record_path(revision), Record(self.excludes, files, links, dirs).dump())
