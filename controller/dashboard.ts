@@ -1,0 +1,78 @@
+/**
+ * The read-only dashboard on the controller's HTTP port: the page (web/index.html for / and /fleets/<name>),
+ * its static files (web/*, read once at start: no path from a request ever reaches the file system), and the
+ * compact JSON it polls. The page is plain ES modules and CSS: no build step, nothing from another origin.
+ */
+import { readdir, readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Store } from './ports/store.ts';
+import { fleetDetail, fleetSummaries } from './status/dashboardView.ts';
+import { PATTERNS } from '../state/validate.ts';
+
+export const WEB_DIR = fileURLToPath(new URL('../web/', import.meta.url));
+
+const TYPES: Record<string, string> = {
+  '.html': 'text/html; charset=utf-8',
+  '.js': 'text/javascript; charset=utf-8',
+  '.css': 'text/css; charset=utf-8',
+  '.svg': 'image/svg+xml',
+};
+
+export interface Asset {
+  type: string;
+  body: Buffer;
+}
+
+export type DashboardAnswer =
+  | { kind: 'asset'; asset: Asset }
+  | { kind: 'json'; code: number; body: unknown };
+
+export interface Dashboard {
+  /** What to answer for a GET of `urlPath`, or null when the path is not the dashboard's. */
+  answer(urlPath: string): Promise<DashboardAnswer | null>;
+}
+
+/** Reads web/ once: the page and its files are served from memory under /assets/<name>. */
+export async function loadAssets(dir = WEB_DIR): Promise<Map<string, Asset>> {
+  const assets = new Map<string, Asset>();
+  for (const name of await readdir(dir)) {
+    const type = TYPES[path.extname(name)];
+    if (type) assets.set(name, { type, body: await readFile(path.join(dir, name)) });
+  }
+  if (!assets.has('index.html')) throw new Error(`${dir} has no index.html: the dashboard's files are missing from this install`);
+  return assets;
+}
+
+export function createDashboard(o: {
+  store: Store;
+  assets: Map<string, Asset>;
+  /** how the operator runs the CLI against this controller's store, shown before each command to copy */
+  cliPrefix: string;
+  nowMs: () => number;
+}): Dashboard {
+  const page = o.assets.get('index.html') as Asset;
+  return {
+    async answer(urlPath) {
+      if (urlPath === '/' || /^\/fleets\/[^/]+$/.test(urlPath)) return { kind: 'asset', asset: page };
+      if (urlPath.startsWith('/assets/')) {
+        const asset = o.assets.get(urlPath.slice('/assets/'.length));
+        return asset ? { kind: 'asset', asset } : { kind: 'json', code: 404, body: { error: `no ${urlPath}` } };
+      }
+      if (urlPath === '/api/fleets') {
+        const { fleets, errors } = await fleetSummaries(o.store);
+        return { kind: 'json', code: 200, body: { nowMs: o.nowMs(), cli: o.cliPrefix, fleets, errors } };
+      }
+      const one = /^\/api\/fleets\/([^/]+)$/.exec(urlPath);
+      if (one) {
+        const name = one[1] as string;
+        // a fleet name is plain ASCII: anything escaped or odd is not one (and never reaches the store)
+        if (!PATTERNS.fleetName.test(name)) return { kind: 'json', code: 400, body: { error: `${JSON.stringify(name)} is not a fleet name` } };
+        const fleet = await fleetDetail(o.store, name);
+        if (!fleet) return { kind: 'json', code: 404, body: { error: `no fleet ${name}` } };
+        return { kind: 'json', code: 200, body: { nowMs: o.nowMs(), cli: o.cliPrefix, fleet } };
+      }
+      return null;
+    },
+  };
+}
