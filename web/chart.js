@@ -32,6 +32,15 @@ export function rolloutChart(fleet, nowMs) {
     s('line', { x1: x(e.atMs), x2: x(e.atMs), y1: TOP, y2: H - BOTTOM }),
     s('text', { x: x(e.atMs) + 3, y: TOP + 10, text: MARKS[e.type] }),
     s('title', { text: `${MARKS[e.type]} at ${utc(e.atMs)} by ${e.actor}${e.reason ? `: ${e.reason}` : ''}` })));
+  // a paused stretch is shaded: from each pause to the next resume (or now, while still paused)
+  const byTime = [...fleet.history].filter((e) => e.type === 'pause' || e.type === 'resume').sort((a, b) => a.atMs - b.atMs);
+  const shades = [];
+  byTime.forEach((e, i) => {
+    if (e.type !== 'pause') return;
+    const until = byTime.slice(i + 1).find((r) => r.type === 'resume')?.atMs ?? (fleet.paused ? end : e.atMs);
+    const from = Math.max(e.atMs, start);
+    if (until > from) shades.push(s('rect', { class: 'paused-span', x: x(from), y: TOP, width: x(until) - x(from), height: H - TOP - BOTTOM }));
+  });
   if (fleet.rollout?.haltedAtMs >= start) {
     marks.push(s('g', { class: 'mark mark-halted' }, s('line', { x1: x(fleet.rollout.haltedAtMs), x2: x(fleet.rollout.haltedAtMs), y1: TOP, y2: H - BOTTOM })));
   }
@@ -46,6 +55,7 @@ export function rolloutChart(fleet, nowMs) {
   s('text', { class: 'label', x: LEFT, y: H - 8, text: utc(start) }),
   s('text', { class: 'label', x: W - RIGHT, y: H - 8, 'text-anchor': 'end', text: utc(end) }),
   s('text', { class: 'label legend', x: (LEFT + W) / 2, y: H - 8, 'text-anchor': 'middle', text: `hosts in sync at ${revision}: ${count}/${fleet.counts.total}` }),
+  ...shades,
   ...marks,
   s('path', { class: 'series', d: path }));
 }

@@ -167,6 +167,10 @@ describe('the dashboard in headless Chromium, on the embedded default', () => {
     expect(html).not.toMatch(/<script(?![^>]*\bsrc=)/);
     expect(html).not.toMatch(/\bon[a-z]+=/);
     expect(html).not.toMatch(/(src|href)="(https?:)?\/\//);
+    // only the files of web/ are served, by name: nothing else of the file system
+    for (const probe of ['/assets/..%2fpackage.json', '/assets/../package.json', '/assets/dashboard.ts', '/api/fleets/..%2f..']) {
+      expect((await fetch(`${http.url}${probe}`)).status, probe).not.toBe(200);
+    }
     // read-only: nothing but GET is served
     expect((await fetch(`${http.url}/api/fleets/demo`, { method: 'POST' })).status).toBe(405);
   });
