@@ -112,8 +112,8 @@ describe('the dashboard in headless Chromium, on the embedded default', () => {
 
   it('after `fleetsync deploy demo v2`, shows the rollout progressing, then every host at v2, without a reload', async () => {
     const { page } = browser;
-    // a full reload would lose this
-    await page.evaluate(() => { (window as unknown as { notReloaded: boolean }).notReloaded = true; });
+    // a full reload would lose this (code for the page is a string: the project's types are Node's, without the DOM)
+    await page.evaluate('window.notReloaded = true');
     const deploy = await cli('deploy', 'demo', 'v2');
     expect(deploy.code, deploy.stderr).toBe(0);
     const deployedAt = Date.now();
@@ -121,16 +121,16 @@ describe('the dashboard in headless Chromium, on the embedded default', () => {
     const seenAfterMs = Date.now() - deployedAt;
 
     // in progress: some hosts at v2, some not yet, while the rollout runs (each host's sync lasts over a poll)
-    await page.waitForFunction(() => {
-      const text = document.querySelector('.head .progress-text')?.textContent ?? '';
-      return /^[12]\/3 at v2$/.test(text) && document.querySelector('[data-condition="Progressing"]')?.textContent === 'True';
-    }, undefined, { timeout: 10_000, polling: 100 });
+    const progressText = page.locator('.head .progress-text');
+    const condition = (type: string) => page.locator(`.head [data-condition="${type}"]`);
+    await expect.poll(async () => `${await progressText.textContent()}, Progressing ${await condition('Progressing').textContent()}`,
+      { timeout: 10_000, interval: 100 }).toMatch(/^[12]\/3 at v2, Progressing True$/);
     await page.screenshot({ path: await outputFile('dashboard-rollout.png'), fullPage: true });
 
-    await page.waitForFunction(() => document.querySelector('.head .progress-text')?.textContent === '3/3 at v2'
-      && document.querySelector('[data-condition="Ready"]')?.textContent === 'True', undefined, { timeout: 30_000, polling: 100 });
+    await expect.poll(async () => `${await progressText.textContent()}, Ready ${await condition('Ready').textContent()}`,
+      { timeout: 30_000, interval: 100 }).toBe('3/3 at v2, Ready True');
     expect(Object.values(await reportedRevisions())).toEqual(['v2', 'v2', 'v2']);
-    expect(await page.evaluate(() => (window as unknown as { notReloaded?: boolean }).notReloaded)).toBe(true);
+    expect(await page.evaluate('window.notReloaded')).toBe(true);
     expect(await page.locator('.history tbody tr').first().locator('td').nth(1).innerText()).toBe('rolloutFinished');
     // the chart drew the rollout: its legend counts the hosts in sync at v2
     expect(await page.locator('.rollout-chart .legend').textContent()).toBe('hosts in sync at v2: 3/3');
