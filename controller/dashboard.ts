@@ -44,6 +44,12 @@ export async function loadAssets(dir = WEB_DIR): Promise<Map<string, Asset>> {
   return assets;
 }
 
+/**
+ * Every open page polls once a second, and each poll reads every host item of a fleet: answers are shared for
+ * this long, so ten open tabs cost the store what one does (in AWS mode, reads are billed).
+ */
+export const SHARED_ANSWER_MS = 900;
+
 export function createDashboard(o: {
   store: Store;
   assets: Map<string, Asset>;
@@ -52,27 +58,48 @@ export function createDashboard(o: {
   nowMs: () => number;
 }): Dashboard {
   const page = o.assets.get('index.html') as Asset;
+  const recent = new Map<string, { atMs: number; answer: Promise<DashboardAnswer | null> }>();
+  const shared = (key: string, read: () => Promise<DashboardAnswer | null>): Promise<DashboardAnswer | null> => {
+    const nowMs = o.nowMs();
+    const hit = recent.get(key);
+    if (hit && nowMs - hit.atMs < SHARED_ANSWER_MS) return hit.answer;
+    for (const [k, v] of recent) if (nowMs - v.atMs >= SHARED_ANSWER_MS) recent.delete(k);
+    const answer = read();
+    recent.set(key, { atMs: nowMs, answer });
+    // a failed read is not shared: the next poll tries again
+    void answer.catch(() => recent.delete(key));
+    return answer;
+  };
   return {
-    async answer(urlPath) {
-      if (urlPath === '/' || /^\/fleets\/[^/]+$/.test(urlPath)) return { kind: 'asset', asset: page };
-      if (urlPath.startsWith('/assets/')) {
-        const asset = o.assets.get(urlPath.slice('/assets/'.length));
-        return asset ? { kind: 'asset', asset } : { kind: 'json', code: 404, body: { error: `no ${urlPath}` } };
-      }
-      if (urlPath === '/api/fleets') {
-        const { fleets, errors } = await fleetSummaries(o.store);
-        return { kind: 'json', code: 200, body: { nowMs: o.nowMs(), cli: o.cliPrefix, fleets, errors } };
-      }
-      const one = /^\/api\/fleets\/([^/]+)$/.exec(urlPath);
-      if (one) {
-        const name = one[1] as string;
-        // a fleet name is plain ASCII: anything escaped or odd is not one (and never reaches the store)
-        if (!PATTERNS.fleetName.test(name)) return { kind: 'json', code: 400, body: { error: `${JSON.stringify(name)} is not a fleet name` } };
-        const fleet = await fleetDetail(o.store, name);
-        if (!fleet) return { kind: 'json', code: 404, body: { error: `no fleet ${name}` } };
-        return { kind: 'json', code: 200, body: { nowMs: o.nowMs(), cli: o.cliPrefix, fleet } };
-      }
-      return null;
+    answer(urlPath) {
+      if (urlPath.startsWith('/api/')) return shared(urlPath, () => api(urlPath));
+      return Promise.resolve(staticAnswer(urlPath));
     },
   };
+
+  function staticAnswer(urlPath: string): DashboardAnswer | null {
+    if (urlPath === '/' || /^\/fleets\/[^/]+$/.test(urlPath)) return { kind: 'asset', asset: page };
+    if (urlPath.startsWith('/assets/')) {
+      const asset = o.assets.get(urlPath.slice('/assets/'.length));
+      return asset ? { kind: 'asset', asset } : { kind: 'json', code: 404, body: { error: `no ${urlPath}` } };
+    }
+    return null;
+  }
+
+  async function api(urlPath: string): Promise<DashboardAnswer | null> {
+    if (urlPath === '/api/fleets') {
+      const { fleets, errors } = await fleetSummaries(o.store);
+      return { kind: 'json', code: 200, body: { nowMs: o.nowMs(), cli: o.cliPrefix, fleets, errors } };
+    }
+    const one = /^\/api\/fleets\/([^/]+)$/.exec(urlPath);
+    if (one) {
+      const name = one[1] as string;
+      // a fleet name is plain ASCII: anything escaped or odd is not one (and never reaches the store)
+      if (!PATTERNS.fleetName.test(name)) return { kind: 'json', code: 400, body: { error: `${JSON.stringify(name)} is not a fleet name` } };
+      const fleet = await fleetDetail(o.store, name);
+      if (!fleet) return { kind: 'json', code: 404, body: { error: `no fleet ${name}` } };
+      return { kind: 'json', code: 200, body: { nowMs: o.nowMs(), cli: o.cliPrefix, fleet } };
+    }
+    return null;
+  }
 }

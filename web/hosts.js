@@ -69,7 +69,10 @@ export class HostsView {
   }
 
   grid(rows) {
-    const cells = rows.map((row) => h('span', {
+    // grouped by bucket (in the order of the filters), each group by id: the fleet's shape reads at a glance
+    const order = new Map([...BUCKETS.map((b, i) => [b.key, i]), ['gone', BUCKETS.length]]);
+    const sorted = [...rows].sort((a, b) => order.get(a[BUCKET]) - order.get(b[BUCKET]) || (a[ID] < b[ID] ? -1 : 1));
+    const cells = sorted.map((row) => h('span', {
       class: `cell b-${row[BUCKET]}`, 'data-id': row[ID],
       title: `${row[ID]}: ${row[STATE]}, at ${text(row[REPORTED])}${row[ERROR] ? `: ${row[ERROR]}` : ''}`,
     }));
