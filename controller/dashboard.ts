@@ -55,6 +55,8 @@ export function createDashboard(o: {
   assets: Map<string, Asset>;
   /** how the operator runs the CLI against this controller's store, shown before each command to copy */
   cliPrefix: string;
+  /** the clock's time, for sharing answers (the page learns the server's time from the Date header, so the
+   *  bodies carry none and an unchanged fleet answers 304) */
   nowMs: () => number;
 }): Dashboard {
   const page = o.assets.get('index.html') as Asset;
@@ -89,7 +91,7 @@ export function createDashboard(o: {
   async function api(urlPath: string): Promise<DashboardAnswer | null> {
     if (urlPath === '/api/fleets') {
       const { fleets, errors } = await fleetSummaries(o.store);
-      return { kind: 'json', code: 200, body: { nowMs: o.nowMs(), cli: o.cliPrefix, fleets, errors } };
+      return { kind: 'json', code: 200, body: { cli: o.cliPrefix, fleets, errors } };
     }
     const one = /^\/api\/fleets\/([^/]+)$/.exec(urlPath);
     if (one) {
@@ -98,7 +100,7 @@ export function createDashboard(o: {
       if (!PATTERNS.fleetName.test(name)) return { kind: 'json', code: 400, body: { error: `${JSON.stringify(name)} is not a fleet name` } };
       const fleet = await fleetDetail(o.store, name);
       if (!fleet) return { kind: 'json', code: 404, body: { error: `no fleet ${name}` } };
-      return { kind: 'json', code: 200, body: { nowMs: o.nowMs(), cli: o.cliPrefix, fleet } };
+      return { kind: 'json', code: 200, body: { cli: o.cliPrefix, fleet } };
     }
     return null;
   }

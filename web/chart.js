@@ -15,9 +15,10 @@ export function rolloutChart(fleet, nowMs) {
   const revision = fleet.rollout?.revision ?? fleet.desired;
   const total = Math.max(fleet.counts.total, 1);
   const start = fleet.rollout?.startedAtMs ?? Math.min(nowMs - 60_000, ...fleet.history.map((e) => e.atMs).filter(Number.isFinite));
-  const end = Math.max(nowMs, start + 1000);
   // when each host now in sync at the revision got there; those before the start count from the start
   const reached = fleet.hosts.filter((row) => row[1] === 'inSync' && row[4] === revision).map((row) => Math.max(row[8], start)).sort((a, b) => a - b);
+  // the server's time has whole seconds: a host may have got there after it
+  const end = Math.max(nowMs, start + 1000, reached.at(-1) ?? start);
   const x = (ms) => LEFT + ((ms - start) / (end - start)) * (W - LEFT - RIGHT);
   const y = (n) => TOP + (1 - n / total) * (H - TOP - BOTTOM);
 

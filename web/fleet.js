@@ -16,7 +16,7 @@ export class FleetPage {
       this.head, this.actions, this.chart, this.hosts.root, this.history);
   }
 
-  update(data, error) {
+  update(data, error, nowMs) {
     if (!data) {
       fill(this.head, h('h1', { text: this.name }), h('p', { class: 'error', text: error }));
       return;
@@ -25,7 +25,7 @@ export class FleetPage {
     const cli = data.cli;
     this.drawHead(f);
     this.drawActions(f, cli);
-    fill(this.chart, h('h2', { text: 'Rollout' }), rolloutChart(f, data.nowMs));
+    fill(this.chart, h('h2', { text: 'Rollout' }), rolloutChart(f, nowMs));
     this.hosts.update(f, cli);
     this.drawHistory(f);
   }

@@ -18,6 +18,7 @@ export function startPolling({ url, onData }) {
   let last = null;
   let lastOkMs = 0;
   let lastError = '';
+  let serverNowMs = 0;
 
   const showStaleness = () => {
     const problems = [];
@@ -29,10 +30,10 @@ export function startPolling({ url, onData }) {
     }
     if (last) {
       const fleets = last.fleet ? [last.fleet] : last.fleets ?? [];
-      const stale = fleets.filter((f) => typeof f.observedAtMs === 'number' && last.nowMs - f.observedAtMs > STALE_STATUS_MS);
+      const stale = fleets.filter((f) => typeof f.observedAtMs === 'number' && serverNowMs - f.observedAtMs > STALE_STATUS_MS);
       for (const f of stale) {
         problems.push(`The status of ${f.name} was last refreshed at ${utc(f.observedAtMs)}`
-          + ` (${Math.round((last.nowMs - f.observedAtMs) / 1000)} s ago): is a controller leading this fleet?`);
+          + ` (${Math.round((serverNowMs - f.observedAtMs) / 1000)} s ago): is a controller leading this fleet?`);
       }
     }
     banner.hidden = problems.length === 0;
@@ -44,6 +45,9 @@ export function startPolling({ url, onData }) {
   const tick = async () => {
     try {
       const res = await fetch(url, { cache: 'no-store', headers: etag ? { 'if-none-match': etag } : {} });
+      // the server's time (to the second) judges observedAt, whatever this machine's clock says
+      const date = Date.parse(res.headers.get('date') ?? '');
+      serverNowMs = Number.isNaN(date) ? Date.now() : date;
       if (res.status === 304) {
         lastOkMs = Date.now();
         lastError = '';
@@ -52,12 +56,12 @@ export function startPolling({ url, onData }) {
         lastOkMs = Date.now();
         if (!res.ok) {
           lastError = '';
-          onData(null, body.error ?? `HTTP ${res.status}`);
+          onData(null, body.error ?? `HTTP ${res.status}`, serverNowMs);
         } else {
           etag = res.headers.get('etag');
           last = body;
           lastError = '';
-          onData(body, null);
+          onData(body, null, serverNowMs);
         }
       }
     } catch (err) {

@@ -158,6 +158,10 @@ describe('a 2,000-host fleet on the dashboard', () => {
     await expect.poll(() => page.locator('.grid .cell').count(), { timeout: 10_000 }).toBe(HOSTS);
     const id = instanceId(5);
     expect(await page.locator(`.grid .cell[data-id="${id}"]`).getAttribute('class')).toBe('cell b-inSync');
+    // while nothing changes, the polls answer 304 and the 2,000 cells are not drawn again
+    await page.evaluate(`document.querySelector('.grid').dataset.drawnBefore = 'yes'`);
+    await page.waitForTimeout(2_500);
+    expect(await page.locator('.grid').getAttribute('data-drawn-before')).toBe('yes');
     await store.putHost({ fleet: 'big', host: hostRecord({ instanceId: id, state: 'failed', reported: 'v1', target: 'v2', lastError: 'disk full' }), token: 1 });
     await page.locator(`.grid .cell.b-failed[data-id="${id}"]`).waitFor({ timeout: 2_500 });
   });
