@@ -6,7 +6,8 @@
  */
 import type { CommandMode, HostResult, InvocationResult, SyncParams } from './ports/commands.ts';
 import {
-  PATTERNS, ValidationError, checkDestination, checkExclude, checkRevision, checkSource,
+  PATTERNS, ValidationError, checkCheckUser, checkDestination, checkExclude, checkRevision, checkSource,
+  releaseExcludeProblems,
 } from '../state/validate.ts';
 
 export const DEFAULT_DOCUMENT_NAME = 'fleetsync-sync';
@@ -60,26 +61,13 @@ function plainSegments(value: string): boolean {
   return value.split('/').every((segment) => segment !== '' && segment !== '.' && segment !== '..');
 }
 
-/**
- * "/etc/." and "//etc" pass the destination pattern but are /etc: the host script normalizes them the same
- * way before it looks for system folders, so this catches them before they are sent.
- */
-function checkFolderNormalized(value: unknown, what: string): string | undefined {
-  const first = checkDestination(value, what);
-  if (first !== undefined || typeof value !== 'string') return first;
-  const normalized = `/${value.split('/').filter((s) => s !== '' && s !== '.').join('/')}`;
-  if (normalized === value) return undefined;
-  const again = checkDestination(normalized, what);
-  return again === undefined ? undefined : `${again} (${JSON.stringify(value)} is ${normalized})`;
-}
-
 function problemsOf(args: HostCommandArgs): string[] {
   const { mode, params, attemptId } = args;
   const problems: Array<string | undefined> = [];
   if (mode !== 'sync' && mode !== 'probe') problems.push(`mode must be sync or probe, got ${JSON.stringify(mode)}`);
   problems.push(checkSource(params.source, 'source'));
   problems.push(checkRevision(params.revision, 'revision'));
-  problems.push(checkFolderNormalized(params.destination, 'destination'));
+  problems.push(checkDestination(params.destination, 'destination'));
   if (params.strategy !== 'release' && params.strategy !== 'inplace') {
     problems.push(`strategy must be release or inplace, got ${JSON.stringify(params.strategy)}`);
   }
@@ -90,7 +78,10 @@ function problemsOf(args: HostCommandArgs): string[] {
     if (!PATTERNS.linkName.test(name) || !plainSegments(name)) {
       problems.push(`link name ${JSON.stringify(name)} is not valid: use a relative name of letters, digits and . _ - / without . or .. segments (like media)`);
     }
-    problems.push(checkFolderNormalized(target, `link target of ${JSON.stringify(name)}`));
+    problems.push(checkDestination(target, `link target of ${JSON.stringify(name)}`));
+  }
+  if (params.strategy === 'release' && Array.isArray(params.excludes)) {
+    problems.push(...releaseExcludeProblems({ excludes: params.excludes, links: params.links ?? {}, prefix: '' }));
   }
   if (params.strategy === 'inplace' && links.length > 0) {
     problems.push('links need strategy release (inplace syncs straight into the destination)');
@@ -98,6 +89,10 @@ function problemsOf(args: HostCommandArgs): string[] {
   if (params.checkCommand !== undefined && (typeof params.checkCommand !== 'string'
     || !PATTERNS.checkCommand.test(params.checkCommand) || !noDotDot(params.checkCommand))) {
     problems.push(`check command ${JSON.stringify(params.checkCommand)} is not valid: use the absolute path of a program without arguments (like /usr/local/bin/app-healthcheck)`);
+  }
+  if (params.checkUser !== undefined) {
+    problems.push(checkCheckUser(params.checkUser, 'check user'));
+    if (params.checkCommand === undefined) problems.push('a check user needs a check command (the user runs the check)');
   }
   if (!Number.isInteger(params.keepReleases) || params.keepReleases < MIN_KEEP_RELEASES
     || params.keepReleases > MAX_KEEP_RELEASES) {

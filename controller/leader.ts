@@ -45,6 +45,8 @@ export class LeaseTurns {
   }
 }
 
+export type Lead = (lease: Lease, signal: AbortSignal, held: () => boolean) => Promise<void>;
+
 export class LeaderElector {
   constructor(private readonly o: LeaderElectorOptions) {
     if (o.settings.renewDeadlineMs >= o.settings.leaseDurationMs) {
@@ -52,8 +54,11 @@ export class LeaderElector {
     }
   }
 
-  /** Campaigns for the lease until `signal` aborts; while leading, runs `lead` with a signal that aborts on loss. */
-  async run(signal: AbortSignal, lead: (lease: Lease, signal: AbortSignal) => Promise<void>): Promise<void> {
+  /**
+   * Campaigns for the lease until `signal` aborts; while leading, runs `lead` with a signal that aborts on loss
+   * and `held`, which says whether the lease may still be held (checked by the reconciler before each act).
+   */
+  async run(signal: AbortSignal, lead: Lead): Promise<void> {
     while (!signal.aborted) {
       const lease = await this.acquire(signal);
       if (!lease) return;
@@ -97,40 +102,54 @@ export class LeaderElector {
     return null;
   }
 
-  private async leadWhileRenewed(first: Lease, signal: AbortSignal, lead: (lease: Lease, signal: AbortSignal) => Promise<void>): Promise<void> {
+  private async leadWhileRenewed(first: Lease, signal: AbortSignal, lead: Lead): Promise<void> {
     const { store, clock, settings, fleet } = this.o;
     const leading = new AbortController();
     const onAbort = (): void => leading.abort(signal.reason);
     signal.addEventListener('abort', onAbort, { once: true });
     // Taken while shutting down: a listener added to an aborted signal never fires.
     if (signal.aborted) onAbort();
-    const running = lead(first, leading.signal).catch((error: unknown) => {
+    // Counted from when the last successful renew was asked for (the lease's own start), on this process's clock.
+    let validUntilMs = clock.nowMs() + settings.renewDeadlineMs;
+    const held = (): boolean => !leading.signal.aborted && clock.nowMs() < validUntilMs;
+    const running = lead(first, leading.signal, held).catch((error: unknown) => {
       this.o.log.error({ fleet, err: error }, 'fleet reconciler stopped with an error');
     }).finally(() => leading.abort());
     let lease = first;
-    let renewedAtMs = clock.nowMs();
+    // The deadline is a timer, not a check after each renew: a renew call that hangs must not keep this
+    // process acting past its lease. It counts from when the renew was asked for, the lease's own start.
+    let cancelDeadline = (): void => {};
+    const armDeadline = (fromMs: number): void => {
+      cancelDeadline();
+      cancelDeadline = clock.setTimer(fromMs + settings.renewDeadlineMs - clock.nowMs(), () => {
+        if (leading.signal.aborted) return;
+        this.o.log.warn({ fleet }, 'renew deadline passed: stepping down before the lease can expire');
+        leading.abort();
+      });
+    };
+    armDeadline(clock.nowMs());
     while (!leading.signal.aborted) {
       try {
         await clock.sleep(settings.retryPeriodMs, leading.signal);
       } catch {
         break;
       }
+      const askedAtMs = clock.nowMs();
       try {
-        const renewed = await store.renewLease({ lease, durationMs: settings.leaseDurationMs, nowMs: clock.nowMs() });
+        const renewed = await store.renewLease({ lease, durationMs: settings.leaseDurationMs, nowMs: askedAtMs });
+        if (leading.signal.aborted) break;
         if (!renewed) {
           this.o.log.warn({ fleet, token: lease.token }, 'lost the fleet lease: stepping down');
           break;
         }
         lease = renewed;
-        renewedAtMs = clock.nowMs();
+        validUntilMs = askedAtMs + settings.renewDeadlineMs;
+        armDeadline(askedAtMs);
       } catch (error) {
         this.o.log.warn({ fleet, err: error }, 'could not renew the lease');
       }
-      if (clock.nowMs() - renewedAtMs >= settings.renewDeadlineMs) {
-        this.o.log.warn({ fleet }, 'renew deadline passed: stepping down before the lease can expire');
-        break;
-      }
     }
+    cancelDeadline();
     leading.abort();
     signal.removeEventListener('abort', onAbort);
     await running;

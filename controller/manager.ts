@@ -39,6 +39,8 @@ export class Manager {
   private readonly leading = new Set<string>();
   private readonly turns = new LeaseTurns();
   private fleetNames: string[] = [];
+  /** Auto Scaling group → the fleets that name it, at the last scan */
+  private groups = new Map<string, string[]>();
   private lastLoopMs: number;
   storeReachable = false;
 
@@ -80,6 +82,8 @@ export class Manager {
       this.storeReachable = true;
       for (const bad of malformed) this.o.log.error({ key: bad.key, problem: bad.error }, 'malformed fleet item: that fleet is skipped, the others go on');
       names = fleets.map((f) => f.name);
+      this.groups = new Map();
+      for (const f of fleets) this.groups.set(f.spec.autoScalingGroupName, [...(this.groups.get(f.spec.autoScalingGroupName) ?? []), f.name]);
     } catch (error) {
       this.storeReachable = false;
       this.o.log.warn({ err: error }, 'could not list fleets');
@@ -94,8 +98,14 @@ export class Manager {
         settings: this.o.leader, log: this.o.log, heldElsewhere: () => this.leading.size, turns: this.turns,
         onLeaseChange: (held) => (held ? this.leading.add(fleet) : this.leading.delete(fleet)),
       });
-      const election = elector.run(signal, (lease, leadSignal) => new FleetReconciler({
-        fleet, lease, store: this.o.store, fleetPort: this.o.fleetPort, commands: this.o.commands, traffic: this.o.traffic,
+      const election = elector.run(signal, (lease, leadSignal, leaseHeld) => new FleetReconciler({
+        fleet, lease, leaseHeld,
+        sharingGroup: (record) => {
+          // the spec the reconciler holds may be newer than the scan: its own group counts, not the scanned one
+          const others = [...this.groups.entries()].flatMap(([group, named]) => (group === record.spec.autoScalingGroupName ? named : []));
+          return others.filter((name) => name !== fleet);
+        },
+        store: this.o.store, fleetPort: this.o.fleetPort, commands: this.o.commands, traffic: this.o.traffic,
         clock: this.o.clock, random: this.o.random, settings: this.o.settings, log: this.o.log, observer: this.o.observer,
         ...(this.o.artifacts ? { artifacts: this.o.artifacts } : {}),
       }).run(leadSignal)).catch((error: unknown) => this.o.log.error({ fleet, err: error }, 'leader election stopped'));

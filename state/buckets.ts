@@ -17,6 +17,7 @@ export const BUCKET_OF: Record<Exclude<HostState, 'gone'>, Bucket> = {
   verifying: 'syncing',
   restoring: 'syncing',
   attemptFailed: 'syncing',
+  cancelling: 'syncing',
   inSync: 'inSync',
   failed: 'failed',
 };

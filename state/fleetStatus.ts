@@ -43,6 +43,7 @@ export function nextFleetStatus(input: FleetStatusInput): { status: FleetStatus;
     ...(rollout ? { rollout } : {}),
     ...(input.errors.length > 0 ? { errors: input.errors } : {}),
     updatedAtMs: nowMs,
+    observedAt: new Date(nowMs).toISOString(),
   };
   return { status, finished };
 }

@@ -2,7 +2,7 @@
 
 export type HostState =
   | 'discovered' | 'waitingForAgent' | 'probing' | 'idle' | 'inSync' | 'queued' | 'draining' | 'syncing'
-  | 'verifying' | 'restoring' | 'attemptFailed' | 'backoff' | 'completing' | 'failed' | 'gone';
+  | 'verifying' | 'restoring' | 'attemptFailed' | 'cancelling' | 'backoff' | 'completing' | 'failed' | 'gone';
 
 export interface HostContext {
   instanceId: string;
@@ -30,6 +30,11 @@ export interface HostContext {
   retryRequestId: string | null;
   /** out of the load balancer for this attempt (drain) */
   deregistered: boolean;
+  /**
+   * attempts given back in a row because nothing ran (send failed, host busy): the backoff grows with them,
+   * and busy answers are capped. Absent in items written before it existed (read as 0).
+   */
+  refunds?: number;
   sinceMs: number;
 }
 

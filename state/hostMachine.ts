@@ -35,6 +35,7 @@ export type HostEvent =
   | { type: 'RESULT'; nowMs: number; outcome: 'success' | 'failed' | 'busy'; revision: string | null; error: string | null; random: number }
   | { type: 'DRAINED'; nowMs: number }
   | { type: 'RESTORED'; nowMs: number }
+  | { type: 'CANCELLED'; nowMs: number }
   | { type: 'LIFECYCLE_DONE'; nowMs: number }
   | { type: 'GONE'; nowMs: number };
 
@@ -44,6 +45,11 @@ export interface HostInput {
 }
 
 const BUSY_RETRY_MS = 5_000;
+/**
+ * Busy answers in a row given back before one spends the attempt: a lock held outside fleetsync (or an orphan
+ * command that cannot be cancelled) must not keep a host retried for ever.
+ */
+export const MAX_BUSY_REFUNDS = 5;
 const DEFAULT_POLICY: HostPolicy = {
   maxAttempts: 3, syncTimeoutMs: 900_000, backoffBaseMs: 10_000, backoffCapMs: 300_000, agentWaitMs: 600_000, drain: false,
 };
@@ -85,9 +91,14 @@ export const hostMachine = setup({
     }),
     acceptRetry: assign(({ event }) => ({
       retryRequestId: event.type === 'OBSERVE' ? event.retryRequestId : null,
-      attempt: 0, failedRevision: null, lastError: null,
+      attempt: 0, failedRevision: null, lastError: null, refunds: 0,
     })),
-    forgetFailure: assign({ attempt: 0, failedRevision: null }),
+    forgetFailure: assign({ attempt: 0, failedRevision: null, refunds: 0 }),
+    /** the effect: cancel the commands of this fleet still running on the host (they hold its lock) */
+    cancelOrphans: () => {},
+    countRefund: assign(({ context }) => ({ refunds: (context.refunds ?? 0) + 1 })),
+    /** a command ran to its end: the host was reachable and free */
+    resetRefunds: assign({ refunds: 0 }),
     setAgentDeadline: assign(({ context, event }) => ({ deadlineMs: now(event) + context.policy.agentWaitMs })),
     agentTimedOut: assign(({ context }) => ({
       lastError: `the command agent did not come online within ${Math.round(context.policy.agentWaitMs / 1000)}s`,
@@ -100,6 +111,7 @@ export const hostMachine = setup({
       return {
         targetRevision: event.targetRevision,
         attempt: sameTarget ? context.attempt + 1 : 1,
+        refunds: sameTarget ? (context.refunds ?? 0) : 0,
         attemptId: null, commandId: null, deadlineMs: null, lastError: null,
       };
     }),
@@ -125,8 +137,10 @@ export const hostMachine = setup({
     refundAttempt: assign(({ context }) => ({ attempt: Math.max(0, context.attempt - 1) })),
     scheduleBackoff: assign(({ context, event }) => {
       const busy = event.type === 'RESULT' && event.outcome === 'busy';
-      const delay = busy ? BUSY_RETRY_MS : backoffMs({
-        attempt: Math.max(1, context.attempt), baseMs: context.policy.backoffBaseMs,
+      // Given-back attempts count too, so repeated send failures and busy answers back off further each time.
+      const refunds = context.refunds ?? 0;
+      const delay = busy ? Math.min(context.policy.backoffCapMs, BUSY_RETRY_MS * 2 ** Math.min(Math.max(0, refunds - 1), 20)) : backoffMs({
+        attempt: Math.max(1, context.attempt + refunds), baseMs: context.policy.backoffBaseMs,
         capMs: context.policy.backoffCapMs, random: randomOf(event),
       });
       return { deadlineMs: now(event) + delay, attemptId: null, commandId: null };
@@ -153,6 +167,10 @@ export const hostMachine = setup({
     desiredMovedOn: ({ context }) => !context.launching && context.desiredRevision !== null
       && context.failedRevision !== null && context.desiredRevision !== context.failedRevision,
     commandRunning: ({ context }) => context.commandId !== null,
+    // A launching host may be granted what the fleet last reached; verifying keeps it from going into service
+    // at anything but its desired revision.
+    staleGrant: ({ context, event }) => event.type === 'GRANT' && !context.launching
+      && event.targetRevision !== context.desiredRevision,
   },
 }).createMachine({
   id: 'host',
@@ -174,13 +192,20 @@ export const hostMachine = setup({
     failedRevision: null,
     retryRequestId: null,
     deregistered: false,
+    refunds: 0,
     sinceMs: input.nowMs,
     policy: DEFAULT_POLICY,
   }),
   on: {
     OBSERVE: { actions: 'observe' },
     GONE: { target: '.gone', actions: 'stamp' },
+    // A drained host stays out of service (and counted unavailable) until its registration is confirmed.
+    RESTORED: { actions: 'restored' },
+    // After a restart or a failed registration, the registration is owed again.
+    RESUME: { guard: 'deregistered', actions: 'register' },
   },
+  // An attempt that ends without success gives a drained host back to its target groups (the inline
+  // enqueueActions: an action defined in setup cannot name another one there).
   states: {
     discovered: {
       // Waits for its first observation, then routes at once.
@@ -209,6 +234,7 @@ export const hostMachine = setup({
     },
     idle: {
       always: [
+        { guard: 'deregistered', target: 'restoring', actions: 'stamp' },
         { guard: 'atDesired', target: 'inSync' },
         { target: 'queued' },
       ],
@@ -231,6 +257,8 @@ export const hostMachine = setup({
       always: [{ guard: 'atDesired', target: 'idle', actions: 'stamp' }],
       on: {
         GRANT: [
+          // A grant from a plan older than the host's last observation (another revision) is not taken.
+          { guard: 'staleGrant' },
           { guard: 'drain', target: 'draining', actions: ['grant', 'stamp'] },
           { target: 'syncing', actions: ['grant', 'stamp'] },
         ],
@@ -245,16 +273,22 @@ export const hostMachine = setup({
     },
     syncing: {
       entry: 'requestSync',
-      always: [{ guard: 'pastDeadline', target: 'attemptFailed', actions: ['cancelCommand', 'recordError'] }],
+      always: [{ guard: 'pastDeadline', target: 'cancelling', actions: ['recordError'] }],
       on: {
         RESUME: { actions: 'resumeAttempt' },
         ATTEMPT_STARTED: { actions: 'attemptStarted' },
         SENT: { actions: 'sent' },
-        SEND_FAILED: { target: 'backoff', actions: ['recordError', 'refundAttempt', 'scheduleBackoff', 'stamp'] },
+        SEND_FAILED: {
+          target: 'backoff', actions: ['recordError', 'refundAttempt', 'countRefund', 'scheduleBackoff', enqueueActions(({ context, enqueue }) => { if (context.deregistered) enqueue('register'); }), 'stamp'],
+        },
         RESULT: [
-          { guard: ({ event }) => event.outcome === 'success', target: 'verifying', actions: ['succeeded', 'stamp'] },
-          { guard: ({ event }) => event.outcome === 'busy', target: 'backoff', actions: ['refundAttempt', 'scheduleBackoff', 'stamp'] },
-          { target: 'attemptFailed', actions: 'recordError' },
+          { guard: ({ event }) => event.outcome === 'success', target: 'verifying', actions: ['succeeded', 'resetRefunds', 'stamp'] },
+          // Busy: another command holds the host's lock. Commands of this fleet still running there are orphans
+          // (an earlier leader's, or a send that looked failed): they are cancelled, and the sync tried again.
+          { guard: ({ context, event }) => event.outcome === 'busy' && (context.refunds ?? 0) < MAX_BUSY_REFUNDS, target: 'backoff',
+            actions: ['recordError', 'refundAttempt', 'countRefund', 'scheduleBackoff', 'cancelOrphans', enqueueActions(({ context, enqueue }) => { if (context.deregistered) enqueue('register'); }), 'stamp'] },
+          { guard: ({ event }) => event.outcome === 'busy', target: 'attemptFailed', actions: ['recordError', 'cancelOrphans'] },
+          { target: 'attemptFailed', actions: ['recordError', 'resetRefunds'] },
         ],
         GONE: { target: 'gone', actions: ['cancelCommand', 'stamp'] },
       },
@@ -274,12 +308,20 @@ export const hostMachine = setup({
         RESTORED: { target: 'idle', actions: ['restored', 'stamp'] },
       },
     },
+    // An attempt past its deadline: its command is cancelled before the host's slot is given back, or the
+    // command would go on holding the host (out of service, and answering every retry busy).
+    cancelling: {
+      entry: 'cancelCommand',
+      on: {
+        RESUME: { target: 'cancelling', reenter: true },
+        CANCELLED: { target: 'attemptFailed' },
+      },
+    },
     // Transient: decides between another attempt and giving up.
     attemptFailed: {
       always: [
-        { guard: 'deregistered', target: 'attemptFailed', actions: ['register', 'restored'], reenter: true },
-        { guard: 'attemptsLeft', target: 'backoff', actions: ['scheduleBackoff', 'stamp'] },
-        { target: 'failed', actions: ['markFailed', 'stamp'] },
+        { guard: 'attemptsLeft', target: 'backoff', actions: ['scheduleBackoff', enqueueActions(({ context, enqueue }) => { if (context.deregistered) enqueue('register'); }), 'stamp'] },
+        { target: 'failed', actions: ['markFailed', enqueueActions(({ context, enqueue }) => { if (context.deregistered) enqueue('register'); }), 'stamp'] },
       ],
     },
     backoff: {

@@ -11,6 +11,8 @@ export interface RolloutHost {
   launching: boolean;
   reportedRevision: string | null;
   failedRevision: string | null;
+  /** out of its target groups (drained) and not yet registered again: unavailable whatever its state */
+  deregistered?: boolean;
 }
 
 export interface RolloutInput {
@@ -21,8 +23,10 @@ export interface RolloutInput {
   /** in-service hosts when this rollout started: the base of a percent maxUnavailable */
   inServiceAtStart: number;
   hosts: RolloutHost[];
-  /** hosts granted a slot whose machines have not yet moved out of `queued` */
+  /** hosts granted a slot that have not taken it yet (their GRANT is not applied and stored) */
   pendingGrants?: ReadonlySet<string>;
+  /** this rollout was halted before (the halt holds until a new generation, whatever the hosts say now) */
+  haltedBefore?: boolean;
 }
 
 export interface RolloutPlan {
@@ -39,7 +43,7 @@ export interface RolloutPlan {
   rollbackTo: string | null;
 }
 
-const IN_FLIGHT: ReadonlySet<HostState> = new Set(['draining', 'syncing', 'verifying', 'restoring', 'attemptFailed']);
+const IN_FLIGHT: ReadonlySet<HostState> = new Set(['draining', 'syncing', 'verifying', 'restoring', 'attemptFailed', 'cancelling']);
 
 export function planRollout(input: RolloutInput): RolloutPlan {
   const { rollout, desiredRevision, lastCompleteRevision } = input;
@@ -50,14 +54,15 @@ export function planRollout(input: RolloutInput): RolloutPlan {
   let launchingInFlight = 0;
   let failedAtDesired = 0;
   for (const host of input.hosts) {
-    if (IN_FLIGHT.has(host.state) || (host.state === 'queued' && pending.has(host.instanceId))) {
+    // A grant is a slot until the host takes it, whatever its state meanwhile (its save may have failed).
+    if (IN_FLIGHT.has(host.state) || pending.has(host.instanceId) || host.deregistered === true) {
       if (host.launching) launchingInFlight += 1;
       else unavailable += 1;
     }
     if (host.state === 'failed' && host.failedRevision === desiredRevision) failedAtDesired += 1;
   }
 
-  const halted = failedAtDesired >= rollout.maxFailures;
+  const halted = failedAtDesired >= rollout.maxFailures || input.haltedBefore === true;
   const paused = rollout.paused;
   // New instances are always synced: while the rollout cannot move, to what the whole fleet last reached,
   // so the group never replaces them in a loop because a rollout is stuck.

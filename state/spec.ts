@@ -31,6 +31,8 @@ export interface FleetSpec {
   links: Record<string, string>;
   rollout: RolloutSpec;
   check?: { command: string };
+  /** the Linux user the check runs as (the host runs it with runuser); needs check; default: the agent's user, root */
+  checkUser?: string;
   keepReleases: number;
   /** operator requests: instanceId -> request id; the leader retries a failed host once per new id */
   retries: Record<string, string>;
@@ -78,6 +80,11 @@ export interface RolloutRecord {
   /** in-service hosts when the rollout started: the base of a percent maxUnavailable */
   inServiceAtStart: number;
   finishedAtMs?: number;
+  /**
+   * when maxFailures halted this rollout: the halt holds until a new generation (a retry, a new revision),
+   * even once the hosts that caused it are gone (an abandoned launching host is terminated)
+   */
+  haltedAtMs?: number;
   /** the revision's size, when its manifest tells it (a published revision) */
   files?: number;
   bytes?: number;
@@ -94,6 +101,11 @@ export interface FleetStatus {
   /** reasons items of this fleet could not be read (a malformed item written by hand) */
   errors?: string[];
   updatedAtMs: number;
+  /**
+   * when the leader last confirmed this status (ISO 8601): refreshed at least once per resync even when nothing
+   * changed, so an old one means no controller is acting on the fleet
+   */
+  observedAt?: string;
 }
 
 export interface FleetResource {

@@ -8,7 +8,7 @@ import { PATTERNS, ValidationError, parseFleetSpec } from './validate.ts';
 
 const HOST_STATES = [
   'discovered', 'waitingForAgent', 'probing', 'idle', 'inSync', 'queued', 'draining', 'syncing',
-  'verifying', 'restoring', 'attemptFailed', 'backoff', 'completing', 'failed', 'gone',
+  'verifying', 'restoring', 'attemptFailed', 'cancelling', 'backoff', 'completing', 'failed', 'gone',
 ] as const satisfies readonly HostState[];
 // Fails to compile when a state is added to HostState but not here.
 const _everyState: Exclude<HostState, (typeof HOST_STATES)[number]> extends never ? true : never = true;
@@ -17,7 +17,7 @@ function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
-type Kind = 'string' | 'nullableString' | 'boolean' | 'number' | 'nullableNumber' | 'count';
+type Kind = 'string' | 'nullableString' | 'boolean' | 'number' | 'nullableNumber' | 'count' | 'optionalCount';
 
 const CONTEXT_FIELDS: Record<keyof HostContext, Kind> = {
   instanceId: 'string',
@@ -36,6 +36,7 @@ const CONTEXT_FIELDS: Record<keyof HostContext, Kind> = {
   failedRevision: 'nullableString',
   retryRequestId: 'nullableString',
   deregistered: 'boolean',
+  refunds: 'optionalCount',
   sinceMs: 'number',
 };
 
@@ -47,8 +48,9 @@ function kindProblem(value: unknown, kind: Kind, what: string): string | undefin
     number: typeof value === 'number' && Number.isFinite(value),
     nullableNumber: value === null || (typeof value === 'number' && Number.isFinite(value)),
     count: typeof value === 'number' && Number.isInteger(value) && value >= 0,
+    optionalCount: value === undefined || (typeof value === 'number' && Number.isInteger(value) && value >= 0),
   }[kind];
-  return ok ? undefined : `${what} must be ${kind === 'count' ? 'a whole number >= 0' : kind.replace('nullable', 'null or ').toLowerCase()}, got ${JSON.stringify(value)}`;
+  return ok ? undefined : `${what} must be ${kind === 'count' || kind === 'optionalCount' ? 'a whole number >= 0' : kind.replace('nullable', 'null or ').toLowerCase()}, got ${JSON.stringify(value)}`;
 }
 
 /** Throws ValidationError listing what is wrong with a stored host item. Unknown extra fields are allowed. */

@@ -12,6 +12,8 @@ export const PATTERNS = {
   exclude: /^[A-Za-z0-9._*?/-]{1,256}$/,
   linkName: /^[A-Za-z0-9._-]{1,128}(\/[A-Za-z0-9._-]{1,128})*$/,
   checkCommand: /^\/[A-Za-z0-9._/-]{1,255}$/,
+  /** a Linux user name as useradd takes it by default (NAME_REGEX) */
+  checkUser: /^[a-z_][a-z0-9_-]{0,31}$/,
   s3Source: /^s3:\/\/[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](\/[A-Za-z0-9._/-]{0,900})?$/,
   fileSource: /^file:\/\/\/[A-Za-z0-9._/-]{0,1000}$/,
   asgName: /^[\x21-\x7e]{1,255}$/,
@@ -19,12 +21,41 @@ export const PATTERNS = {
   targetGroupArn: /^arn:aws[a-z-]*:elasticloadbalancing:[a-z0-9-]+:\d{12}:targetgroup\/[A-Za-z0-9-]{1,32}\/[0-9a-f]{16}$/,
 } as const;
 
-/** Folders a sync must never own: syncing into them would wreck the host. */
-const SYSTEM_FOLDERS = new Set([
-  '/bin', '/boot', '/dev', '/etc', '/lib', '/lib32', '/lib64', '/proc', '/root', '/run', '/sbin', '/sys',
-  '/tmp', '/usr', '/var', '/home', '/mnt', '/opt', '/srv', '/media', '/var/lib', '/var/log', '/usr/local',
-  '/usr/bin', '/usr/lib', '/usr/sbin', '/var/tmp',
-]);
+/**
+ * System trees: a destination (or link target) is refused when it is one of these folders or anywhere below
+ * one (/etc/cron.d, /usr/local/bin, /root/.ssh, /var/lib/mysql): a sync runs as root and may delete there.
+ * An entry ending in "*" stands for every top-level folder whose name starts with it (/lib, /lib64, /libx32).
+ * deploy/host mirrors this list; keep the two the same.
+ */
+export const SYSTEM_TREES = [
+  '/bin', '/boot', '/dev', '/etc', '/lib*', '/proc', '/root', '/run', '/sbin', '/sys', '/usr',
+  '/var/cache', '/var/lib', '/var/log', '/var/spool',
+] as const;
+
+/**
+ * Shared roots: refused as exact paths only. Each holds other things (so syncing into it would wreck them),
+ * but a folder of its own below it is the usual home of an app (/var/www/app, /srv/app, /home/app/www).
+ * deploy/host mirrors this list; keep the two the same.
+ */
+export const SHARED_ROOTS = ['/', '/home', '/media', '/mnt', '/opt', '/srv', '/tmp', '/var', '/var/tmp'] as const;
+
+/** "/" followed by the non-empty, non-"." segments: "//etc/./cron.d/" is /etc/cron.d on the host. */
+export function normalFolder(path: string): string {
+  return `/${path.split('/').filter((seg) => seg !== '' && seg !== '.').join('/')}`;
+}
+
+/** The system folder (a SYSTEM_TREES entry, "*" resolved) this normal-form path is or is inside, if any. */
+export function systemTreeOf(normal: string): string | undefined {
+  const segments = normal.split('/').filter((seg) => seg !== '');
+  for (const tree of SYSTEM_TREES) {
+    const treeSegments = tree.split('/').filter((seg) => seg !== '');
+    const inside = segments.length >= treeSegments.length && treeSegments.every((seg, i) => (seg.endsWith('*')
+      ? (segments[i] as string).startsWith(seg.slice(0, -1))
+      : segments[i] === seg));
+    if (inside) return `/${segments.slice(0, treeSegments.length).join('/')}`;
+  }
+  return undefined;
+}
 
 export class ValidationError extends Error {
   override readonly name = 'ValidationError';
@@ -51,6 +82,8 @@ export const checkFleetName = patternCheck(PATTERNS.fleetName,
   'use 1-63 lowercase letters, digits and dashes, starting and ending with a letter or digit (like web-prod)');
 export const checkRevision = patternCheck(PATTERNS.revision,
   'use 1-128 letters, digits, dots, dashes and underscores, starting with a letter or digit (like a git sha 3f9c2ab)');
+export const checkCheckUser = patternCheck(PATTERNS.checkUser,
+  'use a Linux user name: a lowercase letter or _, then up to 31 lowercase letters, digits, _ and - (like www-data)');
 export const checkInstanceId = patternCheck(PATTERNS.instanceId, 'an instance id looks like i-0123456789abcdef0');
 
 export const checkDestination: Check = (value, what) => {
@@ -59,9 +92,15 @@ export const checkDestination: Check = (value, what) => {
   if (base) return base;
   if (!noDotDot(value as string)) return `${what} ${JSON.stringify(value)} must not contain a ".." segment`;
   // Empty and "." segments name the same folder on the host ("//etc/." is /etc): compare the normal form.
-  const path = `/${(value as string).split('/').filter((seg) => seg !== '' && seg !== '.').join('/')}`;
-  if (path === '/' || SYSTEM_FOLDERS.has(path)) {
-    return `${what} ${JSON.stringify(value)} is a system folder: use a folder of its own (like /var/www/app)`;
+  const path = normalFolder(value as string);
+  const shown = path === value ? JSON.stringify(value) : `${JSON.stringify(value)} (that is ${path})`;
+  const tree = systemTreeOf(path);
+  if (tree !== undefined) {
+    const where = path === tree ? 'is the system folder' : 'is inside the system folder';
+    return `${what} ${shown} ${where} ${tree}, where a sync could wreck the host: use a folder of its own outside the system folders (like /var/www/app or /srv/app)`;
+  }
+  if ((SHARED_ROOTS as readonly string[]).includes(path)) {
+    return `${what} ${shown} is a shared system folder: use a folder of its own below it (like /var/www/app or /srv/app)`;
   }
   return undefined;
 };
@@ -75,6 +114,69 @@ export const checkExclude: Check = (value, what) => {
   if (!noDotDot(pattern)) return `${what} ${JSON.stringify(value)} must not contain a ".." segment`;
   return undefined;
 };
+
+/**
+ * The release strategy keeps each excluded folder outside the releases, in <destination>/shared/FOLDER, linked
+ * into every release, so uploads survive a new release and the pruning of old ones. Only a whole folder can
+ * live there: an exclude must read FOLDER/*, FOLDER being plain segments (no wildcard, no "." or ".."). This
+ * returns FOLDER, or undefined when the exclude has another form. deploy/host mirrors it.
+ */
+export function sharedFolderOf(exclude: string): string | undefined {
+  if (!exclude.endsWith('/*')) return undefined;
+  const folder = exclude.slice(0, -2);
+  const plain = folder.split('/').every((seg) => /^[A-Za-z0-9._-]+$/.test(seg) && seg !== '.' && seg !== '..');
+  return plain ? folder : undefined;
+}
+
+const inside = (path: string, folder: string): boolean => path.startsWith(`${folder}/`);
+
+/**
+ * The release strategy's rule for excludes and links together (`prefix` is "spec." for a Fleet file, "" for
+ * host parameters). A link named like an excluded folder is fine: the link wins, the release's folder is the
+ * link and no shared folder is made for it. A folder inside another excluded folder or inside a link, or a
+ * link inside an excluded folder, would put a link into a folder every release shares: refused.
+ */
+export function releaseExcludeProblems(args: {
+  excludes: readonly string[]; links: Readonly<Record<string, string>>; prefix: string;
+}): string[] {
+  const { excludes, links, prefix } = args;
+  const problems: string[] = [];
+  const folders: Array<{ i: number; folder: string }> = [];
+  excludes.forEach((pattern, i) => {
+    if (checkExclude(pattern, '') !== undefined) return; // reported on its own
+    const folder = sharedFolderOf(pattern);
+    if (folder === undefined) {
+      problems.push(`${prefix}excludes[${i}] ${JSON.stringify(pattern)} is not a whole folder: with strategy release each`
+        + ' exclude must read FOLDER/* (like media/*), a folder kept in <destination>/shared/FOLDER and linked into every'
+        + ' release; exclude the folder that holds these files (like logs/*), or use strategy inplace');
+    } else {
+      folders.push({ i, folder });
+    }
+  });
+  for (const { i, folder } of folders) {
+    const outer = folders.find((o) => o.i !== i && (inside(folder, o.folder) || (o.folder === folder && o.i < i)));
+    if (outer !== undefined) {
+      problems.push(outer.folder === folder
+        ? `${prefix}excludes[${i}] ${JSON.stringify(excludes[i])} is listed twice (also excludes[${outer.i}]): drop one`
+        : `${prefix}excludes[${i}] ${JSON.stringify(excludes[i])} is inside the excluded folder ${outer.folder}`
+          + ` (excludes[${outer.i}]), which is kept whole: drop it`);
+    }
+    const link = Object.keys(links).find((name) => inside(folder, name));
+    if (link !== undefined) {
+      problems.push(`${prefix}excludes[${i}] ${JSON.stringify(excludes[i])} is inside the link ${link} (to ${links[link]}):`
+        + ` the release's ${link} is that link, so nothing of the release is kept there; drop the exclude`);
+    }
+  }
+  for (const name of Object.keys(links)) {
+    const holder = folders.find((f) => inside(name, f.folder));
+    if (holder !== undefined) {
+      problems.push(`${prefix}links key ${JSON.stringify(name)} is inside the excluded folder ${holder.folder}`
+        + ` (excludes[${holder.i}]), which every release shares from <destination>/shared/${holder.folder}: link`
+        + ` ${holder.folder} itself, or exclude only the folders next to ${name}`);
+    }
+  }
+  return problems;
+}
 
 export const checkSource: Check = (value, what) => {
   if (typeof value !== 'string') return `${what} must be a string (s3://bucket/prefix or file:///path)`;
@@ -117,7 +219,7 @@ function checkKeys(obj: Record<string, unknown>, allowed: readonly string[], whe
 
 const ROLLOUT_KEYS = Object.keys(DEFAULT_ROLLOUT);
 const SPEC_KEYS = ['autoScalingGroupName', 'lifecycleHookName', 'targetGroupArns', 'source', 'destination',
-  'revision', 'strategy', 'excludes', 'links', 'rollout', 'check', 'keepReleases', 'retries'] as const;
+  'revision', 'strategy', 'excludes', 'links', 'rollout', 'check', 'checkUser', 'keepReleases', 'retries'] as const;
 
 /** Validates a spec as written by an operator (defaults filled in) and returns the complete spec. */
 export function parseFleetSpec(input: unknown, where = 'spec'): FleetSpec {
@@ -151,6 +253,7 @@ export function parseFleetSpec(input: unknown, where = 'spec'): FleetSpec {
     retries: (input.retries ?? {}) as Record<string, string>,
   };
   if (input.check !== undefined) spec.check = input.check as { command: string };
+  if (input.checkUser !== undefined) spec.checkUser = input.checkUser as string;
 
   problems.push(patternCheck(PATTERNS.asgName, 'use the Auto Scaling group name, 1-255 printable characters without spaces')(
     spec.autoScalingGroupName, `${where}.autoScalingGroupName`));
@@ -176,6 +279,9 @@ export function parseFleetSpec(input: unknown, where = 'spec'): FleetSpec {
     }
     problems.push(checkDestination(target, `${where}.links.${name}`));
   }
+  if (spec.strategy === 'release' && Array.isArray(spec.excludes) && isRecord(spec.links)) {
+    problems.push(...releaseExcludeProblems({ excludes: spec.excludes, links: spec.links, prefix: `${where}.` }));
+  }
   if (spec.strategy === 'inplace' && isRecord(spec.links) && Object.keys(spec.links).length > 0) {
     problems.push(`${where}.links needs strategy release (inplace syncs straight into the destination)`);
   }
@@ -186,6 +292,12 @@ export function parseFleetSpec(input: unknown, where = 'spec'): FleetSpec {
       problems.push(patternCheck(PATTERNS.checkCommand,
         'use the absolute path of a program without arguments (like /usr/local/bin/app-healthcheck)')(
         spec.check.command, `${where}.check.command`));
+    }
+  }
+  if (spec.checkUser !== undefined) {
+    problems.push(checkCheckUser(spec.checkUser, `${where}.checkUser`));
+    if (spec.check === undefined) {
+      problems.push(`${where}.checkUser needs a check to run as that user: add check: { command: /absolute/path/to/program }, or remove checkUser`);
     }
   }
   problems.push(checkCount(spec.keepReleases, `${where}.keepReleases`, 1, 100));

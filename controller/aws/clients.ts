@@ -16,6 +16,9 @@ import { S3Client } from '@aws-sdk/client-s3';
 import { SSMClient } from '@aws-sdk/client-ssm';
 import { attachCallCounter, type OnCall } from './callCounter.ts';
 
+const DEFAULT_STORE_REQUEST_TIMEOUT_MS = 5_000;
+const STORE_CONNECT_TIMEOUT_MS = 2_000;
+
 export interface AwsClients {
   autoScaling: AutoScalingClient;
   ec2: EC2Client;
@@ -32,6 +35,11 @@ export interface AwsClientOptions {
   maxAttempts?: number;
   /** told of every HTTP attempt, throttles included even when a retry absorbed them */
   onAttempt?: OnCall;
+  /**
+   * How long one DynamoDB request may take before it fails (default 5 s): a store call that hangs must not
+   * hold a lease renew, or a reconciler's write, past the renew deadline.
+   */
+  storeRequestTimeoutMs?: number;
   /** read for the S3 endpoint override only; default process.env */
   env?: Record<string, string | undefined>;
 }
@@ -48,6 +56,7 @@ export function makeAwsClients(options: AwsClientOptions = {}): AwsClients {
     ...(options.maxAttempts !== undefined ? { maxAttempts: options.maxAttempts } : {}),
     retryMode: 'adaptive',
   } as const;
+  const storeTimeoutMs = options.storeRequestTimeoutMs ?? DEFAULT_STORE_REQUEST_TIMEOUT_MS;
   const s3Override = Boolean(env.AWS_ENDPOINT_URL_S3 ?? env.AWS_ENDPOINT_URL);
   const clients: AwsClients = {
     autoScaling: new AutoScalingClient(common),
@@ -56,7 +65,12 @@ export function makeAwsClients(options: AwsClientOptions = {}): AwsClients {
     elb: new ElasticLoadBalancingV2Client(common),
     // A bucket in another region answers 301: follow it rather than fail the artifact check.
     s3: new S3Client({ ...common, followRegionRedirects: true, forcePathStyle: s3Override }),
-    dynamodb: new DynamoDBClient(common),
+    dynamodb: new DynamoDBClient({
+      ...common,
+      requestHandler: {
+        connectionTimeout: Math.min(STORE_CONNECT_TIMEOUT_MS, storeTimeoutMs), requestTimeout: storeTimeoutMs, throwOnRequestTimeout: true,
+      },
+    }),
   };
   const onAttempt = options.onAttempt;
   if (onAttempt) for (const client of Object.values(clients)) attachCallCounter(client, onAttempt);

@@ -44,6 +44,8 @@ export const dynamoKeys = {
 };
 
 const FENCE_CONDITION = 'attribute_not_exists(#tok) OR #tok <= :tok';
+/** item claims in flight at once when a new leader takes a fleet */
+const CLAIM_CONCURRENCY = 16;
 
 export interface DynamoStoreOptions {
   client: DynamoDBClient;
@@ -169,6 +171,58 @@ export class DynamoStore implements Store {
     }
   }
 
+  /**
+   * One Query for the keys, then a token-only UpdateItem per item (CLAIM_CONCURRENCY at once) that returns the
+   * item as it is at that instant: no host content is rewritten, so nothing a deposed leader wrote before is lost.
+   */
+  async claimFleet(args: { fleet: string; token: number }): Promise<HostList> {
+    const pk = dynamoKeys.status(args.fleet).pk;
+    const items = await this.query({ pk, skPrefix: HOST_PREFIX, keysOnly: true }, `list the hosts of fleet ${args.fleet}`);
+    const keys: Key[] = [...items.map((item) => ({ pk, sk: String(item.sk) })), dynamoKeys.status(args.fleet)];
+    const claimed: Array<Item | undefined> = new Array(keys.length);
+    let next = 0;
+    const worker = async (): Promise<void> => {
+      while (next < keys.length) {
+        const i = next++;
+        claimed[i] = await this.claimItem(keys[i]!, args.fleet, args.token);
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(CLAIM_CONCURRENCY, keys.length) }, () => worker()));
+    const result: HostList = { hosts: [], malformed: [] };
+    for (const item of claimed.slice(0, -1)) {
+      if (item === undefined) continue;
+      const id = String(item.sk).slice(HOST_PREFIX.length);
+      try {
+        result.hosts.push(parseHostRecord(item.host));
+      } catch (err) {
+        result.malformed.push({ key: `host ${id}`, error: problemOf(err) });
+      }
+    }
+    return result;
+  }
+
+  /** The item after its token was raised, or undefined when it no longer exists. */
+  private async claimItem(key: Key, fleet: string, token: number): Promise<Item | undefined> {
+    const what = `${key.sk === 'STATUS' ? 'status' : `host ${key.sk.slice(HOST_PREFIX.length)}`} of fleet ${fleet}`;
+    try {
+      const { Attributes } = await this.doc.send(new UpdateCommand({
+        TableName: this.tableName,
+        Key: key,
+        UpdateExpression: 'SET #tok = :tok',
+        ConditionExpression: `attribute_exists(pk) AND (${FENCE_CONDITION})`,
+        ExpressionAttributeNames: { '#tok': 'token' },
+        ExpressionAttributeValues: { ':tok': token },
+        ReturnValues: 'ALL_NEW',
+      }));
+      return Attributes;
+    } catch (err) {
+      if (!isConditionFailed(err)) throw toStoreError(err, `claim the ${what}`, this.tableName);
+      // Gone (deleted meanwhile) is fine; a newer token is not.
+      if ((await this.get(key, `read the ${what}`)) === undefined) return undefined;
+      throw staleToken(what, fleet, token, err);
+    }
+  }
+
   async getLease(fleet: string): Promise<Lease | null> {
     const item = await this.get(dynamoKeys.lease(fleet), `read the lease of fleet ${fleet}`);
     if (item === undefined || item.holder === undefined) return null;
@@ -242,7 +296,7 @@ export class DynamoStore implements Store {
 
   /** Every item of a partition (optionally under a sort-key prefix), page by page, up to `limit`. */
   private async query(
-    q: { pk: string; skPrefix?: string; newestFirst?: boolean; limit?: number | undefined }, op: string,
+    q: { pk: string; skPrefix?: string; newestFirst?: boolean; limit?: number | undefined; keysOnly?: boolean }, op: string,
   ): Promise<Item[]> {
     const items: Item[] = [];
     const limit = q.limit === undefined ? Infinity : Math.max(0, Math.floor(q.limit));
@@ -253,9 +307,10 @@ export class DynamoStore implements Store {
       const input: QueryCommandInput = {
         TableName: this.tableName,
         KeyConditionExpression: q.skPrefix === undefined ? '#pk = :pk' : '#pk = :pk AND begins_with(#sk, :prefix)',
-        ExpressionAttributeNames: q.skPrefix === undefined ? { '#pk': 'pk' } : { '#pk': 'pk', '#sk': 'sk' },
+        ExpressionAttributeNames: q.skPrefix === undefined && q.keysOnly !== true ? { '#pk': 'pk' } : { '#pk': 'pk', '#sk': 'sk' },
         ExpressionAttributeValues: q.skPrefix === undefined ? { ':pk': q.pk } : { ':pk': q.pk, ':prefix': q.skPrefix },
         ConsistentRead: true,
+        ...(q.keysOnly ? { ProjectionExpression: '#pk, #sk' } : {}),
         ScanIndexForward: q.newestFirst !== true,
         ExclusiveStartKey: startKey,
         ...(Number.isFinite(pageLimit) ? { Limit: pageLimit } : {}),

@@ -4,7 +4,7 @@
  * 1 DescribeAutoScalingGroups page + ceil(n/100) DescribeInstances + ceil(n/50) DescribeInstanceInformation.
  */
 import {
-  type AutoScalingClient, CompleteLifecycleActionCommand, DescribeAutoScalingGroupsCommand,
+  type AutoScalingClient, CompleteLifecycleActionCommand, DescribeAutoScalingGroupsCommand, DescribeLifecycleHooksCommand,
   RecordLifecycleActionHeartbeatCommand, SetInstanceHealthCommand,
 } from '@aws-sdk/client-auto-scaling';
 import { DescribeInstancesCommand, type EC2Client } from '@aws-sdk/client-ec2';
@@ -139,28 +139,35 @@ export class Ec2Fleet implements Fleet {
 
   private async agentsOnline(ids: string[], signal?: AbortSignal): Promise<Set<string>> {
     const online = new Set<string>();
-    for (const batch of chunk(ids, INSTANCE_INFORMATION_BATCH)) {
-      let nextToken: string | undefined;
-      do {
-        let page;
-        try {
-          page = await callAws('DescribeInstanceInformation', this.onCall, () => this.ssm.send(
-            new DescribeInstanceInformationCommand({
-              Filters: [{ Key: 'InstanceIds', Values: batch }], MaxResults: 50, NextToken: nextToken,
-            }),
-            { abortSignal: signal }));
-        } catch (error) {
-          // SSM may refuse ids it has never seen (instances still booting): none of them is online yet.
-          if (error instanceof Error && sdkErrorCode(error.cause) === 'InvalidInstanceId') break;
-          throw error;
-        }
-        for (const info of page.InstanceInformationList ?? []) {
-          if (info.InstanceId !== undefined && info.PingStatus === 'Online') online.add(info.InstanceId);
-        }
-        nextToken = page.NextToken;
-      } while (nextToken);
-    }
+    for (const batch of chunk(ids, INSTANCE_INFORMATION_BATCH)) await this.agentsOnlineIn(batch, online, signal);
     return online;
+  }
+
+  private async agentsOnlineIn(batch: string[], online: Set<string>, signal?: AbortSignal): Promise<void> {
+    let nextToken: string | undefined;
+    do {
+      let page;
+      try {
+        page = await callAws('DescribeInstanceInformation', this.onCall, () => this.ssm.send(
+          new DescribeInstanceInformationCommand({
+            Filters: [{ Key: 'InstanceIds', Values: batch }], MaxResults: 50, NextToken: nextToken,
+          }),
+          { abortSignal: signal }));
+      } catch (error) {
+        if (!(error instanceof Error && sdkErrorCode(error.cause) === 'InvalidInstanceId')) throw error;
+        // SSM refuses a whole batch for one id it has never seen (an instance still booting): halves are asked
+        // again until that id is alone, so one new instance does not mark 49 others offline.
+        if (batch.length === 1) return;
+        const half = Math.ceil(batch.length / 2);
+        await this.agentsOnlineIn(batch.slice(0, half), online, signal);
+        await this.agentsOnlineIn(batch.slice(half), online, signal);
+        return;
+      }
+      for (const info of page.InstanceInformationList ?? []) {
+        if (info.InstanceId !== undefined && info.PingStatus === 'Online') online.add(info.InstanceId);
+      }
+      nextToken = page.NextToken;
+    } while (nextToken);
   }
 
   async completeLifecycle(args: { ref: FleetRef; instanceId: string; result: LifecycleResult }): Promise<void> {
@@ -194,6 +201,13 @@ export class Ec2Fleet implements Fleet {
       if (isNoActiveLifecycleAction(error)) return;
       throw error;
     }
+  }
+
+  async heartbeatTimeoutMs(ref: FleetRef): Promise<number | null> {
+    const { LifecycleHooks } = await callAws('DescribeLifecycleHooks', this.onCall, () => this.autoScaling.send(
+      new DescribeLifecycleHooksCommand({ AutoScalingGroupName: ref.autoScalingGroupName, LifecycleHookNames: [ref.lifecycleHookName] })));
+    const seconds = LifecycleHooks?.find((h) => h.LifecycleHookName === ref.lifecycleHookName)?.HeartbeatTimeout;
+    return seconds === undefined ? null : seconds * 1000;
   }
 
   async markUnhealthy(args: { ref: FleetRef; instanceId: string }): Promise<void> {

@@ -65,10 +65,29 @@ export function commandComment(fleet: string, attemptId: string): string {
   return `fleetsync ${fleet.slice(0, Math.max(0, room))}~ ${attemptId}`;
 }
 
+/** Whether an SSM comment is one of `fleet`'s (commandComment's form, the fleet maybe shortened with ~). */
+function isCommentOf(comment: string | undefined, fleet: string): boolean {
+  const match = /^fleetsync (\S+) \S+$/.exec(comment ?? '');
+  if (!match) return false;
+  const named = match[1]!;
+  return named === fleet || (named.endsWith('~') && fleet.startsWith(named.slice(0, -1)));
+}
+
 const NOT_VISIBLE_CODES = new Set(['InvocationDoesNotExist', 'InvalidCommandId']);
 
 function isNotVisible(error: unknown): boolean {
   return error instanceof Error && NOT_VISIBLE_CODES.has(sdkErrorCode(error.cause) ?? '');
+}
+
+/**
+ * SendCommand has no idempotency token: a retry after a timeout or a 5xx can start a second command. This
+ * command's own stack replaces the client's retry middleware (same name, override) with one that passes
+ * through, so it is sent exactly once; the caller looks the attempt up (findByAttempt) after a failure.
+ */
+function withoutRetries(command: SendCommandCommand): void {
+  command.middlewareStack.add((next) => (args) => next(args), {
+    name: 'retryMiddleware', step: 'finalizeRequest', priority: 'high', override: true, tags: ['RETRY'],
+  });
 }
 
 export class SsmCommands implements Commands {
@@ -110,7 +129,7 @@ export class SsmCommands implements Commands {
     }
     const parameters = ssmParameters({ mode, params, attemptId });
     if (this.executionTimeoutParameter !== null) parameters[this.executionTimeoutParameter] = [String(timeoutSeconds)];
-    const output = await callAws('SendCommand', this.onCall, () => this.client.send(new SendCommandCommand({
+    const command = new SendCommandCommand({
       DocumentName: this.documentName,
       InstanceIds: instanceIds,
       Parameters: parameters,
@@ -120,7 +139,9 @@ export class SsmCommands implements Commands {
       // rest after one failure (MaxErrors defaults to 0).
       MaxConcurrency: '100%',
       MaxErrors: '100%',
-    })));
+    });
+    withoutRetries(command);
+    const output = await callAws('SendCommand', this.onCall, () => this.client.send(command));
     const commandId = output.Command?.CommandId;
     if (commandId === undefined) throw new TransientError('SendCommand returned no command id');
     this.remember(commandId, instanceIds);
@@ -168,9 +189,34 @@ export class SsmCommands implements Commands {
     })));
   }
 
-  async findByAttempt(args: { fleet: string; attemptId: string }): Promise<string | null> {
+  async cancelOrphans(args: { fleet: string; instanceId: string }): Promise<number> {
+    let cancelled = 0;
+    let nextToken: string | undefined;
+    do {
+      const page = await callAws('ListCommands', this.onCall, () => this.client.send(new ListCommandsCommand({
+        InstanceId: args.instanceId,
+        Filters: [
+          { key: 'DocumentName', value: this.documentName },
+          { key: 'ExecutionStage', value: 'Executing' },
+        ],
+        MaxResults: 50,
+        NextToken: nextToken,
+      })));
+      for (const command of page.Commands ?? []) {
+        if (command.CommandId === undefined || !isCommentOf(command.Comment, args.fleet)) continue;
+        await this.cancel({ commandId: command.CommandId, instanceIds: [args.instanceId] });
+        cancelled += 1;
+      }
+      nextToken = page.NextToken;
+    } while (nextToken);
+    return cancelled;
+  }
+
+  async findByAttempt(args: { fleet: string; attemptId: string; sentAfterMs?: number }): Promise<string | null> {
     const comment = commandComment(args.fleet, args.attemptId);
-    const invokedAfter = new Date(this.clock.nowMs() - this.findWindowMs).toISOString();
+    // The attempt's own start bounds the search (a minute early, for clock skew); a day at most.
+    const fromMs = Math.max(this.clock.nowMs() - this.findWindowMs, (args.sentAfterMs ?? -Infinity) - 60_000);
+    const invokedAfter = new Date(fromMs).toISOString();
     let nextToken: string | undefined;
     do {
       const page = await callAws('ListCommands', this.onCall, () => this.client.send(new ListCommandsCommand({

@@ -2,9 +2,11 @@
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import { checkMaxUnavailable } from '../../state/validate.ts';
 import { simulate, SIMULATE_DEFAULTS, type SimulateResult } from '../sim/simulate.ts';
-import { EXIT_FAILED, EXIT_OK } from './cliErrors.ts';
+import { EXIT_FAILED, EXIT_OK, UsageError } from './cliErrors.ts';
 import type { Session } from './session.ts';
 import { example } from './args.ts';
+import { readFileSync } from 'node:fs';
+import type { FaultPlan } from '../sim/faultPlan.ts';
 
 function wholeNumber(min: number, max: number) {
   return (value: string): number => {
@@ -45,7 +47,7 @@ interface SimulateFlags {
   hosts: number; maxUnavailable: string; syncSeconds: number; pollSeconds: number; resyncSeconds: number; seed: number;
   failRate: number; maxAttempts: number; maxFailures: number; scaleOut: number; scaleOutAt?: number; bumpAt?: number;
   crashAt?: number; throttleRate: number; paused?: boolean; agentDelaySeconds: number; maxSeconds?: number;
-  output: 'json' | 'text';
+  faults?: number; faultPlan?: string; output: 'json' | 'text';
 }
 
 const DAY = 86_400;
@@ -72,6 +74,10 @@ export function registerSimulate(program: Command, session: Session): void {
     .option('--paused', 'deploy with the rollout paused (launching hosts are still synced)')
     .option('--agent-delay-seconds <s>', 'how long a new instance takes to register its agent', seconds(0, DAY), d.agentDelaySeconds)
     .option('--max-seconds <s>', 'give up after this long from the deploy (default: 3 x hosts x sync + 1 hour)', seconds(1, 365 * DAY))
+    .option('--faults <seed>', 'inject a random fault plan drawn from this seed (port faults, crashes, zombies, '
+      + 'terminations, ...) from the deploy until a stop the plan draws; the run must then converge with 0 invariant violations',
+    wholeNumber(0, 2 ** 32 - 1))
+    .option('--fault-plan <file>', 'inject the fault plan in this JSON file (a property test prints one when it shrinks a failure)')
     .addOption(new Option('--output <format>', 'json: one JSON object; text: a short summary').choices(['json', 'text']).default('json'))
     .action(async (flags: SimulateFlags) => {
       const result = await simulate({
@@ -80,14 +86,34 @@ export function registerSimulate(program: Command, session: Session): void {
         maxAttempts: flags.maxAttempts, maxFailures: flags.maxFailures, scaleOut: flags.scaleOut,
         scaleOutAt: flags.scaleOutAt ?? null, bumpAt: flags.bumpAt ?? null, crashAt: flags.crashAt ?? null,
         throttleRate: flags.throttleRate, paused: flags.paused === true, agentDelaySeconds: flags.agentDelaySeconds,
-        maxSeconds: flags.maxSeconds ?? null,
+        maxSeconds: flags.maxSeconds ?? null, faults: flags.faults ?? null,
+        ...(flags.faultPlan !== undefined ? { faultPlan: readFaultPlan(flags.faultPlan) } : {}),
       });
       session.out(flags.output === 'json' ? JSON.stringify(result) : summary(result));
-      session.exitCode = result.converged ? EXIT_OK : EXIT_FAILED;
+      session.exitCode = result.converged && result.invariantViolations === 0 ? EXIT_OK : EXIT_FAILED;
     });
   example(command,
     'fleetsync simulate --hosts 400 --max-unavailable 25% --sync-seconds 60 --output text',
-    'fleetsync simulate --hosts 120 --fail-rate 0.05 --crash-at 90 --scale-out 10 --scale-out-at 30');
+    'fleetsync simulate --hosts 120 --fail-rate 0.05 --crash-at 90 --scale-out 10 --scale-out-at 30',
+    'fleetsync simulate --hosts 6 --max-unavailable 2 --sync-seconds 20 --faults 42 --output text');
+}
+
+function readFaultPlan(file: string): FaultPlan {
+  let plan: unknown;
+  try {
+    plan = JSON.parse(readFileSync(file, 'utf8'));
+  } catch (error) {
+    throw new UsageError(`--fault-plan ${file}: cannot read it as JSON (${error instanceof Error ? error.message : String(error)}); `
+      + 'give the file a failing property test printed');
+  }
+  const p = plan as Partial<FaultPlan> | null;
+  if (typeof p !== 'object' || p === null || typeof p.seed !== 'number' || typeof p.stopAtMs !== 'number'
+    || typeof p.portFaultRate !== 'number' || typeof p.controllers !== 'number' || !Array.isArray(p.events)
+    || typeof p.portFaults !== 'object' || p.portFaults === null) {
+    throw new UsageError(`--fault-plan ${file}: not a fault plan (needs seed, stopAtMs, portFaultRate, portFaults, controllers, `
+      + 'drain, syncSpread and events); give the file a failing property test printed');
+  }
+  return plan as FaultPlan;
 }
 
 function summary(r: SimulateResult): string {
@@ -101,6 +127,12 @@ function summary(r: SimulateResult): string {
       Object.entries(r.apiCalls.byOperation).map(([op, n]) => `${op}=${n}`).join(' '),
     `  store: ${r.storeCalls.reads} reads, ${r.storeCalls.writes} writes`,
     `  failed hosts: ${r.failedHosts}; lifecycle CONTINUE: ${r.lifecycleCompleted}, ABANDON: ${r.lifecycleAbandoned}; stale in service: ${r.staleInService}`,
+    `  invariant violations: ${r.invariantViolations} (${r.invariantChecks} checks)`
+      + r.violations.map((v) => `\n    ${v.atMs / 1000}s ${v.invariant}: ${v.detail}`).join(''),
   ];
+  if (r.faultPlan) {
+    lines.push(`  faults injected: ${Object.entries(r.faultsInjected).map(([k, n]) => `${k}=${n}`).join(' ') || 'none'}`
+      + ` until ${r.faultPlan.stopAtMs / 1000}s; convergence bound after the last fault: ${r.convergenceBoundSeconds}s`);
+  }
   return lines.join('\n');
 }

@@ -6,7 +6,9 @@
  * AWS SDK modules are imported on first use so `--help` and bad input answer fast.
  */
 import { readFile } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
 import path from 'node:path';
+import { normalFolder, systemTreeOf } from '../../state/validate.ts';
 import type { ArtifactStore } from '../ports/artifacts.ts';
 import type { Clock } from '../ports/clock.ts';
 import type { Store } from '../ports/store.ts';
@@ -46,8 +48,16 @@ export function checkTableName(table: string, what: string): void {
   }
 }
 
+/**
+ * $FLEETSYNC_HOME, else ./.fleetsync — unless the working folder is inside a system folder (a clone in /root or
+ * /usr/src, say): local hosts' folders are sync destinations, which the host agent refuses there, so the default
+ * moves to /var/tmp/fleetsync-<hash of that path>, the same for the controller and every CLI call made there.
+ */
 export function fleetsyncHome(env: Record<string, string | undefined>, cwd: string): string {
-  return path.resolve(cwd, env.FLEETSYNC_HOME || DEFAULT_HOME);
+  if (env.FLEETSYNC_HOME) return path.resolve(cwd, env.FLEETSYNC_HOME);
+  const local = path.resolve(cwd, DEFAULT_HOME);
+  if (systemTreeOf(normalFolder(local)) === undefined) return local;
+  return path.join('/var/tmp', `fleetsync-${createHash('sha256').update(local).digest('hex').slice(0, 12)}`);
 }
 
 function parseControllerFile(text: string, file: string): ControllerFile {

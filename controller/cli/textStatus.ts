@@ -61,6 +61,18 @@ function desiredSize(doc: FleetDocument): string {
   return ` (${formatSize({ files: rollout.files, bytes: rollout.bytes })})`;
 }
 
+/** A leader confirms its status every resync (30 s by default): several minutes without means none is acting. */
+const STALE_STATUS_MS = 120_000;
+
+function observedLine(observedAt: string, nowMs: number): string {
+  const at = Date.parse(observedAt);
+  if (Number.isNaN(at)) return observedAt;
+  const ago = `${age(nowMs - at)} ago`;
+  return nowMs - at > STALE_STATUS_MS
+    ? `${ago}: older than the controller leaves it; is a controller running for this table?`
+    : ago;
+}
+
 export function fleetText(doc: FleetDocument, nowMs: number): string {
   const { spec, status } = doc;
   const lines = [
@@ -74,6 +86,7 @@ export function fleetText(doc: FleetDocument, nowMs: number): string {
   if (!status) {
     lines.push('  status:    not observed yet: is a controller running for this table?');
   } else {
+    if (status.observedAt !== undefined) lines.push(`  observed:  ${observedLine(status.observedAt, nowMs)}`);
     lines.push(`  hosts:     ${countsLine(status)}`, '', 'Conditions:', conditionTable(status, nowMs));
   }
   lines.push('', 'Hosts:', hostTable(doc, nowMs));

@@ -87,10 +87,12 @@ export function watchFrame(doc: FleetDocument, args: { nowMs: number; intervalMs
   return lines;
 }
 
-/** What a change line compares: the document without the controller's write time. */
+/** What a change line compares: the document without the controller's write and confirmation times. */
 export function changeKey(doc: FleetDocument): string {
   const { status } = doc;
-  return JSON.stringify(status ? { ...doc, status: { ...status, updatedAtMs: 0 } } : doc);
+  if (!status) return JSON.stringify(doc);
+  const { observedAt: _observedAt, ...rest } = status;
+  return JSON.stringify({ ...doc, status: { ...rest, updatedAtMs: 0 } });
 }
 
 function summaryOf(doc: FleetDocument): string {

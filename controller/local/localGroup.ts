@@ -16,7 +16,7 @@ import { mkdir, open, readFile, rename, rm, stat, unlink, writeFile } from 'node
 import path from 'node:path';
 import type { Clock } from '../ports/clock.ts';
 import { ConfigError, ControlPlaneError } from '../errors.ts';
-import { PATTERNS, checkDestination } from '../../state/validate.ts';
+import { PATTERNS, checkDestination, normalFolder, systemTreeOf } from '../../state/validate.ts';
 import { pidAlive } from './pid.ts';
 
 export const GROUP_FILE = 'group.json';
@@ -56,6 +56,12 @@ export function homeProblem(home: string): string | undefined {
   if (!path.isAbsolute(home)) return `FLEETSYNC_HOME ${JSON.stringify(home)} must be an absolute path`;
   const sampleHost = path.join(home, 'hosts', `i-${'0'.repeat(NEW_ID_HEX_DIGITS)}`);
   const sampleSource = `file://${path.join(home, 'artifacts')}`;
+  const tree = systemTreeOf(normalFolder(home));
+  if (tree !== undefined) {
+    return `FLEETSYNC_HOME ${JSON.stringify(home)} is inside the system folder ${tree}: each local host's folder`
+      + ` (${path.join(home, 'hosts', '<instanceId>')}) is its sync destination, and the host script refuses destinations`
+      + ' there (they could wreck a real host): set FLEETSYNC_HOME to a folder outside the system folders (like /home/me/fleetsync or /srv/fleetsync)';
+  }
   if (checkDestination(sampleHost, 'x') !== undefined || !PATTERNS.fileSource.test(sampleSource)) {
     return `FLEETSYNC_HOME ${JSON.stringify(home)} cannot hold the local fleet: each local host's folder`
       + ` (${path.join(home, 'hosts', '<instanceId>')}) is its sync destination, and a destination may hold only`

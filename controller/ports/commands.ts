@@ -14,7 +14,7 @@ export interface SyncParams {
   excludes: string[];
   links: Record<string, string>;
   checkCommand?: string;
-  /** the user the check runs as on the host (empty or absent: the agent's own, root) */
+  /** the user the check runs as on the host (absent: the agent's own, root); only with checkCommand */
   checkUser?: string;
   keepReleases: number;
 }
@@ -67,6 +67,15 @@ export interface Commands {
   /** Per-host status of one command (paginated inside), not one call per host. */
   results(commandId: string, signal?: AbortSignal): Promise<InvocationResult[]>;
   cancel(args: { commandId: string; instanceIds?: string[] }): Promise<void>;
-  /** The command sent for an attempt, when a crash came between sending it and recording its id. */
-  findByAttempt(args: { fleet: string; attemptId: string }): Promise<string | null>;
+  /**
+   * The command sent for an attempt, when a crash or a failed send came between sending it and recording its
+   * id. `sentAfterMs`, when known (the attempt was recorded then), narrows the search.
+   */
+  findByAttempt(args: { fleet: string; attemptId: string; sentAfterMs?: number }): Promise<string | null>;
+  /**
+   * Cancels this fleet's commands still running on one host (orphans: an earlier leader's, or one whose send
+   * looked failed) so they stop holding its lock. Returns how many it cancelled. Optional: an adapter whose
+   * commands cannot outlive their controller has none.
+   */
+  cancelOrphans?(args: { fleet: string; instanceId: string }): Promise<number>;
 }

@@ -24,6 +24,11 @@ export interface Fleet {
   completeLifecycle(args: { ref: FleetRef; instanceId: string; result: LifecycleResult }): Promise<void>;
   /** Extends the lifecycle hook's heartbeat timeout of a launching host still being synced. */
   heartbeat(args: { ref: FleetRef; instanceId: string }): Promise<void>;
+  /**
+   * The launch hook's HeartbeatTimeout, which paces heartbeats; null when the group has no such hook.
+   * Optional: without it the controller's configured interval applies.
+   */
+  heartbeatTimeoutMs?(ref: FleetRef): Promise<number | null>;
   /** Marks a quarantined in-service host unhealthy so the group replaces it (optional on some adapters). */
   markUnhealthy(args: { ref: FleetRef; instanceId: string }): Promise<void>;
 }

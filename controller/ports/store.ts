@@ -62,6 +62,13 @@ export interface Store {
   /** Throws StaleTokenError when a newer leader has written this host's item. */
   putHost(args: { fleet: string; host: HostRecord; token: number }): Promise<void>;
   deleteHost(args: { fleet: string; instanceId: string; token: number }): Promise<void>;
+  /**
+   * A new leader's claim: raises the token of the fleet's status and of every host item to `token` without
+   * changing what they hold, so a deposed leader's later writes are refused, and returns the host items as
+   * they were at the claim (a write the deposed leader made before it is kept, not overwritten).
+   * Throws StaleTokenError when an item already carries a newer token.
+   */
+  claimFleet(args: { fleet: string; token: number }): Promise<HostList>;
 
   getLease(fleet: string): Promise<Lease | null>;
   /** Takes the lease when free or expired (token + 1); returns null when another holder's lease is live. */

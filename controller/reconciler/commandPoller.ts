@@ -10,6 +10,8 @@ import type { Logger } from '../log.ts';
 
 interface Tracked {
   mode: CommandMode;
+  /** the sync attempt the command was sent for, when known */
+  attemptId: string | null;
   waiting: Set<string>;
   cancelTimer: (() => void) | null;
 }
@@ -33,13 +35,16 @@ export class CommandPoller {
 
   constructor(private readonly options: CommandPollerOptions) {}
 
-  track(args: { commandId: string; mode: CommandMode; instanceIds: string[] }): void {
+  track(args: { commandId: string; mode: CommandMode; instanceIds: string[]; attemptId?: string }): void {
     const existing = this.tracked.get(args.commandId);
     if (existing) {
       for (const id of args.instanceIds) existing.waiting.add(id);
+      existing.attemptId ??= args.attemptId ?? null;
       return;
     }
-    this.tracked.set(args.commandId, { mode: args.mode, waiting: new Set(args.instanceIds), cancelTimer: null });
+    this.tracked.set(args.commandId, {
+      mode: args.mode, attemptId: args.attemptId ?? null, waiting: new Set(args.instanceIds), cancelTimer: null,
+    });
     this.schedule(args.commandId);
   }
 
@@ -89,24 +94,26 @@ export class CommandPoller {
       if (result.status === 'pending' || !t.waiting.has(result.instanceId)) continue;
       t.waiting.delete(result.instanceId);
       this.options.onResult?.(result.instanceId, commandId, result);
-      const event = this.eventFor(t.mode, commandId, result);
+      const event = this.eventFor(t, commandId, result);
       if (event) this.options.mailbox.deliver(result.instanceId, event);
     }
     if (t.waiting.size === 0) this.untrack(commandId);
     else this.schedule(commandId);
   }
 
-  private eventFor(mode: CommandMode, commandId: string, result: InvocationResult): HostEvent | null {
+  private eventFor(t: Tracked, commandId: string, result: InvocationResult): HostEvent | null {
     const nowMs = this.options.clock.nowMs();
     const host = this.options.mailbox.peek(result.instanceId);
-    if (mode === 'probe') {
+    if (t.mode === 'probe') {
       if (host?.state !== 'probing') return null;
       return result.status === 'success'
         ? { type: 'PROBED', nowMs, revision: result.result?.revision ?? null }
         : { type: 'PROBE_FAILED', nowMs, error: result.error ?? `probe ${result.status}` };
     }
     // A result for a command the host no longer waits on (it timed out, or was retried) changes nothing.
-    if (host?.context.commandId !== commandId) return null;
+    // The command of the host's attempt whose id could not be stored (SENT not saved) is still its own.
+    const ofAttempt = host?.context.commandId === null && t.attemptId !== null && host.context.attemptId === t.attemptId;
+    if (host?.context.commandId !== commandId && !ofAttempt) return null;
     const outcome = result.status === 'success' ? 'success' : result.status === 'busy' ? 'busy' : 'failed';
     return {
       type: 'RESULT', nowMs, outcome, revision: result.result?.revision ?? null,

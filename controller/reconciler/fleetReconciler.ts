@@ -9,15 +9,14 @@ import { fromRecord, hostMachine, toRecord, transition, type HostEvent, type Hos
 import { planRollout, type RolloutPlan } from '../../state/rollout.ts';
 import { nextFleetStatus } from '../../state/fleetStatus.ts';
 import type { Artifacts } from '../ports/artifacts.ts';
-import type { FleetSpec, FleetStatus } from '../../state/spec.ts';
-import { formatSize } from '../../state/format.ts';
+import type { FleetStatus } from '../../state/spec.ts';
 import type { HostContext, HostState } from '../../state/host.ts';
 import type { Clock, Random } from '../ports/clock.ts';
 import type { Commands, SyncParams } from '../ports/commands.ts';
 import { isLaunching, isLeaving, type Fleet, type FleetRef, type Instance } from '../ports/fleet.ts';
 import type { FleetRecord, Lease, Store } from '../ports/store.ts';
 import type { Traffic } from '../ports/traffic.ts';
-import { ConflictError, MalformedItemError, StaleTokenError } from '../errors.ts';
+import { MalformedItemError, StaleTokenError } from '../errors.ts';
 import { WorkQueue, runWorkers } from '../workqueue/workQueue.ts';
 import { ExponentialFailureRateLimiter } from '../workqueue/rateLimiter.ts';
 import type { Logger } from '../log.ts';
@@ -29,10 +28,17 @@ import { HostEffects } from './hostEffects.ts';
 import type { AttemptOutcome, ReconcilerObserver } from './observer.ts';
 import { endedAttempt, logAttempt, type EndedAttempt } from './attempts.ts';
 import type { ReconcilerSettings } from './settings.ts';
+import { RolloutLifecycle } from './rolloutLifecycle.ts';
+import { ACTING, fenced } from './fence.ts';
+import { LifecycleHeartbeats } from './heartbeats.ts';
 
 export interface FleetReconcilerOptions {
   fleet: string;
   lease: Lease;
+  /** the other fleets that name this fleet's Auto Scaling group (from the manager's last scan) */
+  sharingGroup?: (fleet: FleetRecord) => string[];
+  /** whether the lease may still be held (the leader's renew deadline has not passed); checked before each act */
+  leaseHeld?: () => boolean;
   store: Store;
   fleetPort: Fleet;
   commands: Commands;
@@ -48,9 +54,6 @@ export interface FleetReconcilerOptions {
 
 type Action = ReturnType<typeof transition>[1][number];
 
-const CONTROLLER = 'controller';
-/** how long a spec change's own history event may lag behind it (the CLI writes it right after the spec) */
-const CHANGE_EVENT_GRACE_MS = 1_000;
 
 export class FleetReconciler implements HostMailbox {
   private readonly cells = new Map<string, HostCell>();
@@ -59,18 +62,31 @@ export class FleetReconciler implements HostMailbox {
   private readonly batcher: SendBatcher;
   private readonly poller: CommandPoller;
   private readonly effects: HostEffects;
+  private readonly lifecycle: RolloutLifecycle;
+  private readonly heartbeats: LifecycleHeartbeats;
   private readonly abort = new AbortController();
   private readonly work = new Set<Promise<void>>();
   private spec: FleetRecord | null = null;
   private status: FleetStatus | null = null;
   private statusJson = '';
+  private statusWrittenAtMs = -Infinity;
   private plan: RolloutPlan | null = null;
   private planTimer: (() => void) | null = null;
   private statusTimer: (() => void) | null = null;
-  private haltRecordedFor: string | null = null;
   private readonly log: Logger;
 
-  constructor(private readonly o: FleetReconcilerOptions) {
+  private readonly o: FleetReconcilerOptions;
+
+  constructor(options: FleetReconcilerOptions) {
+    const held = options.leaseHeld ?? ((): boolean => true);
+    const o: FleetReconcilerOptions = {
+      ...options,
+      store: fenced({ target: options.store, acts: ACTING.store, held, what: 'store' }),
+      commands: fenced({ target: options.commands, acts: ACTING.commands, held, what: 'commands' }),
+      fleetPort: fenced({ target: options.fleetPort, acts: ACTING.fleet, held, what: 'fleet' }),
+      traffic: fenced({ target: options.traffic, acts: ACTING.traffic, held, what: 'traffic' }),
+    };
+    this.o = o;
     this.log = o.log.child({ fleet: o.fleet });
     this.queue = new WorkQueue<string>({
       clock: o.clock,
@@ -91,14 +107,22 @@ export class FleetReconciler implements HostMailbox {
       track, paramsFor: (revision) => this.paramsFor(revision),
       timeoutSeconds: () => this.spec?.spec.rollout.syncTimeoutSeconds ?? 900,
     });
+    this.lifecycle = new RolloutLifecycle({
+      fleet: o.fleet, store: o.store, clock: o.clock, log: this.log, signal: this.abort.signal, artifacts: o.artifacts,
+    });
+    this.heartbeats = new LifecycleHeartbeats({
+      fleetPort: o.fleetPort, clock: o.clock, log: this.log, defaultIntervalMs: o.settings.heartbeatIntervalMs,
+      ref: () => this.ref(), signal: this.abort.signal, track,
+      wanted: (id) => {
+        const cell = this.cells.get(id);
+        return cell !== undefined && !['failed', 'completing', 'gone'].includes(cell.state);
+      },
+    });
     this.effects = new HostEffects({
       fleet: o.fleet, store: o.store, fleetPort: o.fleetPort, commands: o.commands, traffic: o.traffic, clock: o.clock,
       log: this.log, observer: o.observer, mailbox: this, batcher: this.batcher, poller: this.poller,
       spec: () => this.spec!.spec, pollMs: o.settings.pollMs, drainTimeoutMs: o.settings.drainTimeoutMs, signal: this.abort.signal,
-      retryLater: (cell) => {
-        cell.pending.push({ type: 'RESUME', nowMs: this.now() });
-        this.queue.addRateLimited(cell.instanceId);
-      },
+      retryLater: (cell) => this.retryLater(cell.instanceId),
     });
   }
 
@@ -130,6 +154,7 @@ export class FleetReconciler implements HostMailbox {
       this.poller.stop();
       this.planTimer?.();
       this.statusTimer?.();
+      this.heartbeats.stop();
       await workers;
       await Promise.allSettled([...this.work]);
       this.o.observer?.reconcilerStopped?.(this.o.fleet);
@@ -149,7 +174,22 @@ export class FleetReconciler implements HostMailbox {
     const cell = this.cells.get(instanceId);
     if (!cell) return;
     cell.pending.push(event);
-    await this.processHost(instanceId);
+    try {
+      await this.processHost(instanceId);
+    } catch (error) {
+      // The caller acts on the failure (an attempt not recorded is not sent): the event must not be applied later.
+      const at = cell.pending.indexOf(event);
+      if (at >= 0) cell.pending.splice(at, 1);
+      if (cell.pending.length > 0 && !this.abort.signal.aborted) this.queue.addRateLimited(instanceId);
+      throw error;
+    }
+  }
+
+  retryLater(instanceId: string): void {
+    const cell = this.cells.get(instanceId);
+    if (!cell || this.abort.signal.aborted) return;
+    cell.pending.push({ type: 'RESUME', nowMs: this.now() });
+    this.queue.addRateLimited(instanceId);
   }
 
   peek(instanceId: string): { state: string; context: HostContext } | null {
@@ -211,11 +251,18 @@ export class FleetReconciler implements HostMailbox {
    * shows on the fleet's status and in the log until the spec is fixed (`fleetsync fleet apply`).
    */
   private async onMalformedSpec(error: MalformedItemError): Promise<void> {
-    const problem = `spec item: ${error.message}`;
-    if (this.specError !== problem) this.log.error({ problem }, 'the fleet spec cannot be read: no new attempts until it is fixed');
+    await this.refuse(`spec item: ${error.message}`, 'the fleet spec cannot be read: no new attempts until it is fixed');
+  }
+
+  /** A problem that stops new attempts until it is fixed: on the status (a fresh one if none) and in the log. */
+  private async refuse(problem: string, logMessage: string): Promise<void> {
+    if (this.specError !== problem) this.log.error({ problem }, logMessage);
     this.specError = problem;
-    const base = this.status;
-    if (!base || base.errors?.includes(problem)) return;
+    const base: FleetStatus = this.status ?? {
+      observedGeneration: 0, hostCounts: { total: 0, inSync: 0, syncing: 0, queued: 0, failed: 0, launching: 0 }, conditions: [],
+      updatedAtMs: this.now(),
+    };
+    if (base.errors?.includes(problem)) return;
     const status: FleetStatus = { ...base, errors: [...(base.errors ?? []), problem], updatedAtMs: this.now() };
     await this.o.store.putStatus({ fleet: this.o.fleet, status, token: this.o.lease.token });
     this.status = status;
@@ -241,13 +288,13 @@ export class FleetReconciler implements HostMailbox {
       this.log.warn({ err: error }, 'fleet status unreadable; starting a fresh one');
       return null;
     });
-    const { hosts, malformed } = await this.o.store.listHosts(this.o.fleet);
+    // The claim raises every item's token to this leader's, so a deposed leader's late writes are refused, and
+    // reads the items as they are at that instant: what it wrote before the claim is resumed, not overwritten.
+    const { hosts, malformed } = await this.o.store.claimFleet({ fleet: this.o.fleet, token: this.o.lease.token });
     for (const bad of malformed) this.log.error({ key: bad.key, problem: bad.error }, 'malformed host item skipped');
     this.malformed = malformed.map((m) => `${m.key}: ${m.error}`);
     for (const record of hosts) {
       const cell = new HostCell(record.instanceId, fromRecord(hostMachine, record, this.policy()));
-      // Claim the item with this leader's token so a deposed leader's late writes are refused.
-      await this.o.store.putHost({ fleet: this.o.fleet, host: record, token: this.o.lease.token });
       cell.persistedJson = JSON.stringify(record);
       this.cells.set(record.instanceId, cell);
     }
@@ -283,82 +330,20 @@ export class FleetReconciler implements HostMailbox {
     const newGeneration = fleet.generation !== this.status?.observedGeneration;
     this.spec = fleet;
     this.specError = null;
+    const sharing = this.o.sharingGroup?.(fleet) ?? [];
+    if (sharing.length > 0) {
+      // Both fleets would sync the same hosts: neither acts until one of them names another group.
+      const group = fleet.spec.autoScalingGroupName;
+      await this.refuse(`Auto Scaling group ${group} is also named by fleet ${sharing.join(', ')}: one group, one fleet; `
+        + 'change one of them with fleetsync fleet apply', 'two fleets name one Auto Scaling group: acting on neither');
+      return;
+    }
     const instances = await this.o.fleetPort.list(this.ref(), this.abort.signal);
-    if (newGeneration) await this.onNewGeneration(fleet, instances);
+    if (newGeneration) this.status = await this.lifecycle.newGeneration(fleet, this.status, instances);
     this.observe(instances);
-    await this.heartbeat(instances);
+    await this.heartbeats.observe(instances);
     this.schedulePlan();
     this.scheduleStatus();
-  }
-
-  private async onNewGeneration(fleet: FleetRecord, instances: Instance[]): Promise<void> {
-    const previous = this.status;
-    const revision = fleet.spec.revision;
-    const inService = instances.filter((i) => !isLaunching(i.lifecycleState) && !isLeaving(i.lifecycleState)).length;
-    const sameRollout = previous?.rollout?.revision === revision;
-    const rollout = sameRollout && previous?.rollout
-      ? { ...previous.rollout, generation: fleet.generation }
-      : { revision, generation: fleet.generation, startedAtMs: this.now(), inServiceAtStart: inService };
-    this.status = {
-      observedGeneration: fleet.generation,
-      revision: previous?.revision,
-      lastAttemptedRevision: revision,
-      hostCounts: previous?.hostCounts ?? { total: 0, inSync: 0, syncing: 0, queued: 0, failed: 0, launching: 0 },
-      conditions: previous?.conditions ?? [],
-      rollout,
-      updatedAtMs: this.now(),
-    };
-    this.haltRecordedFor = null;
-    // The CLI writes the spec first and its event after; a spec change that came without one gets one here.
-    const recorded = async (): Promise<boolean> => (await this.o.store.listHistory(this.o.fleet, { limit: 20 }))
-      .some((e) => e.generation === fleet.generation);
-    let found = await recorded();
-    if (!found) {
-      // Seen between the CLI's two writes: its event follows within moments. Waiting for it keeps the change
-      // ahead of the rollout it starts in history, and keeps it from being recorded twice.
-      await this.o.clock.sleep(CHANGE_EVENT_GRACE_MS, this.abort.signal).catch(() => undefined);
-      if (this.abort.signal.aborted) return;
-      found = await recorded();
-    }
-    if (!found) {
-      await this.o.store.appendHistory(this.o.fleet, {
-        type: 'apply', atMs: this.now(), actor: CONTROLLER, generation: fleet.generation, revision,
-        message: `generation ${fleet.generation} observed with no recorded change: recorded by the controller`,
-      });
-    }
-    if (!sameRollout) {
-      const artifact = await this.checkRevision(fleet.spec);
-      if (artifact.size) Object.assign(rollout, artifact.size);
-      // The rollout starts when it is recorded, after the change that asked for it: its duration counts from here.
-      rollout.startedAtMs = this.now();
-      this.log.info({ revision, generation: fleet.generation, inService, ...artifact.size }, `rollout of ${revision} started`);
-      await this.o.store.appendHistory(this.o.fleet, {
-        type: 'rolloutStarted', atMs: rollout.startedAtMs, actor: CONTROLLER, revision, generation: fleet.generation,
-        message: `rollout of ${revision}${artifact.size ? ` (${formatSize(artifact.size)})` : ''} started over ${inService} in-service host(s)`
-          + (artifact.warning ? `; warning: ${artifact.warning}` : ''),
-      });
-    }
-  }
-
-  /**
-   * The revision's size from its manifest, and a warning when it cannot be deployed (a deploy with --force, or
-   * a source the controller cannot read). The rollout goes on either way: hosts report their own failures, and
-   * maxFailures halts it; a launching host is never held back on this check.
-   */
-  private async checkRevision(spec: FleetSpec): Promise<{ size?: { files: number; bytes: number }; warning?: string }> {
-    if (!this.o.artifacts) return {};
-    try {
-      const check = await this.o.artifacts.check({ source: spec.source, revision: spec.revision });
-      if (!check.exists) {
-        const warning = check.problem ?? `revision ${spec.revision} was not found at ${check.where}`;
-        this.log.warn({ revision: spec.revision }, warning);
-        return { warning };
-      }
-      return check.files !== undefined && check.bytes !== undefined ? { size: { files: check.files, bytes: check.bytes } } : {};
-    } catch (error) {
-      this.log.warn({ revision: spec.revision, err: error }, 'could not check the revision in its source');
-      return {};
-    }
   }
 
   /** Diffs the observed group against the cells and enqueues the hosts whose observation changed. */
@@ -397,21 +382,6 @@ export class FleetReconciler implements HostMailbox {
     }
   }
 
-  /** Keeps the lifecycle hook of hosts still being brought up from timing out into ABANDON. */
-  private async heartbeat(instances: Instance[]): Promise<void> {
-    const now = this.now();
-    for (const inst of instances) {
-      if (inst.lifecycleState !== 'Pending:Wait') continue;
-      const cell = this.cells.get(inst.instanceId);
-      if (!cell || cell.state === 'failed' || cell.state === 'completing') continue;
-      cell.lastHeartbeatMs ??= now;
-      if (now - cell.lastHeartbeatMs < this.o.settings.heartbeatIntervalMs) continue;
-      cell.lastHeartbeatMs = now;
-      await this.o.fleetPort.heartbeat({ ref: this.ref(), instanceId: inst.instanceId })
-        .catch((error: unknown) => this.log.warn({ instanceId: inst.instanceId, err: error }, 'lifecycle heartbeat failed'));
-    }
-  }
-
   // ---- rollout plan ------------------------------------------------------------------------------------------
 
   private computePlan(): RolloutPlan {
@@ -422,6 +392,7 @@ export class FleetReconciler implements HostMailbox {
       launching: c.snapshot.context.launching,
       reportedRevision: c.snapshot.context.reportedRevision,
       failedRevision: c.snapshot.context.failedRevision,
+      deregistered: c.snapshot.context.deregistered,
     }));
     this.plan = planRollout({
       desiredRevision: spec.revision,
@@ -430,6 +401,7 @@ export class FleetReconciler implements HostMailbox {
       inServiceAtStart: this.status?.rollout?.inServiceAtStart ?? hosts.filter((h) => !h.launching).length,
       hosts,
       pendingGrants: this.pendingGrants,
+      haltedBefore: this.status?.rollout?.haltedAtMs !== undefined && this.status.rollout.generation === this.spec!.generation,
     });
     return this.plan;
   }
@@ -450,44 +422,15 @@ export class FleetReconciler implements HostMailbox {
       this.pendingGrants.add(grant.instanceId);
       this.deliver(grant.instanceId, { type: 'GRANT', nowMs: now, targetRevision: grant.targetRevision });
     }
-    if (plan.halted) await this.onHalted(plan);
-  }
-
-  private async onHalted(plan: RolloutPlan): Promise<void> {
-    const fleet = this.spec!;
-    const revision = fleet.spec.revision;
-    if (this.haltRecordedFor === revision) return;
-    this.haltRecordedFor = revision;
-    const reason = `${plan.failedAtDesired} host(s) failed at ${revision} (maxFailures ${fleet.spec.rollout.maxFailures})`;
-    const since = this.status?.rollout?.startedAtMs ?? 0;
-    const recent = await this.o.store.listHistory(this.o.fleet, { limit: 50 });
-    // A leader that took over after the halt was recorded does not record it again, but still rolls back.
-    if (!recent.some((e) => e.type === 'halted' && e.revision === revision && e.atMs >= since)) {
-      this.log.warn({ revision, failed: plan.failedAtDesired }, `rollout halted: ${reason}`);
-      await this.o.store.appendHistory(this.o.fleet, {
-        type: 'halted', atMs: this.now(), actor: CONTROLLER, revision, generation: fleet.generation, reason,
-        message: `rollout of ${revision} halted: no new in-service syncs`,
-      });
+    if (!plan.halted || !this.spec) return;
+    const rollout = this.status?.rollout;
+    if (rollout && rollout.haltedAtMs === undefined && rollout.generation === this.spec.generation) {
+      // Latched in the status: the halt holds until a new generation, even once its failed hosts are gone.
+      rollout.haltedAtMs = now;
+      this.statusJson = '';
+      this.scheduleStatus();
     }
-    if (!plan.rollbackTo) return;
-    let updated: FleetRecord;
-    try {
-      updated = await this.o.store.putFleetSpec({
-        name: this.o.fleet, spec: { ...fleet.spec, revision: plan.rollbackTo }, expectedGeneration: fleet.generation, nowMs: this.now(),
-      });
-    } catch (error) {
-      // The spec changed meanwhile (an operator acted): their change wins, and the next pass looks again.
-      if (error instanceof ConflictError) {
-        this.log.info({ revision }, 'auto rollback skipped: the spec changed meanwhile');
-        return;
-      }
-      throw error;
-    }
-    await this.o.store.appendHistory(this.o.fleet, {
-      type: 'autoRollback', atMs: this.now(), actor: CONTROLLER, revision: plan.rollbackTo,
-      generation: updated.generation, reason, message: `rolled back from ${revision} to ${plan.rollbackTo}`,
-    });
-    await this.safePass();
+    if (await this.lifecycle.halted({ fleet: this.spec, plan, status: this.status })) await this.safePass();
   }
 
   // ---- hosts -------------------------------------------------------------------------------------------------
@@ -531,13 +474,15 @@ export class FleetReconciler implements HostMailbox {
         cell.pending.unshift(...events.slice(1));
         throw error;
       }
-      this.pendingGrants.delete(instanceId);
+      // A grant counts against the budget until the host has taken it: one delivered while this batch was
+      // being saved is still waiting in the inbox.
+      if (!cell.pending.some((e) => e.type === 'GRANT')) this.pendingGrants.delete(instanceId);
       // Reported only once stored: events that fail to persist are applied again.
       if (started) cell.attemptStart = started;
       for (const attempt of ended) this.reportAttempt(cell, attempt);
       return collected;
     });
-    for (const action of actions) await this.effects.execute(cell, action);
+    await this.runEffects(cell, actions);
     const deadline = cell.snapshot.context.deadlineMs;
     if (deadline !== null && cell.state !== 'gone') this.queue.addAfter(instanceId, deadline - this.now());
     if (cell.state === 'gone') await this.forget(cell);
@@ -546,6 +491,24 @@ export class FleetReconciler implements HostMailbox {
       this.schedulePlan();
       this.scheduleStatus();
     }
+  }
+
+  /**
+   * Carries out every effect the host asked for, even when an earlier one fails; a failed effect is owed
+   * again, so the host gets a RESUME with backoff, which asks for the effects of its state once more.
+   */
+  private async runEffects(cell: HostCell, actions: Action[]): Promise<void> {
+    let failed = false;
+    for (const action of actions) {
+      try {
+        await this.effects.execute(cell, action);
+      } catch (error) {
+        if (error instanceof StaleTokenError || this.abort.signal.aborted) throw error;
+        this.log.warn({ instanceId: cell.instanceId, effect: action.type, err: error }, `${action.type} failed; trying again with backoff`);
+        failed = true;
+      }
+    }
+    if (failed && !this.abort.signal.aborted) this.effects.retryLater(cell);
   }
 
   private reportAttempt(cell: HostCell, attempt: EndedAttempt): void {
@@ -566,13 +529,16 @@ export class FleetReconciler implements HostMailbox {
     cell.persistedSnapshot = cell.snapshot;
   }
 
+  /** The item goes first: a delete that fails throws, and the host (still `gone` in memory) is tried again. */
   private async forget(cell: HostCell): Promise<void> {
-    this.cells.delete(cell.instanceId);
+    this.pendingGrants.delete(cell.instanceId);
     this.batcher.remove(cell.instanceId);
     this.poller.forget(cell.instanceId);
     if (cell.persistedJson !== null) {
       await this.o.store.deleteHost({ fleet: this.o.fleet, instanceId: cell.instanceId, token: this.o.lease.token });
+      cell.persistedJson = null;
     }
+    this.cells.delete(cell.instanceId);
   }
 
   private paramsFor(revision: string): SyncParams {
@@ -581,6 +547,7 @@ export class FleetReconciler implements HostMailbox {
       source: spec.source, revision, destination: spec.destination, strategy: spec.strategy, excludes: spec.excludes,
       links: spec.links, keepReleases: spec.keepReleases,
       ...(spec.check ? { checkCommand: spec.check.command } : {}),
+      ...(spec.check && spec.checkUser !== undefined ? { checkUser: spec.checkUser } : {}),
     };
   }
 
@@ -606,20 +573,15 @@ export class FleetReconciler implements HostMailbox {
       halted: plan.halted, failedAtDesired: plan.failedAtDesired, previous: this.status,
       errors: [...this.malformed, ...(this.specError ? [this.specError] : [])], nowMs: now,
     });
-    const json = JSON.stringify({ ...status, updatedAtMs: 0 });
-    if (json === this.statusJson) return;
+    const { observedAt: _observedAt, ...compared } = status;
+    const json = JSON.stringify({ ...compared, updatedAtMs: 0 });
+    // Unchanged, it is still confirmed once per resync: observedAt tells a reader the controller is alive.
+    if (json === this.statusJson && now - this.statusWrittenAtMs < this.o.settings.resyncMs / 2) return;
     await this.o.store.putStatus({ fleet: this.o.fleet, status, token: this.o.lease.token });
     this.status = status;
     this.statusJson = json;
+    this.statusWrittenAtMs = now;
     this.o.observer?.statusWritten?.(this.o.fleet, status);
-    if (finished) {
-      const hosts = status.hostCounts.total;
-      const durationMs = now - finished.startedAtMs;
-      this.log.info({ revision: spec.revision, generation: fleet.generation, hosts, durationMs }, `rollout of ${spec.revision} finished`);
-      await this.o.store.appendHistory(this.o.fleet, {
-        type: 'rolloutFinished', atMs: now, actor: CONTROLLER, revision: spec.revision, generation: fleet.generation, durationMs,
-        message: `every host runs ${spec.revision} (${hosts} host(s), ${Math.round(durationMs / 1000)}s)`,
-      });
-    }
+    if (finished) await this.lifecycle.finished({ fleet, rollout: finished, hosts: status.hostCounts.total });
   }
 }

@@ -9,7 +9,6 @@ export class HostCell {
   persistedSnapshot: HostSnapshot;
   /** the observation last turned into an OBSERVE event */
   observationKey = '';
-  lastHeartbeatMs: number | null = null;
   /** the poller's last result for this host: its exit code tells a failed check from a failed sync */
   lastInvocation: SeenInvocation | null = null;
   /** when this leader saw the current attempt recorded (for its duration) */

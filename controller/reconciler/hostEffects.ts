@@ -38,8 +38,18 @@ export interface HostEffectsOptions {
 
 const CONTROLLER = 'controller';
 
+/** how long one findByAttempt answer serves the other hosts of its attempt */
+const LOOKUP_KEPT_MS = 30_000;
+
 export class HostEffects {
+  private readonly lookups = new Map<string, Promise<string | null>>();
+
   constructor(private readonly o: HostEffectsOptions) {}
+
+  /** The host's effects are owed again: a RESUME with backoff asks for them. */
+  retryLater(cell: HostCell): void {
+    this.o.retryLater(cell);
+  }
 
   private now(): number {
     return this.o.clock.nowMs();
@@ -65,14 +75,21 @@ export class HostEffects {
       case 'resumeAttempt':
         await this.resumeAttempt(cell);
         return;
+      case 'cancelOrphans': {
+        const cancelled = await this.o.commands.cancelOrphans?.({ fleet: this.o.fleet, instanceId: id }) ?? 0;
+        if (cancelled > 0) log.warn({ cancelled }, 'the host was busy with commands of this fleet nobody follows: cancelled them');
+        return;
+      }
       case 'cancelCommand': {
-        const commandId = cell.persistedSnapshot.context.commandId ?? ctx.commandId;
+        // An attempt recorded whose command id was not: the command is looked up, it may be running.
+        const sentAfterMs = ctx.deadlineMs === null ? undefined : ctx.deadlineMs - ctx.policy.syncTimeoutMs;
+        const commandId = ctx.commandId ?? cell.persistedSnapshot.context.commandId
+          ?? (ctx.attemptId ? await this.lookUp(ctx.attemptId, sentAfterMs) : null);
         poller.forget(id);
         batcher.remove(id);
-        if (commandId) {
-          await this.o.commands.cancel({ commandId, instanceIds: [id] })
-            .catch((error: unknown) => log.warn({ err: error }, 'could not cancel the command'));
-        }
+        // A cancel that fails throws: the host stays in `cancelling` (holding its slot) and is resumed later.
+        if (commandId) await this.o.commands.cancel({ commandId, instanceIds: [id] });
+        mailbox.deliver(id, { type: 'CANCELLED', nowMs: this.now() });
         return;
       }
       case 'completeLifecycle': {
@@ -115,21 +132,45 @@ export class HostEffects {
     const ctx = cell.snapshot.context;
     const id = cell.instanceId;
     if (ctx.commandId) {
-      this.o.poller.track({ commandId: ctx.commandId, mode: 'sync', instanceIds: [id] });
+      this.o.poller.track({ commandId: ctx.commandId, mode: 'sync', instanceIds: [id], ...(ctx.attemptId ? { attemptId: ctx.attemptId } : {}) });
       return;
     }
     if (ctx.attemptId) {
       // The attempt was recorded but not its command: a command may have gone out just before a crash.
-      const commandId = await this.o.commands.findByAttempt({ fleet: this.o.fleet, attemptId: ctx.attemptId });
+      const attemptId = ctx.attemptId;
+      const sentAfterMs = ctx.deadlineMs === null ? undefined : ctx.deadlineMs - ctx.policy.syncTimeoutMs;
+      const commandId = await this.lookUp(attemptId, sentAfterMs);
       if (commandId) {
-        this.o.log.info({ instanceId: id, attemptId: ctx.attemptId, commandId }, 'adopted the command of an attempt recorded before a restart');
+        this.o.log.info({ instanceId: id, attemptId, commandId }, 'adopted the command of an attempt recorded before a restart');
+        this.o.poller.track({ commandId, mode: 'sync', instanceIds: [id], attemptId });
         // Effects run once the host's lock is free again, so the command id can be stored now.
         await this.o.mailbox.deliverNow(id, { type: 'SENT', nowMs: this.now(), commandId });
-        this.o.poller.track({ commandId, mode: 'sync', instanceIds: [id] });
         return;
       }
+      // Never sent: send it now under the same attempt, rather than wait for its deadline and lose the attempt.
+      if (ctx.targetRevision) {
+        this.lookups.delete(attemptId);
+        this.o.batcher.resend(id, attemptId, ctx.targetRevision);
+      }
+      return;
     }
     if (ctx.targetRevision) this.o.batcher.add('sync', id, ctx.targetRevision);
+  }
+
+  /**
+   * findByAttempt, once per attempt however many of its hosts ask (up to 50 share one): the lookup pages
+   * through the fleet's recent commands. A failed lookup is forgotten so the next asks again.
+   */
+  private lookUp(attemptId: string, sentAfterMs: number | undefined): Promise<string | null> {
+    let lookup = this.lookups.get(attemptId);
+    if (!lookup) {
+      lookup = this.o.commands.findByAttempt({ fleet: this.o.fleet, attemptId, ...(sentAfterMs !== undefined ? { sentAfterMs } : {}) });
+      this.lookups.set(attemptId, lookup);
+      lookup.catch(() => this.lookups.delete(attemptId));
+      // Kept briefly: hosts resumed together share it; a later resume (after a resend) asks again.
+      this.o.clock.setTimer(LOOKUP_KEPT_MS, () => this.lookups.delete(attemptId));
+    }
+    return lookup;
   }
 
   private async drain(cell: HostCell): Promise<void> {

@@ -12,6 +12,8 @@ import type { Logger } from '../log.ts';
 interface Pool {
   mode: CommandMode;
   revision: string;
+  /** set when the hosts' attempt is already recorded (its command never went out): sent under that id */
+  attemptId: string | null;
   ids: Set<string>;
   cancelTimer: (() => void) | null;
 }
@@ -41,10 +43,19 @@ export class SendBatcher {
   constructor(private readonly options: SendBatcherOptions) {}
 
   add(mode: CommandMode, instanceId: string, revision: string): void {
-    const key = `${mode}\u0000${revision}`;
+    this.pool({ mode, revision, attemptId: null }, instanceId);
+  }
+
+  /** Sends the command of an attempt that was recorded but, as findByAttempt says, never sent. */
+  resend(instanceId: string, attemptId: string, revision: string): void {
+    this.pool({ mode: 'sync', revision, attemptId }, instanceId);
+  }
+
+  private pool(of: { mode: CommandMode; revision: string; attemptId: string | null }, instanceId: string): void {
+    const key = `${of.mode}\u0000${of.revision}\u0000${of.attemptId ?? ''}`;
     let pool = this.pools.get(key);
     if (!pool) {
-      pool = { mode, revision, ids: new Set(), cancelTimer: null };
+      pool = { ...of, ids: new Set(), cancelTimer: null };
       this.pools.set(key, pool);
     }
     pool.ids.add(instanceId);
@@ -73,7 +84,11 @@ export class SendBatcher {
     const ids = [...pool.ids];
     for (let i = 0; i < ids.length; i += MAX_TARGETS_PER_SEND) {
       const chunk = ids.slice(i, i + MAX_TARGETS_PER_SEND);
-      this.options.track(pool.mode === 'sync' ? this.sendSync(chunk, pool.revision) : this.sendProbe(chunk, pool.revision));
+      let work: Promise<void>;
+      if (pool.mode === 'probe') work = this.sendProbe(chunk, pool.revision);
+      else if (pool.attemptId !== null) work = this.resendSync(chunk, pool.attemptId, pool.revision);
+      else work = this.sendSync(chunk, pool.revision);
+      this.options.track(work);
     }
   }
 
@@ -83,41 +98,77 @@ export class SendBatcher {
   }
 
   private async sendSync(chunk: string[], revision: string): Promise<void> {
-    const { mailbox, clock, fleet } = this.options;
+    const { mailbox, clock } = this.options;
     const attemptId = this.nextAttemptId('sync');
     const recorded: string[] = [];
+    const recordedAtMs = clock.nowMs();
     await Promise.all(chunk.map(async (id) => {
       const host = mailbox.peek(id);
       if (!host || host.state !== 'syncing' || host.context.attemptId !== null || host.context.targetRevision !== revision) return;
       try {
         await mailbox.deliverNow(id, { type: 'ATTEMPT_STARTED', nowMs: clock.nowMs(), attemptId });
       } catch (error) {
+        // Not recorded, so not sent: the host asks for its sync again after a backoff.
         this.options.log.warn({ instanceId: id, attemptId, err: error }, 'could not record the attempt; will try again');
+        mailbox.retryLater(id);
         return;
       }
       const after = mailbox.peek(id);
       if (after?.state === 'syncing' && after.context.attemptId === attemptId) recorded.push(id);
     }));
-    if (recorded.length === 0 || this.options.signal.aborted) return;
-    let commandId: string;
+    await this.dispatch(recorded, attemptId, revision, recordedAtMs);
+  }
+
+  private async resendSync(chunk: string[], attemptId: string, revision: string): Promise<void> {
+    const ids = chunk.filter((id) => {
+      const host = this.options.mailbox.peek(id);
+      return host?.state === 'syncing' && host.context.attemptId === attemptId && host.context.commandId === null;
+    });
+    if (ids.length === 0) return;
+    this.options.log.info({ attemptId, instanceIds: ids, revision }, 'sending the command of an attempt recorded but never sent');
+    await this.dispatch(ids, attemptId, revision, null);
+  }
+
+  /**
+   * Sends one command for hosts whose attempt is recorded. A send that fails may still have started the
+   * command (a timeout, a reset connection): the attempt is looked up before anything is sent again.
+   */
+  private async dispatch(ids: string[], attemptId: string, revision: string, recordedAtMs: number | null): Promise<void> {
+    const { mailbox, clock, fleet } = this.options;
+    if (ids.length === 0 || this.options.signal.aborted) return;
+    let commandId: string | null;
     try {
       ({ commandId } = await this.options.commands.send({
-        fleet, attemptId, mode: 'sync', instanceIds: recorded, params: this.options.paramsFor(revision),
+        fleet, attemptId, mode: 'sync', instanceIds: ids, params: this.options.paramsFor(revision),
         timeoutSeconds: this.options.timeoutSeconds(),
       }));
     } catch (error) {
       const message = `could not send the sync command: ${error instanceof Error ? error.message : String(error)}`;
-      this.options.log.warn({ attemptId, instanceIds: recorded, revision, err: error }, message);
-      for (const id of recorded) {
-        mailbox.deliver(id, { type: 'SEND_FAILED', nowMs: clock.nowMs(), error: message, random: this.options.random() });
+      try {
+        commandId = await this.options.commands.findByAttempt({ fleet, attemptId, ...(recordedAtMs !== null ? { sentAfterMs: recordedAtMs } : {}) });
+      } catch (lookupError) {
+        // Whether it went out is unknown: the hosts keep the attempt and look again (resumeAttempt) after a backoff.
+        this.options.log.warn({ attemptId, instanceIds: ids, err: lookupError }, `${message}; could not look the attempt up, will look again`);
+        for (const id of ids) mailbox.retryLater(id);
+        return;
       }
-      return;
+      if (commandId === null) {
+        this.options.log.warn({ attemptId, instanceIds: ids, revision, err: error }, message);
+        for (const id of ids) {
+          mailbox.deliver(id, { type: 'SEND_FAILED', nowMs: clock.nowMs(), error: message, random: this.options.random() });
+        }
+        return;
+      }
+      this.options.log.warn({ attemptId, commandId, instanceIds: ids, err: error }, 'the send looked failed but the command went out: following it');
     }
-    this.options.log.info({ attemptId, commandId, instanceIds: recorded, revision }, `sync command sent to ${recorded.length} host(s)`);
-    await Promise.all(recorded.map((id) => mailbox.deliverNow(id, { type: 'SENT', nowMs: clock.nowMs(), commandId })
-      .catch((error: unknown) => this.options.log.warn({ instanceId: id, attemptId, commandId, err: error },
+    this.options.log.info({ attemptId, commandId, instanceIds: ids, revision }, `sync command sent to ${ids.length} host(s)`);
+    // The poller follows the command from now on: a result that comes before its id is stored still counts,
+    // since it carries the attempt.
+    this.options.poller.track({ commandId, mode: 'sync', instanceIds: ids, attemptId });
+    const sent = commandId;
+    await Promise.all(ids.map((id) => mailbox.deliverNow(id, { type: 'SENT', nowMs: clock.nowMs(), commandId: sent })
+      .catch((error: unknown) => this.options.log.warn({ instanceId: id, attemptId, commandId: sent, err: error },
         'could not record the command id; the poller still follows it'))));
-    this.options.poller.track({ commandId, mode: 'sync', instanceIds: recorded });
   }
 
   private async sendProbe(chunk: string[], revision: string): Promise<void> {

@@ -12,7 +12,9 @@
  * - getLease returns the lease even when expired (the caller compares with its clock), null once released.
  * - getFleet / getStatus throw MalformedItemError for an item they cannot parse; list calls report it instead.
  * - Fencing: a host or status write whose token is smaller than the item's last writer's is refused; this store
- *   also refuses one smaller than the fleet's current lease token (DynamoStore cannot check both atomically).
+ *   also refuses one smaller than the fleet's current lease token (DynamoStore cannot check both atomically),
+ *   unless made with `{ fencing: 'item' }`: then it fences on item tokens only, as DynamoStore does, so the fault
+ *   simulations see what a deposed leader's late write does in production.
  */
 import type { FleetSpec, FleetStatus } from '../../state/spec.ts';
 import type { HostRecord } from '../../state/host.ts';
@@ -37,6 +39,11 @@ function problemOf(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
 
+export interface MemoryStoreOptions {
+  /** 'lease' (default): refuse writes older than the item's token or the lease's; 'item': the item's only */
+  fencing?: 'lease' | 'item';
+}
+
 export class MemoryStore implements Store {
   /** calls that read (get*, list*) */
   reads = 0;
@@ -49,6 +56,8 @@ export class MemoryStore implements Store {
   private readonly leases = new Map<string, LeaseSlot>();
   private readonly history = new Map<string, Array<{ seq: number; event: HistoryEvent }>>();
   private historySeq = 0;
+
+  constructor(private readonly options: MemoryStoreOptions = {}) {}
 
   /** Test hook: stores anything as a fleet's spec item, as a hand edit of the table would. */
   putRawFleet(name: string, value: unknown): void {
@@ -63,6 +72,21 @@ export class MemoryStore implements Store {
   /** Test hook: stores anything as a fleet's status item (token 0). */
   putRawStatus(fleet: string, value: unknown): void {
     this.statuses.set(fleet, { value: copy(value), token: 0 });
+  }
+
+  /** Test hook: the fleet's newest lease token (0 before any), read without counting a call. */
+  leaseToken(fleet: string): number {
+    return this.leases.get(fleet)?.token ?? 0;
+  }
+
+  /** Test hook: a host item as stored, read without counting a call (do not change it). */
+  peekHost(fleet: string, instanceId: string): unknown {
+    return this.hosts.get(fleet)?.get(instanceId)?.value;
+  }
+
+  /** Test hook: a fleet's spec and status items as stored, read without counting a call (do not change them). */
+  peekFleet(name: string): { fleet: unknown; status: unknown } {
+    return { fleet: this.fleets.get(name), status: this.statuses.get(name)?.value };
   }
 
   async listFleets(): Promise<{ fleets: FleetRecord[]; malformed: Array<{ key: string; error: string }> }> {
@@ -154,6 +178,22 @@ export class MemoryStore implements Store {
     hosts.delete(args.instanceId);
   }
 
+  async claimFleet(args: { fleet: string; token: number }): Promise<HostList> {
+    const hosts = this.hostsOf(args.fleet);
+    for (const [id, item] of hosts) {
+      this.writes++;
+      this.checkToken(args.fleet, item, args.token, `host ${id} of fleet ${args.fleet}`);
+      item.token = args.token;
+    }
+    const status = this.statuses.get(args.fleet);
+    if (status) {
+      this.writes++;
+      this.checkToken(args.fleet, status, args.token, `status of fleet ${args.fleet}`);
+      status.token = args.token;
+    }
+    return this.listHosts(args.fleet);
+  }
+
   async getLease(fleet: string): Promise<Lease | null> {
     this.reads++;
     const slot = this.leases.get(fleet);
@@ -214,7 +254,7 @@ export class MemoryStore implements Store {
 
   private checkToken(fleet: string, item: Fenced | undefined, token: number, what: string): void {
     const itemToken = item?.token ?? 0;
-    const leaseToken = this.leases.get(fleet)?.token ?? 0;
+    const leaseToken = this.options.fencing === 'item' ? 0 : this.leases.get(fleet)?.token ?? 0;
     const newer = Math.max(itemToken, leaseToken);
     if (token < newer) {
       throw new StaleTokenError(

@@ -26,6 +26,16 @@ interface SimCommand {
 
 const LIST_PAGE = 50;
 
+/** What the fault plan makes of one command on one host (sim faults only). */
+export interface HostRun {
+  /** the agent is offline: the command starts when it is back */
+  startAtMs?: number;
+  durationMs?: number;
+  fails?: boolean;
+  /** the host script never finishes: only a cancel ends it */
+  hangs?: boolean;
+}
+
 export class SimCommands implements Commands {
   private readonly commands = new Map<string, SimCommand>();
   private nextId = 1;
@@ -33,11 +43,28 @@ export class SimCommands implements Commands {
   private readonly sentAttempts = new Set<string>();
   duplicateSends = 0;
   syncsSent = 0;
+  /** invocations that started on each host and may still run, for the invariant checker */
+  private readonly started = new Map<string, Array<{ inv: SimInvocation; mode: SendArgs['mode'] }>>();
 
   constructor(
     private readonly world: SimWorld,
-    private readonly options: { syncMs: number; probeMs: number; failRate: number },
+    private readonly options: {
+      syncMs: number; probeMs: number; failRate: number;
+      /** fault plans change how a command runs on a host */
+      hostRun?: (args: { instanceId: string; mode: SendArgs['mode']; durationMs: number }) => HostRun;
+    },
   ) {}
+
+  /** Commands (of `mode`, or any) still running on a host now: neither finished nor cancelled. */
+  running(instanceId: string, mode?: SendArgs['mode']): number {
+    const list = this.started.get(instanceId);
+    if (!list) return 0;
+    const now = this.world.options.clock.nowMs();
+    const live = list.filter(({ inv }) => !inv.cancelled && now < inv.doneAtMs);
+    if (live.length === 0) this.started.delete(instanceId);
+    else if (live.length < list.length) this.started.set(instanceId, live);
+    return mode === undefined ? live.length : live.filter((s) => s.mode === mode).length;
+  }
 
   send(args: SendArgs): Promise<{ commandId: string }> {
     if (args.instanceIds.length > MAX_TARGETS_PER_SEND) {
@@ -58,9 +85,19 @@ export class SimCommands implements Commands {
       if (host.running > 0) return { instanceId, doneAtMs: now + 1000, outcome: 'busy', settled: false, cancelled: false };
       host.running += 1;
       if (args.mode === 'sync') host.syncing += 1;
-      const fails = args.mode === 'sync' && this.options.failRate > 0 && this.world.options.random() < this.options.failRate;
+      let fails = args.mode === 'sync' && this.options.failRate > 0 && this.world.options.random() < this.options.failRate;
       const duration = args.mode === 'sync' ? this.options.syncMs : this.options.probeMs;
-      return { instanceId, doneAtMs: now + duration, outcome: fails ? 'failed' : 'success', settled: false, cancelled: false };
+      let doneAtMs = now + duration;
+      if (this.options.hostRun) {
+        const run = this.options.hostRun({ instanceId, mode: args.mode, durationMs: duration });
+        doneAtMs = run.hangs ? Number.POSITIVE_INFINITY : Math.max(now, run.startAtMs ?? now) + (run.durationMs ?? duration);
+        fails ||= run.fails === true;
+      }
+      const inv: SimInvocation = { instanceId, doneAtMs, outcome: fails ? 'failed' : 'success', settled: false, cancelled: false };
+      const list = this.started.get(instanceId) ?? [];
+      list.push({ inv, mode: args.mode });
+      this.started.set(instanceId, list);
+      return inv;
     });
     this.world.noteRunning();
     this.commands.set(commandId, {
@@ -118,6 +155,26 @@ export class SimCommands implements Commands {
   private release(host: SimInstance, mode: SendArgs['mode']): void {
     host.running -= 1;
     if (mode === 'sync') host.syncing -= 1;
+  }
+
+  cancelOrphans(args: { fleet: string; instanceId: string }): Promise<number> {
+    this.world.request('ListCommands');
+    const now = this.world.options.clock.nowMs();
+    let cancelled = 0;
+    for (const command of this.commands.values()) {
+      if (command.fleet !== args.fleet) continue;
+      for (const inv of command.invocations) {
+        if (inv.instanceId !== args.instanceId || inv.settled) continue;
+        // One that has ended by now is over on the host (results are only settled when read).
+        if (now >= inv.doneAtMs) {
+          this.resultOf(command, inv, now);
+          continue;
+        }
+        void this.cancel({ commandId: command.commandId, instanceIds: [args.instanceId] });
+        cancelled += 1;
+      }
+    }
+    return Promise.resolve(cancelled);
   }
 
   findByAttempt(args: { fleet: string; attemptId: string }): Promise<string | null> {

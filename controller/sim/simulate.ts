@@ -17,6 +17,14 @@ import { SimTraffic } from './simTraffic.ts';
 import { SimArtifacts } from './simArtifacts.ts';
 import { MemoryStore } from './memoryStore.ts';
 import { killable } from './killable.ts';
+import { PORTS, randomFaultPlan, quietAtMs, type FaultPlan, type PortName } from './faultPlan.ts';
+import { PortFaults } from './portFaults.ts';
+import { FaultWorld } from './faultWorld.ts';
+import { PausableClock } from './pausableClock.ts';
+import { InvariantChecker, convergenceBoundMs, type Violation } from './invariants.ts';
+import { observed } from './observed.ts';
+import { parseStoredFleet } from '../../state/storedItems.ts';
+import type { HistoryType } from '../ports/store.ts';
 
 export interface SimulateOptions {
   hosts: number;
@@ -38,13 +46,17 @@ export interface SimulateOptions {
   agentDelaySeconds: number;
   /** give up after this much virtual time from the deploy (default: 3 x sequentialSeconds + 1 hour) */
   maxSeconds: number | null;
+  /** a fault plan drawn from this seed: faults from the deploy until the plan's stop, then the run must converge */
+  faults: number | null;
+  /** a fault plan given whole (a shrunk one, to replay a property test's failure); wins over `faults` */
+  faultPlan?: FaultPlan;
   log?: Logger;
 }
 
 export const SIMULATE_DEFAULTS: SimulateOptions = {
   hosts: 100, maxUnavailable: '25%', syncSeconds: 60, pollSeconds: 5, resyncSeconds: 30, seed: 1, failRate: 0,
   maxAttempts: 3, maxFailures: 1, scaleOut: 0, scaleOutAt: null, bumpAt: null, crashAt: null, throttleRate: 0,
-  paused: false, agentDelaySeconds: 0, maxSeconds: null,
+  paused: false, agentDelaySeconds: 0, maxSeconds: null, faults: null,
 };
 
 export interface SimulateResult {
@@ -68,19 +80,32 @@ export interface SimulateResult {
   finalStatus: { revision: string | null; hostCounts: FleetStatus['hostCounts'] | null };
   /** what each launched host ran when it was let into service (for tests) */
   launchedInService: Array<{ instanceId: string; revision: string | null }>;
-  settings: Omit<SimulateOptions, 'log'>;
+  /** invariant violations seen at any step (see invariants.ts); 0 is the promise */
+  invariantViolations: number;
+  /** the first few, to read */
+  violations: Violation[];
+  invariantChecks: number;
+  /** fault kind -> how many were injected (port faults and world events) */
+  faultsInjected: Record<string, number>;
+  /** when faults were on: the plan, and the bound the run had to converge within after the last fault */
+  faultPlan?: FaultPlan;
+  convergenceBoundSeconds?: number;
+  settings: Omit<SimulateOptions, 'log' | 'faultPlan'>;
 }
 
 const FLEET = 'sim';
-const REVISIONS = ['rev-0', 'rev-1', 'rev-2'];
+const REVISIONS = ['rev-0', 'rev-1', 'rev-2', 'rev-3'];
+const TARGET_GROUP = 'arn:aws:elasticloadbalancing:eu-west-1:123456789012:targetgroup/sim/0123456789abcdef';
 
-function fleetSpec(options: SimulateOptions, revision: string): FleetSpec {
+function fleetSpec(options: SimulateOptions, revision: string, drain = false): FleetSpec {
   return parseFleetSpec({
     autoScalingGroupName: 'sim-asg',
     source: 's3://sim-bucket/app',
     destination: '/var/www/app',
     revision,
+    ...(drain ? { targetGroupArns: [TARGET_GROUP] } : {}),
     rollout: {
+      drain,
       maxUnavailable: options.maxUnavailable,
       maxAttempts: options.maxAttempts,
       maxFailures: options.maxFailures,
@@ -100,14 +125,26 @@ export async function simulate(input: Partial<SimulateOptions> = {}): Promise<Si
     clock, random: seededRandom(options.seed ^ 0x5bd1e995), throttleRate: 0, lifecycleHook: true,
     agentDelayMs: options.agentDelaySeconds * 1000, imageRevision: REVISIONS[0]!,
   });
-  const store = new MemoryStore();
+  const allowedAtStart = resolveMaxUnavailable(options.maxUnavailable, options.hosts);
+  const lowerBoundMs = Math.ceil(options.hosts / allowedAtStart) * options.syncSeconds * 1000;
+  const plan = options.faultPlan ?? (options.faults !== null
+    ? randomFaultPlan(options.faults, { lowerBoundMs, leaseDurationMs: DEFAULT_LEADER_SETTINGS.leaseDurationMs }) : null);
+  const faults = plan ? new PortFaults(plan, clock, (port) => seededRandom(plan.seed ^ 0x1b873593 ^ PORTS.indexOf(port) * 0x9e3779b1)) : null;
+  let faultWorld: FaultWorld | null = null;
+  // Under faults the store fences as DynamoStore does (item tokens only), so a zombie's late writes land as they would.
+  const store = new MemoryStore(plan ? { fencing: 'item' } : {});
   const fleetPort = new SimFleet(world);
-  const commands = new SimCommands(world, { syncMs: options.syncSeconds * 1000, probeMs: 2_000, failRate: options.failRate });
-  const traffic = new SimTraffic(world);
+  const commands = new SimCommands(world, {
+    syncMs: options.syncSeconds * 1000, probeMs: 2_000, failRate: options.failRate,
+    ...(plan ? { hostRun: (a: Parameters<FaultWorld['hostRun']>[0]) => faultWorld?.hostRun(a) ?? {} } : {}),
+  });
+  // Under faults a deregistered target drains a while, as behind a real load balancer.
+  const traffic = new SimTraffic(world, plan ? { drainMs: 5_000 } : {});
   const artifacts = new SimArtifacts(world, new Set(REVISIONS));
+  const checker = new InvariantChecker({ fleet: FLEET, world, store, commands, traffic, maxUnavailable: options.maxUnavailable });
   world.launch(options.hosts, { inService: true, revision: REVISIONS[0]! });
   // While paused, launching hosts are meant to get what the whole fleet last reached (rev-0 here).
-  world.intendedRevision = () => (options.paused ? REVISIONS[0]! : desired);
+  world.intendedRevision = () => (plan ? checker.launchTarget : options.paused ? REVISIONS[0]! : desired);
 
   const settings: ReconcilerSettings = {
     ...DEFAULT_SETTINGS, resyncMs: options.resyncSeconds * 1000, pollMs: options.pollSeconds * 1000,
@@ -123,47 +160,85 @@ export async function simulate(input: Partial<SimulateOptions> = {}): Promise<Si
 
   const isConverged = (status: FleetStatus): boolean => status.revision === desired
     && status.hostCounts.inSync === status.hostCounts.total && status.hostCounts.total === world.live().length;
+  const noteConverged = (): void => {
+    convergedAtMs = clock.nowMs();
+    callsAtConvergence = new Map(world.calls);
+    throttledAtConvergence = world.throttled;
+    storeAtConvergence = { reads: store.reads, writes: store.writes };
+  };
 
   const observer = {
     statusWritten: (_fleet: string, status: FleetStatus) => {
       latest = status;
-      if (!watching || convergedAtMs !== null || clock.nowMs() < lastEventAtMs || !isConverged(status)) return;
-      convergedAtMs = clock.nowMs();
-      callsAtConvergence = new Map(world.calls);
-      throttledAtConvergence = world.throttled;
-      storeAtConvergence = { reads: store.reads, writes: store.writes };
+      // Under faults, convergence is judged at every step from the store and the world (see onStep).
+      if (plan || !watching || convergedAtMs !== null || clock.nowMs() < lastEventAtMs || !isConverged(status)) return;
+      noteConverged();
     },
   };
-
-  let generation = 0;
-  const putSpec = async (revision: string): Promise<void> => {
-    const record = await store.putFleetSpec({ name: FLEET, spec: fleetSpec(options, revision), expectedGeneration: generation, nowMs: clock.nowMs() });
-    generation = record.generation;
-    desired = revision;
-    // As the CLI does: the spec first, then its history event.
-    await store.appendHistory(FLEET, {
-      type: generation === 1 ? 'apply' : 'deploy', atMs: clock.nowMs(), actor: 'simulate', revision, generation,
-      message: generation === 1 ? `created fleet at revision ${revision}` : `deploy ${revision}`,
-    });
+  const onStep = (): void => {
+    checker.step();
+    if (!plan || !watching || convergedAtMs !== null || clock.nowMs() < lastEventAtMs) return;
+    const status = store.peekFleet(FLEET).status as FleetStatus | undefined;
+    if (status && isConverged(status) && checker.worldConverged(desired)) noteConverged();
   };
 
-  let controllers = 0;
-  const startController = (): { stop: () => void; done: Promise<void> } => {
-    controllers += 1;
+  // The operator's side: every spec change is a conditional write, then its history event, as the CLI does.
+  let spec = fleetSpec(options, REVISIONS[0]!, plan?.drain ?? false);
+  let malformedUntilMs = 0;
+  const storedGeneration = (): number => (store.peekFleet(FLEET).fleet as { generation?: number } | undefined)?.generation ?? 0;
+  const writeSpec = async (type: HistoryType, message: string): Promise<void> => {
+    const record = await store.putFleetSpec({ name: FLEET, spec, expectedGeneration: storedGeneration(), nowMs: clock.nowMs() });
+    desired = spec.revision;
+    await store.appendHistory(FLEET, { type, atMs: clock.nowMs(), actor: 'simulate', revision: spec.revision, generation: record.generation, message });
+  };
+  const editSpec = async (change: (s: FleetSpec) => FleetSpec, type: HistoryType, message: string): Promise<void> => {
+    // A controller may have changed the spec (auto rollback): edit what is stored.
+    const stored = store.peekFleet(FLEET).fleet;
+    if (clock.nowMs() >= malformedUntilMs && stored !== undefined) spec = parseStoredFleet(stored).spec;
+    spec = change(spec);
+    // A malformed item is being fixed by hand: the fix carries this change too.
+    if (clock.nowMs() < malformedUntilMs) return;
+    await writeSpec(type, message);
+  };
+  const putSpec = (revision: string): Promise<void> => editSpec((s) => ({ ...s, revision }),
+    storedGeneration() === 0 ? 'apply' : 'deploy', storedGeneration() === 0 ? `created fleet at revision ${revision}` : `deploy ${revision}`);
+
+  interface Running { stop: () => void; done: Promise<void>; clock: PausableClock }
+  let started = 0;
+  const startController = (): Running => {
+    started += 1;
+    const name = `sim-controller-${started}`;
     const abort = new AbortController();
     let dead = false;
     const isDead = (): boolean => dead;
+    const own = new PausableClock(clock);
+    const wrap = <T extends object>(port: T, portName: PortName): T => {
+      let p = port;
+      if (portName === 'store' || portName === 'commands' || portName === 'fleet') p = observed(p, portName, name, checker);
+      if (faults) p = faults.wrap(p, portName, own);
+      return killable(own.gate(p), isDead);
+    };
     const manager = new Manager({
-      store: killable(store, isDead), fleetPort: killable(fleetPort, isDead), commands: killable(commands, isDead),
-      traffic: killable(traffic, isDead), clock, random: controllerRandom, holder: `sim-controller-${controllers}`,
-      settings, leader: DEFAULT_LEADER_SETTINGS, fleetScanMs: 10_000, log, observer,
+      store: wrap(store, 'store'), fleetPort: wrap(fleetPort, 'fleet'), commands: wrap(commands, 'commands'),
+      traffic: wrap(traffic, 'traffic'), clock: own, random: controllerRandom, holder: name,
+      settings, leader: DEFAULT_LEADER_SETTINGS, fleetScanMs: 10_000, log: started > 1 ? log.child({ holder: name }) : log, observer,
+      ...(plan ? { artifacts: wrap(artifacts, 'artifacts') } : {}),
     });
     const done = manager.run(abort.signal);
-    return { stop: () => { dead = true; abort.abort(new Error('controller stopped')); }, done };
+    return { stop: () => { dead = true; abort.abort(new Error('controller stopped')); }, done, clock: own };
   };
 
   await putSpec(REVISIONS[0]!);
-  let controller = startController();
+  const controllers: Running[] = [];
+  for (let k = 0; k < (plan?.controllers ?? 1); k++) controllers.push(startController());
+  const background: Array<Promise<void>> = [];
+  const restart = (k: number): void => {
+    const old = controllers[k];
+    if (!old) return;
+    old.stop();
+    background.push(old.done);
+    controllers[k] = startController();
+  };
   const warm = await clock.run({ untilMs: 3_600_000, done: () => latest !== null && isConverged(latest) });
   if (!warm) throw new Error('the simulated fleet did not settle at its initial revision within an hour of virtual time');
 
@@ -187,22 +262,57 @@ export async function simulate(input: Partial<SimulateOptions> = {}): Promise<Si
   at(options.scaleOutAt ?? (options.scaleOut > 0 ? 0 : null), () => {
     for (const id of world.launch(options.scaleOut)) launched.add(id);
   });
-  const background: Array<Promise<void>> = [];
+  const bump = async (): Promise<void> => {
+    const next = REVISIONS[Math.min(REVISIONS.length - 1, REVISIONS.indexOf(spec.revision) + 1)]!;
+    await artifacts.check({ source: 's3://sim-bucket/app', revision: next });
+    await putSpec(next);
+  };
   at(options.bumpAt, () => {
-    background.push(artifacts.check({ source: 's3://sim-bucket/app', revision: REVISIONS[2]! }).then(() => putSpec(REVISIONS[2]!)));
+    background.push(bump());
   });
-  at(options.crashAt, () => {
-    controller.stop();
-    background.push(controller.done);
-    controller = startController();
-  });
+  at(options.crashAt, () => restart(0));
+
+  let boundMs = 0;
+  if (plan && faults) {
+    faults.start();
+    lastEventAtMs = Math.max(lastEventAtMs, t0 + quietAtMs(plan));
+    faultWorld = new FaultWorld({
+      plan, world, clock, faults, maxAttempts: options.maxAttempts, log,
+      actors: {
+        crash: (k) => restart(k),
+        zombie: (k, forMs) => controllers[k]?.clock.pause(forMs),
+        bump,
+        setPaused: (paused) => editSpec((s) => ({ ...s, rollout: { ...s.rollout, paused } }), paused ? 'pause' : 'resume',
+          paused ? 'rollout paused' : 'rollout resumed'),
+        retry: (id) => editSpec((s) => ({ ...s, retries: { ...s.retries, [id]: `retry-${clock.nowMs()}` } }), 'retry', `retry ${id}`),
+        malformed: async (forMs) => {
+          const generation = storedGeneration();
+          malformedUntilMs = clock.nowMs() + forMs;
+          store.putRawFleet(FLEET, { name: FLEET, generation, spec: { revision: '$(reboot)' }, updatedAtMs: clock.nowMs() });
+          clock.setTimer(forMs, () => {
+            background.push(writeSpec('apply', 'spec item fixed by hand'));
+          });
+        },
+      },
+    });
+    faultWorld.schedule();
+    const launches = plan.events.reduce((n, e) => n + (e.kind === 'scaleOut' ? e.count : e.kind === 'terminate' ? 1 : 0), 0);
+    boundMs = convergenceBoundMs({
+      hosts: hostsAtT0 + launches,
+      budget: allowedAtStart, maxSyncMs: faultWorld.maxSyncMs(options.syncSeconds * 1000),
+      leaseDurationMs: DEFAULT_LEADER_SETTINGS.leaseDurationMs, backoffCapMs: settings.backoffCapMs,
+      syncTimeoutMs: spec.rollout.syncTimeoutSeconds * 1000, pollMs: settings.pollMs, batchWindowMs: settings.batchWindowMs,
+      resyncMs: settings.resyncMs,
+    });
+  }
 
   const sequentialSeconds = hostsAtT0 * options.syncSeconds;
-  const limitSeconds = options.maxSeconds ?? sequentialSeconds * 3 + 3_600;
-  await clock.run({ untilMs: t0 + limitSeconds * 1000, done: () => convergedAtMs !== null });
-  controller.stop();
+  const limitMs = plan ? lastEventAtMs - t0 + boundMs + 60_000 : (options.maxSeconds ?? sequentialSeconds * 3 + 3_600) * 1000;
+  await clock.run({ untilMs: t0 + limitMs, done: () => convergedAtMs !== null, onStep });
+  if (plan) checker.convergence({ convergedAtMs, quietAtMs: lastEventAtMs, boundMs });
+  for (const c of controllers) c.stop();
   await clock.run({ untilMs: clock.nowMs() + 60_000 });
-  await Promise.all([controller.done, ...background]);
+  await Promise.all([...controllers.map((c) => c.done), ...background.map((b) => b.catch(() => undefined))]);
 
   const calls = callsAtConvergence ?? world.calls;
   const byOperation = Object.fromEntries([...calls.entries()].sort(([a], [b]) => a.localeCompare(b)));
@@ -212,6 +322,7 @@ export async function simulate(input: Partial<SimulateOptions> = {}): Promise<Si
   const maxUnavailableAllowed = resolveMaxUnavailable(options.maxUnavailable, hostsAtT0);
   const hosts = world.launchedCount();
   const final = latest as FleetStatus | null;
+  const { log: _log, faultPlan: _plan, ...shown } = options;
   return {
     hosts,
     converged: convergedAtMs !== null,
@@ -236,6 +347,11 @@ export async function simulate(input: Partial<SimulateOptions> = {}): Promise<Si
     finalStatus: { revision: final?.revision ?? null, hostCounts: final?.hostCounts ?? null },
     launchedInService: completions.filter((c) => c.result === 'CONTINUE' && launched.has(c.instanceId))
       .map((c) => ({ instanceId: c.instanceId, revision: c.revision })),
-    settings: Object.fromEntries(Object.entries(options).filter(([k]) => k !== 'log')) as Omit<SimulateOptions, 'log'>,
+    invariantViolations: checker.violations.length,
+    violations: checker.violations.slice(0, 20),
+    invariantChecks: checker.checks,
+    faultsInjected: faults?.countsObject() ?? {},
+    ...(plan ? { faultPlan: plan, convergenceBoundSeconds: boundMs / 1000 } : {}),
+    settings: shown,
   };
 }

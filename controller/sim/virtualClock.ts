@@ -50,10 +50,12 @@ export class VirtualClock implements Clock {
 
   /**
    * Fires timers in order until `done()` holds or the next timer lies past `untilMs`; returns whether `done`.
+   * `onStep` looks at the world after every timer, once every promise chain it started has settled.
    */
-  async run(options: { untilMs: number; done?: () => boolean }): Promise<boolean> {
+  async run(options: { untilMs: number; done?: () => boolean; onStep?: () => void }): Promise<boolean> {
     for (;;) {
       await settle();
+      options.onStep?.();
       if (options.done?.()) return true;
       const next = this.peek();
       if (!next || next.atMs > options.untilMs) {

@@ -50,9 +50,10 @@ RE_ENDPOINT_URL = r'^https?://[A-Za-z0-9.-]{1,253}(:[0-9]{1,5})?/?$'
 RE_SHARED_EXCLUDE = r'^[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)*/\*$'
 MIN_KEEP_RELEASES, MAX_KEEP_RELEASES = 1, 100
 # The same lists as state/validate.ts: a destination under a system tree is refused; a shared root only as itself.
-SYSTEM_TREES = ('/etc', '/boot', '/root', '/usr', '/bin', '/sbin', '/lib', '/lib32', '/lib64', '/libx32', '/proc',
-                '/sys', '/dev', '/run', '/var/lib', '/var/log', '/var/spool', '/var/cache')
-SHARED_ROOTS = ('/', '/var', '/home', '/srv', '/opt', '/mnt', '/media', '/tmp', '/var/tmp')
+# ("/lib*": any top folder whose name starts with lib: /lib, /lib32, /lib64, /libx32)
+SYSTEM_TREES = ('/bin', '/boot', '/dev', '/etc', '/lib*', '/proc', '/root', '/run', '/sbin', '/sys', '/usr',
+                '/var/cache', '/var/lib', '/var/log', '/var/spool')
+SHARED_ROOTS = ('/', '/home', '/media', '/mnt', '/opt', '/srv', '/tmp', '/var', '/var/tmp')
 DEFAULT_EXCLUDES = 'media/*,var/*'
 CHECK_TIMEOUT_SECONDS = 300
 CHECK_KILL_AFTER_SECONDS = 10
@@ -95,9 +96,13 @@ def system_folder(path):
     """Why a normalized absolute path must not be synced into, or ''."""
     if path in SHARED_ROOTS:
         return 'is a system folder'
+    segments = path.strip('/').split('/')
     for tree in SYSTEM_TREES:
-        if path == tree or path.startswith(tree + '/'):
-            return 'is a system folder' if path == tree else 'is inside the system folder ' + tree
+        parts = tree.strip('/').split('/')
+        if len(segments) >= len(parts) and all(
+                seg.startswith(part[:-1]) if part.endswith('*') else seg == part for seg, part in zip(segments, parts)):
+            top = '/' + '/'.join(segments[:len(parts)])
+            return 'is a system folder' if path == top else 'is inside the system folder ' + top
     return ''
 
 
@@ -122,19 +127,9 @@ def exclude_regex(patterns):
     return re.compile('^(?:' + '|'.join(alternatives) + ')(?:/|$)')
 
 
-def sha256_file(path):
-    h = hashlib.sha256()
-    with open(path, 'rb', buffering=0) as f:
-        while True:
-            chunk = f.read(1 << 20)
-            if not chunk:
-                break
-            h.update(chunk)
-    return h.hexdigest()
-
-
-def md5_file(path):
-    h = hashlib.md5()  # S3's ETag of a single-part upload; not a security check
+def file_digest(path, algorithm='sha256'):
+    """Hex digest of a file's content; md5 only to compare with S3's ETags, never as a security check."""
+    h = hashlib.new(algorithm)
     with open(path, 'rb', buffering=0) as f:
         for chunk in iter(lambda: f.read(1 << 20), b''):
             h.update(chunk)
@@ -406,6 +401,8 @@ class Agent:
                               '. or .. segments (like media)' % shown(name))
             self.link_names.append(name)
             self.link_targets.append(self.check_folder('link target of ' + name, target))
+        if self.strategy == 'release':
+            self.check_layout()
         if self.strategy == 'inplace' and self.link_names:
             self.bad_args('--links needs --strategy release (inplace syncs straight into the destination)')
         self.check = values.get('--check', '')
@@ -433,6 +430,21 @@ class Agent:
         if self.mode == 'sync':
             self.result['target'] = self.revision
             self.result['strategy'] = self.strategy
+
+    def check_layout(self):
+        """Shared folders and links are each one link in a release: none may hold another (the same rule as
+        state/validate.ts's releaseExcludeProblems)."""
+        folders = [p[:-2] for p in self.excludes]
+        within = lambda inner, outer: inner.startswith(outer + '/')
+        for i, a in enumerate(folders):
+            for b in folders[i + 1:]:
+                if a == b or within(a, b) or within(b, a):
+                    self.bad_args('excludes %s and %s overlap: each excluded folder is one link to %s/shared/; list '
+                                  'the outer folder only' % (shown(a + '/*'), shown(b + '/*'), self.dest))
+            for name in self.link_names:
+                if within(a, name) or within(name, a):
+                    self.bad_args('exclude %s and link %s overlap: a folder of a release is either a shared folder or '
+                                  'a link; keep one of them' % (shown(a + '/*'), shown(name)))
 
     # ---------------------------------------------------------------------------------------------------
     # The state folder: <dest>/.fleetsync, ours alone.
@@ -808,58 +820,114 @@ class Agent:
                     wanted[rel] = Entry('l', target=os.readlink(full))
                 elif stat.S_ISREG(st.st_mode):
                     self.hashed += 1
-                    wanted[rel] = Entry('f', sha=sha256_file(full), size=st.st_size,
+                    wanted[rel] = Entry('f', sha=file_digest(full), size=st.st_size,
                                         mode=stat.S_IMODE(st.st_mode) & 0o7755, source=full)
         if not any(e.kind != 'd' for e in wanted.values()) and not os.listdir(src):
             self.fail('revision %s is empty: %s/ %s; refusing to sync an empty codebase' % (self.revision, src, NO_FILES))
         return wanted
 
     def fetch_s3_plain(self, bucket, key_prefix, contents):
-        """The revision mirrored into a cache nothing links to; cached files are checked against MD5 ETags first:
-        a same-size, same-time file may hold other content."""
+        """A plain prefix, mirrored into .fleetsync/s3-cache. S3 already knows each file's MD5: the ETag of a
+        single-part upload without SSE-KMS/SSE-C. A cached file whose MD5 (computed when it was downloaded, trusted
+        by inode, size and ctime since) equals a key's ETag is reused; only the other keys are downloaded, by one
+        aws s3 sync that sees the reused files as up to date (same size, and the key's LastModified as mtime)."""
         self.state_mkdir('s3-cache')
         cache = self.state_path('s3-cache')
-        odd = False
+        by_md5 = {}
+        for rel, (md5, size, ino, ctime) in self.load_cache_index().items():
+            try:
+                st = os.lstat(os.path.join(cache, rel))
+            except OSError:
+                continue
+            if stat.S_ISREG(st.st_mode) and (st.st_ino, st.st_size, st.st_ctime_ns) == (ino, size, ctime):
+                by_md5.setdefault(md5, os.path.join(cache, rel))
+        if os.path.lexists(self.state_path('s3-next')):
+            shutil.rmtree(self.state_path('s3-next'))
+        self.state_mkdir('s3-next')
+        nxt = self.state_path('s3-next')
+        rx = self.exclude_rx
+        etags, reused, not_reusable = {}, {}, 0
         for item in contents:
             key, etag = item.get('Key', ''), str(item.get('ETag', '')).strip('"')
-            if not key.startswith(key_prefix):
-                odd = True
-                break
-            rel = key[len(key_prefix):]
-            if not rel or rel.endswith('/') or has_dot_segment(rel):
+            rel = key[len(key_prefix):] if key.startswith(key_prefix) else ''
+            if not rel or rel.endswith('/') or has_dot_segment(rel) or (rx and rx.match(rel)):
                 continue
-            file = os.path.join(cache, rel)
-            if not os.path.lexists(file):
+            if not re.fullmatch(r'[0-9a-f]{32}', etag):
+                not_reusable += 1
                 continue
-            if not (re.fullmatch(r'[0-9a-f]{32}', etag) and os.path.isfile(file) and not os.path.islink(file)
-                    and md5_file(file) == etag):
-                os.unlink(file)
-        if odd:
-            self.log('the listing has keys this agent cannot check one by one: downloading the whole revision')
-            shutil.rmtree(cache)
-            self.state_mkdir('s3-cache')
-        args = ['s3', 'sync', 's3://%s/%s' % (bucket, key_prefix), cache + '/', '--delete', '--exact-timestamps',
+            etags[rel] = etag
+            src = by_md5.get(etag)
+            if src is None or os.lstat(src).st_size != item.get('Size'):
+                continue
+            dst = os.path.join(nxt, rel)
+            os.makedirs(os.path.dirname(dst), 0o700, exist_ok=True)
+            if os.path.lexists(dst):
+                continue
+            self.place_file(src, dst, stat.S_IMODE(os.lstat(src).st_mode), True)
+            when = self.s3_time(item.get('LastModified'))
+            if when is not None:
+                os.utime(dst, ns=(when, when), follow_symlinks=False)
+            reused[rel] = os.lstat(dst).st_ino
+        args = ['s3', 'sync', 's3://%s/%s' % (bucket, key_prefix), nxt + '/', '--delete', '--exact-timestamps',
                 '--no-follow-symlinks', '--only-show-errors', '--no-progress']
         for pattern in self.excludes:
             args += ['--exclude', pattern]
-        self.log('downloading s3://%s/%s' % (bucket, key_prefix))
-        before = self.cache_inodes(cache)
+        self.log('downloading s3://%s/%s: %d files found on the host by their ETag' % (bucket, key_prefix, len(reused)))
         self.aws(args, 'aws s3 sync from s3://%s/%s' % (bucket, key_prefix))
+        index, moved, moved_bytes = {}, 0, 0
+        for top, _, files in os.walk(nxt):
+            for name in files:
+                full = os.path.join(top, name)
+                rel = os.path.relpath(full, nxt)
+                st = os.lstat(full)
+                if reused.get(rel) == st.st_ino:
+                    md5 = etags[rel]
+                else:
+                    moved += 1
+                    moved_bytes += st.st_size
+                    self.hashed += 1
+                    md5 = file_digest(full, 'md5')
+                    if rel in etags and etags[rel] != md5:
+                        self.fail('s3://%s/%s%s arrived with an MD5 other than its ETag: sync again' % (bucket, key_prefix, rel))
+                index[rel] = (md5, st.st_size, st.st_ino, st.st_ctime_ns)
+        self.note_tree(cache)
+        shutil.rmtree(cache)
+        os.rename(nxt, cache)
+        # the rename moved every file's ctime on some file systems: index what is there now
+        for rel, (md5, size, ino, _) in list(index.items()):
+            index[rel] = (md5, size, ino, os.lstat(os.path.join(cache, rel)).st_ctime_ns)
+        self.state_write('s3-cache.tsv', ''.join('%s\t%d\t%d\t%d\t%s\n' % (v[0], v[1], v[2], v[3], k)
+                                                  for k, v in sorted(index.items())))
         wanted = self.walk_plain(cache)
-        after = self.cache_inodes(cache)
-        moved = [k for k, v in after.items() if before.get(k) != v]
-        self.counts['downloadedFiles'] = len(moved)
-        self.counts['downloadedBytes'] = sum(after[k][2] for k in moved)
+        self.counts['downloadedFiles'] = moved
+        self.counts['downloadedBytes'] = moved_bytes
+        if not_reusable:
+            self.counts['notReusableFiles'] = not_reusable
+        self.log('%d files downloaded (%d bytes), %d reused by ETag, %d with an ETag that is not an MD5 (multipart or '
+                 'KMS): always downloaded' % (moved, moved_bytes, len(reused), not_reusable))
         return wanted
 
-    @staticmethod
-    def cache_inodes(cache):
+    def load_cache_index(self):
+        text = self.state_read('s3-cache.tsv') or ''
         out = {}
-        for top, _, files in os.walk(cache):
-            for name in files:
-                st = os.lstat(os.path.join(top, name))
-                out[os.path.join(top, name)] = (st.st_ino, st.st_mtime_ns, st.st_size)
+        for line in text.split('\n'):
+            parts = line.split('\t')
+            if len(parts) == 5 and re.fullmatch(r'[0-9a-f]{32}', parts[0]) and not has_dot_segment(parts[4]):
+                try:
+                    out[parts[4]] = (parts[0], int(parts[1]), int(parts[2]), int(parts[3]))
+                except ValueError:
+                    continue
         return out
+
+    @staticmethod
+    def s3_time(value):
+        """LastModified of a listing (2026-12-05T22:10:00.000Z or +00:00) in ns since the epoch, or None."""
+        m = re.fullmatch(r'(\d{4})-(\d\d)-(\d\d)T(\d\d):(\d\d):(\d\d)(\.\d+)?(Z|\+00:00)', str(value or ''))
+        if m is None:
+            return None
+        import calendar
+        seconds = calendar.timegm(tuple(int(m.group(i)) for i in range(1, 7)) + (0, 0, 0))
+        return seconds * 1_000_000_000
 
     # ---------------------------------------------------------------------------------------------------
     # Published content: objects by SHA-256, downloaded once, checked before use.
@@ -882,7 +950,7 @@ class Agent:
             path = os.path.join(odir, sha)
             if os.path.isfile(path) and not os.path.islink(path):
                 self.hashed += 1
-                if sha256_file(path) == sha:
+                if file_digest(path) == sha:
                     got[sha] = path
                     continue
             self.fail('object %s is missing from %s or does not match its SHA-256: delete it and publish %s again'
@@ -1115,7 +1183,7 @@ class Agent:
                 if stat.S_ISREG(st.st_mode):
                     self.hashed += 1
                     try:
-                        sha = sha256_file(full)
+                        sha = file_digest(full)
                     except OSError:
                         continue
                     rec = (sha, stat.S_IMODE(st.st_mode), st.st_size, st.st_ino, st.st_ctime_ns)
@@ -1308,7 +1376,11 @@ class Agent:
 
     def remove_release(self, path):
         """Removes a release folder of ours; excluded or linked folders that are real (an older layout kept uploads
-        there) are moved aside first, so no user data goes with it. Never crosses into another file system."""
+        there) are moved aside first, so no user data goes with it. Never crosses into another file system, and never
+        follows a link: a link in its place is only unlinked."""
+        if os.path.islink(path):
+            os.unlink(path)
+            return
         for name in list(self.layout_links()) + [p[:-2] for p in self.excludes]:
             inner = os.path.join(path, name)
             if os.path.isdir(inner) and not os.path.islink(inner) and os.listdir(inner):
@@ -1404,7 +1476,8 @@ class Agent:
         self.prepare_shared(live)
         final = os.path.join(releases, self.revision)
 
-        if live and live == final and live_revision == self.revision:
+        if live and live == final:
+            # already live (revisions are immutable): repaired in place, never moved away from under current
             self.repair_live(final)
             return
         if os.path.isdir(final) and not os.path.islink(final) and final != live and self.release_as_recorded(self.revision):
@@ -1484,7 +1557,7 @@ class Agent:
                 if st is not None and stat.S_ISREG(st.st_mode) and st.st_size == entry.size \
                         and stat.S_IMODE(st.st_mode) == entry.mode:
                     self.hashed += 1
-                    sha = sha256_file(full)
+                    sha = file_digest(full)
                     if sha == entry.sha:
                         continue
                     index.setdefault(sha, []).append((full, (sha, entry.mode, st.st_size, st.st_ino, st.st_ctime_ns)))
@@ -1561,6 +1634,8 @@ class Agent:
         if not ok:
             raise Finish(EXIT_CHECK_FAILED, 'checkFailed',
                          '%s; %s was already live, so there is nothing to roll back to' % (error, self.revision))
+        if self.read_revision() != self.revision:
+            self.write_revision(self.revision)
         self.prune(self.revision)
         raise Finish(EXIT_SYNCED, 'synced')
 
@@ -1663,7 +1738,7 @@ class Agent:
                 st = None
             if st is not None and stat.S_ISREG(st.st_mode) and st.st_size == entry.size:
                 self.hashed += 1
-                if sha256_file(full) == entry.sha:
+                if file_digest(full) == entry.sha:
                     continue
             os.makedirs(os.path.dirname(full), 0o755, exist_ok=True)
             tmp = os.path.join(os.path.dirname(full), '.fleetsync-new.%d.%d' % (os.getpid(), len(renames)))

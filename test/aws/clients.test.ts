@@ -6,6 +6,7 @@ import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { CallTally } from '../../controller/aws/callCounter.ts';
+import { DynamoStore } from '../../controller/aws/dynamoStore.ts';
 import { type AwsClients, destroyAwsClients, makeAwsClients } from '../../controller/aws/clients.ts';
 import { buildManifest, renderManifest } from '../../state/manifest.ts';
 import { S3Artifacts } from '../../controller/aws/s3Artifacts.ts';
@@ -35,6 +36,9 @@ const invocations: Reply = {
   }] }),
 };
 
+/** a server that takes the request and never answers */
+const hang: Reply = { status: 0, contentType: 'text/plain', body: '' };
+
 function drain(req: IncomingMessage): Promise<void> {
   return new Promise((resolve) => {
     req.resume();
@@ -48,6 +52,7 @@ beforeAll(async () => {
       const target = req.headers['x-amz-target'];
       seen.push({ method: req.method ?? '', url: req.url ?? '', ...(typeof target === 'string' ? { target } : {}) });
       const reply = replies.shift() ?? { status: 500, contentType: 'text/plain', body: 'no reply scripted' };
+      if (reply === hang) return;
       res.writeHead(reply.status, { 'content-type': reply.contentType });
       res.end(reply.body);
     });
@@ -67,6 +72,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   process.env = savedEnv;
+  server.closeAllConnections();
   await new Promise<void>((resolve, reject) => server.close((e) => (e ? reject(e) : resolve())));
 });
 
@@ -118,5 +124,33 @@ describe('makeAwsClients', () => {
     expect(seen).toHaveLength(1);
     expect(seen[0]!.method).toBe('GET');
     expect(seen[0]!.url).toMatch(/^\/my-codebase\/web\/r1\/manifest\.json(\?x-id=GetObject)?$/);
+  });
+
+  it('gives up on a store call the table never answers after the request timeout, so a hung renew cannot hold a leader', async () => {
+    clients = makeAwsClients({ maxAttempts: 1, storeRequestTimeoutMs: 300 });
+    replies = [hang];
+    const store = new DynamoStore({ client: clients.dynamodb, tableName: 'fleetsync' });
+    const started = Date.now();
+    const error = await store.getLease('web').catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(Error);
+    expect(Date.now() - started).toBeLessThan(3_000);
+    expect(seen.map((s) => s.target)).toEqual(['DynamoDB_20120810.GetItem']);
+  });
+
+  it('sends SendCommand once, with no SDK retry after a 5xx (it has no idempotency token: a retry could start it twice)', async () => {
+    const attempts = new CallTally();
+    clients = makeAwsClients({ maxAttempts: 3, onAttempt: attempts.onCall });
+    const sent: Reply = { status: 200, contentType: 'application/x-amz-json-1.1', body: JSON.stringify({ Command: { CommandId: 'cmd-2' } }) };
+    replies = [{ status: 503, contentType: 'application/x-amz-json-1.1', body: JSON.stringify({ __type: 'InternalServerError', message: 'try again' }) }, sent];
+    const commands = new SsmCommands({ client: clients.ssm, clock: new VirtualClock() });
+    const error = await commands.send({
+      fleet: 'web', attemptId: 'a-1-1', mode: 'sync', instanceIds: ['i-0123456789abcdef0'], timeoutSeconds: 900,
+      params: { source: 's3://my-codebase/web', revision: 'r1', destination: '/var/www/app', strategy: 'release', excludes: [], links: {}, keepReleases: 3 },
+    }).catch((e: unknown) => e);
+    expect(String(error)).toMatch(/try again/);
+    expect(seen.map((s) => s.target)).toEqual(['AmazonSSM.SendCommand']);
+    // the other operations keep the SDK's retries
+    replies = [throttle, invocations];
+    expect(await commands.results('cmd-1')).toHaveLength(1);
   });
 });

@@ -1,7 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { mockClient } from 'aws-sdk-client-mock';
 import {
-  AutoScalingClient, CompleteLifecycleActionCommand, DescribeAutoScalingGroupsCommand,
+  AutoScalingClient, CompleteLifecycleActionCommand, DescribeAutoScalingGroupsCommand, DescribeLifecycleHooksCommand,
   RecordLifecycleActionHeartbeatCommand, SetInstanceHealthCommand,
 } from '@aws-sdk/client-auto-scaling';
 import { DescribeInstancesCommand, EC2Client } from '@aws-sdk/client-ec2';
@@ -158,6 +158,34 @@ describe('Ec2Fleet.list', () => {
     ssmMock.on(DescribeInstanceInformationCommand).rejects(new InvalidInstanceId({ message: 'Instances not in a valid state', $metadata: {} }));
     const hosts = await fleet.list(ref);
     expect(hosts[0]).toMatchObject({ instanceId: a, agentOnline: false, lifecycleState: 'Pending:Wait' });
+  });
+
+  it('one id SSM refuses in a batch of 50 leaves the other 49 online (the batch is split, not all marked offline)', async () => {
+    const ids = instanceIds(50);
+    const booting = ids[17]!;
+    asgMock.on(DescribeAutoScalingGroupsCommand).resolves({
+      AutoScalingGroups: [{ AutoScalingGroupName: ref.autoScalingGroupName, Instances: ids.map((id) => asgInstance(id, 'InService')) } as never],
+    });
+    ec2Mock.on(DescribeInstancesCommand).resolves({ Reservations: [{ Instances: ids.map((id, i) => ec2Instance(id, i)) }] });
+    ssmMock.on(DescribeInstanceInformationCommand).callsFake((input: { Filters: Array<{ Values: string[] }> }) => {
+      const asked = input.Filters[0]!.Values;
+      if (asked.includes(booting)) throw new InvalidInstanceId({ message: 'Instances not in a valid state', $metadata: {} });
+      return { InstanceInformationList: asked.map((id) => ({ InstanceId: id, PingStatus: 'Online' })) };
+    });
+    const hosts = await fleet.list(ref);
+    expect(hosts.filter((h) => h.agentOnline).map((h) => h.instanceId)).toEqual(ids.filter((id) => id !== booting));
+    expect(hosts.find((h) => h.instanceId === booting)?.agentOnline).toBe(false);
+    expect(tally.get('DescribeInstanceInformation').ok + tally.get('DescribeInstanceInformation').error).toBeLessThanOrEqual(14);
+  });
+
+  it('reads the launch hook\'s heartbeat timeout (paces heartbeats), null without the hook', async () => {
+    asgMock.on(DescribeLifecycleHooksCommand).resolvesOnce({ LifecycleHooks: [{ LifecycleHookName: ref.lifecycleHookName, HeartbeatTimeout: 30 }] })
+      .resolvesOnce({ LifecycleHooks: [] });
+    expect(await fleet.heartbeatTimeoutMs(ref)).toBe(30_000);
+    expect(await fleet.heartbeatTimeoutMs(ref)).toBeNull();
+    expect(asgMock.commandCalls(DescribeLifecycleHooksCommand)[0]!.args[0].input).toEqual({
+      AutoScalingGroupName: ref.autoScalingGroupName, LifecycleHookNames: [ref.lifecycleHookName],
+    });
   });
 
   it('turns a throttle that outlasted the SDK retries into ThrottledError, counted apart', async () => {

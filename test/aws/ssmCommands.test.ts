@@ -69,6 +69,16 @@ describe('SsmCommands.send', () => {
       MaxErrors: '100%',
     });
     expect(input.Parameters?.links).toEqual(['media=/mnt/efs/media']);
+    expect(input.Parameters?.checkUser).toEqual(['']);
+  });
+
+  it('sends the check command and the user it runs as', async () => {
+    ssm.on(SendCommandCommand).resolves({ Command: { CommandId: 'cmd-1' } });
+    const withCheck = { ...params, checkCommand: '/usr/local/bin/app-healthcheck', checkUser: 'www-data' };
+    await commands.send({ ...sendArgs(instanceIds(1)), params: withCheck });
+    const input = ssm.commandCalls(SendCommandCommand)[0]!.args[0].input;
+    expect(input.Parameters?.checkCommand).toEqual(['/usr/local/bin/app-healthcheck']);
+    expect(input.Parameters?.checkUser).toEqual(['www-data']);
   });
 
   it('uses the document name it is given, and an execution timeout parameter when that document declares one', async () => {
@@ -323,5 +333,30 @@ describe('SsmCommands.cancel and findByAttempt', () => {
     const comment = ssm.commandCalls(SendCommandCommand)[0]!.args[0].input.Comment;
     ssm.on(ListCommandsCommand).resolves({ Commands: [{ CommandId: 'cmd-long', Comment: comment }] });
     expect(await new SsmCommands({ client, clock }).findByAttempt({ fleet, attemptId })).toBe('cmd-long');
+  });
+
+  it('looks only from a minute before the attempt was recorded when that is known', async () => {
+    ssm.on(ListCommandsCommand).resolves({ Commands: [{ CommandId: 'cmd-3', Comment: 'fleetsync web-prod a-7' }] });
+    expect(await commands.findByAttempt({ fleet: 'web-prod', attemptId: 'a-7', sentAfterMs: START_MS - 600_000 })).toBe('cmd-3');
+    expect(ssm.commandCalls(ListCommandsCommand)[0]!.args[0].input.Filters).toContainEqual({ key: 'InvokedAfter', value: '2025-06-01T11:49:00.000Z' });
+  });
+});
+
+describe('SsmCommands.cancelOrphans', () => {
+  it("cancels this fleet's commands still running on the host, and no one else's", async () => {
+    const id = instanceIds(1)[0]!;
+    ssm.on(ListCommandsCommand)
+      .resolvesOnce({ Commands: [
+        { CommandId: 'cmd-orphan', Comment: 'fleetsync web-prod a-3-9' },
+        { CommandId: 'cmd-other-fleet', Comment: 'fleetsync web-stage a-3-9' },
+      ], NextToken: 'p2' })
+      .resolvesOnce({ Commands: [{ CommandId: 'cmd-by-hand', Comment: 'patching' }] });
+    ssm.on(CancelCommandCommand).resolves({});
+    expect(await commands.cancelOrphans({ fleet: 'web-prod', instanceId: id })).toBe(1);
+    expect(ssm.commandCalls(ListCommandsCommand)[0]!.args[0].input).toEqual({
+      InstanceId: id, MaxResults: 50,
+      Filters: [{ key: 'DocumentName', value: 'fleetsync-sync' }, { key: 'ExecutionStage', value: 'Executing' }],
+    });
+    expect(ssm.commandCalls(CancelCommandCommand).map((c) => c.args[0].input)).toEqual([{ CommandId: 'cmd-orphan', InstanceIds: [id] }]);
   });
 });

@@ -303,6 +303,19 @@ describe('status', () => {
     expect(result.stdout).toMatch(/i-0000000000000003\s+InService\s+failed\s+rev-a\s+rev-b\s+3\s+\S+\s+disk full/);
   });
 
+  it('text says how old the status is, and warns when the controller has not confirmed it for minutes', async () => {
+    const t = await withFleet();
+    await observed(t);
+    const status = (await t.store.getStatus('web'))!;
+    const clock = new ScriptedClock([]);
+    await t.store.putStatus({ fleet: 'web', token: 1, status: { ...status, observedAt: new Date(clock.now - 20_000).toISOString() } });
+    const fresh = await run(['status', 'web'], { env: t.env, clock });
+    expect(fresh.stdout).toMatch(/observed:\s+20s ago\n/);
+    clock.now += 600_000;
+    const stale = await run(['status', 'web'], { env: t.env, clock });
+    expect(stale.stdout).toMatch(/observed:\s+10m ago: older than the controller leaves it; is a controller running for this table\?/);
+  });
+
   it('text shows a published revision\'s size beside the desired revision once the rollout has read it', async () => {
     const t = await withFleet();
     await observed(t);
@@ -458,6 +471,24 @@ describe('retry', () => {
     expect((await t.store.getFleet('web'))?.spec.retries['i-0abc0abc0abc0abc0']).not.toBe(requestId);
   });
 
+  it('keeps only the requests still waiting: those the controller acted on and those of departed hosts are dropped', async () => {
+    const t = await withFleet();
+    const ids = ['i-0abc0abc0abc0abc1', 'i-0abc0abc0abc0abc2', 'i-0abc0abc0abc0abc3'];
+    for (const id of ids) {
+      await t.store.putHost({ fleet: 'web', host: hostRecord({ instanceId: id, state: 'failed', reported: 'rev-a', target: 'rev-b', attempt: 3 }), token: 1 });
+    }
+    for (const id of ids) expect((await t.run(['retry', 'web', id])).code).toBe(0);
+    const requests = (await t.store.getFleet('web'))!.spec.retries;
+    expect(Object.keys(requests).sort()).toEqual(ids);
+    // the controller acted on the first request (the host took it); the second host left the group
+    const acted = hostRecord({ instanceId: ids[0]!, state: 'failed', reported: 'rev-a', target: 'rev-b', attempt: 3 });
+    acted.context.retryRequestId = requests[ids[0]!]!;
+    await t.store.putHost({ fleet: 'web', host: acted, token: 1 });
+    await t.store.deleteHost({ fleet: 'web', instanceId: ids[1]!, token: 1 });
+    expect((await t.run(['retry', 'web', ids[2]!])).code).toBe(0);
+    expect(Object.keys((await t.store.getFleet('web'))!.spec.retries)).toEqual([ids[2]]);
+  });
+
   it('refuses an unknown host and a host that has not failed, with exit 1 and nothing written', async () => {
     const t = await withFleet();
     await t.store.putHost({ fleet: 'web', host: hostRecord({ instanceId: 'i-0000000000000001', state: 'inSync', reported: 'rev-a' }), token: 1 });
@@ -468,6 +499,19 @@ describe('retry', () => {
     const healthy = await t.run(['retry', 'web', 'i-0000000000000001']);
     expect(healthy.code).toBe(1);
     expect(healthy.stderr).toContain('is inSync, not failed');
+    expect(await snapshot(t.store)).toBe(before);
+  });
+});
+
+describe('fleet apply: one Auto Scaling group, one fleet', () => {
+  it('refuses a second fleet naming a group another fleet already has, with exit 1 and nothing written', async () => {
+    const t = await withFleet();
+    const before = await snapshot(t.store);
+    const file = await writeFleetFile(`api-${tableCount}.yaml`, fleetYaml('api', 'rev-a').replace('autoScalingGroupName: api-asg', 'autoScalingGroupName: web-asg'));
+    const result = await t.run(['fleet', 'apply', '-f', file]);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain('web-asg');
+    expect(result.stderr).toContain('fleet web');
     expect(await snapshot(t.store)).toBe(before);
   });
 });
@@ -502,7 +546,16 @@ describe('bad input exits 2 and writes nothing', () => {
   it.each([
     ['a fleet name with an underscore', () => fleetYaml('web_prod', 'rev-a'), 'metadata.name "web_prod" is not valid'],
     ['a destination with ..', () => fleetYaml('web', 'rev-a').replace('/var/www/app', '/var/www/../../etc'), 'must not contain a ".." segment'],
-    ['a system folder', () => fleetYaml('web', 'rev-a').replace('/var/www/app', '/etc'), 'is a system folder'],
+    ['a system folder', () => fleetYaml('web', 'rev-a').replace('/var/www/app', '/etc'), 'is the system folder /etc'],
+    ['a folder inside a system folder', () => fleetYaml('web', 'rev-a').replace('/var/www/app', '/etc/cron.d'),
+      'spec.destination "/etc/cron.d" is inside the system folder /etc'],
+    ['a shared root', () => fleetYaml('web', 'rev-a').replace('/var/www/app', '/srv'), 'spec.destination "/srv" is a shared system folder'],
+    ['a release exclude that is no whole folder', () => fleetYaml('web', 'rev-a', '  excludes: ["media/*", "*.log"]\n'),
+      'spec.excludes[1] "*.log" is not a whole folder: with strategy release each exclude must read FOLDER/*'],
+    ['a checkUser without a check', () => fleetYaml('web', 'rev-a', '  checkUser: www-data\n'),
+      'spec.checkUser needs a check to run as that user: add check: { command: /absolute/path/to/program }, or remove checkUser'],
+    ['a checkUser that is no Linux user name', () => fleetYaml('web', 'rev-a', '  check: { command: /usr/local/bin/check }\n  checkUser: WWW\n'),
+      'spec.checkUser "WWW" is not valid: use a Linux user name'],
     ['a revision with a quote', () => fleetYaml('web', "\"rev'a\""), 'spec.revision'],
     ['a revision that YAML reads as a number', () => fleetYaml('web', '1234567'), 'quote a value that looks like a number'],
     ['an unknown field', () => `${fleetYaml('web', 'rev-b')}    maxUnavaliable: 3\n`, 'spec.rollout.maxUnavaliable is not a known field'],

@@ -232,6 +232,24 @@ export function storeContract(name: string, harness: StoreHarness): void {
         expect((await store.listHosts('web')).hosts[0]?.context.attempt).toBe(2);
         expect((await store.getStatus('web'))?.observedGeneration).toBe(2);
       });
+
+      it("a claim keeps what the items hold, returns it, and fences the deposed leader's writes from then on", async () => {
+        const a = (await store.acquireLease({ fleet: 'web', holder: 'A', durationMs: 1_000, nowMs: 0 }))!;
+        for (let i = 1; i <= 5; i++) await store.putHost({ fleet: 'web', host: hostFixture(instanceId(i), { attempt: i }), token: a.token });
+        await store.putStatus({ fleet: 'web', status: statusFixture(1), token: a.token });
+        const b = (await store.acquireLease({ fleet: 'web', holder: 'B', durationMs: 1_000, nowMs: 2_000 }))!;
+        const claimed = await store.claimFleet({ fleet: 'web', token: b.token });
+        expect(claimed.hosts.map((h) => h.context.attempt)).toEqual([1, 2, 3, 4, 5]);
+        await expect(store.putHost({ fleet: 'web', host: hostFixture(instanceId(3), { attempt: 9 }), token: a.token }))
+          .rejects.toBeInstanceOf(StaleTokenError);
+        await expect(store.putStatus({ fleet: 'web', status: statusFixture(9), token: a.token }))
+          .rejects.toBeInstanceOf(StaleTokenError);
+        expect((await store.listHosts('web')).hosts.map((h) => h.context.attempt)).toEqual([1, 2, 3, 4, 5]);
+        expect((await store.getStatus('web'))?.observedGeneration).toBe(1);
+        // an older leader cannot claim over a newer one
+        await expect(store.claimFleet({ fleet: 'web', token: a.token })).rejects.toBeInstanceOf(StaleTokenError);
+        expect((await store.claimFleet({ fleet: 'empty', token: b.token })).hosts).toEqual([]);
+      });
     });
 
     describe('history', () => {

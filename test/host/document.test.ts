@@ -10,9 +10,9 @@ import { gunzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ATTEMPT_ID_PATTERN, EXIT, PARAMETER_FLAGS, parseResultLine, ssmParameters } from '../../controller/hostProtocol.ts';
 import type { SyncParams } from '../../controller/ports/commands.ts';
-import { PATTERNS, checkDestination } from '../../state/validate.ts';
+import { PATTERNS, SHARED_ROOTS, SYSTEM_TREES, checkDestination } from '../../state/validate.ts';
 import {
-  AGENT_PATH, DOCUMENT_PATH, MAX_DOCUMENT_BYTES, SCRIPT_END_MARKER, SCRIPT_PATH, renderDocument, scriptPatterns,
+  AGENT_PATH, DOCUMENT_PATH, MAX_DOCUMENT_BYTES, SCRIPT_END_MARKER, SCRIPT_PATH, renderDocument, scriptPathList, scriptPatterns,
   documentScript,
 } from '../../deploy/ssm/document.ts';
 import { holdLock, makeTempDir, requireTools, runScript, writeTree } from '../support/hostScript.ts';
@@ -128,12 +128,13 @@ describe('the host script', () => {
     expect(re.RE_ATTEMPT_ID).toBe(plain(ATTEMPT_ID_PATTERN));
   });
 
-  it('refuses every system folder state/validate.ts refuses, and validate.ts refuses every one the script lists', async () => {
-    const listed = /readonly SYSTEM_FOLDERS=\(([^)]*)\)/.exec(script)?.[1]?.split(/\s+/).filter(Boolean) ?? [];
-    expect(listed.length).toBeGreaterThan(20);
-    for (const folder of listed) expect(checkDestination(folder, 'destination'), folder).toBeDefined();
-    const candidates = ['/bin', '/boot', '/dev', '/etc', '/home', '/lib', '/opt', '/proc', '/root', '/run', '/srv',
-      '/sys', '/tmp', '/usr', '/usr/local', '/var', '/var/lib', '/var/log', '/var/tmp', '/mnt', '/media', '/var/www'];
+  it('refuses the same system trees and shared roots as state/validate.ts, and agrees with it folder by folder', async () => {
+    expect(scriptPathList(agent, 'SYSTEM_TREES')).toEqual([...SYSTEM_TREES]);
+    expect(scriptPathList(agent, 'SHARED_ROOTS')).toEqual([...SHARED_ROOTS]);
+    const candidates = ['/bin', '/boot', '/dev', '/etc', '/home', '/lib', '/lib64', '/libx32/x', '/opt', '/proc', '/root',
+      '/run', '/srv', '/sys', '/tmp', '/usr', '/usr/local', '/usr/local/bin', '/var', '/var/lib', '/var/lib/mysql',
+      '/var/log', '/var/tmp', '/mnt', '/media', '/var/www', '/var/www/app', '/srv/app', '/etc/cron.d', '/root/.ssh',
+      '/boot/efi', '/library/app', '/home/app/www', '/opt/app', '/var/tmp/x', '/varnish'];
     for (const folder of candidates) {
       const refusedByValidate = checkDestination(folder, 'destination') !== undefined;
       const probe = await runScript(['--mode', 'probe', '--destination', folder]);

@@ -13,6 +13,7 @@ const params: SyncParams = {
   excludes: ['media/*', 'var/*'],
   links: { media: '/mnt/efs/media', 'public/uploads': '/mnt/efs/uploads' },
   checkCommand: '/usr/local/bin/app-healthcheck',
+  checkUser: 'www-data',
   keepReleases: 5,
 };
 
@@ -22,7 +23,7 @@ describe('scriptArgs and ssmParameters', () => {
     expect(args).toEqual([
       '--mode', 'sync', '--source', 's3://my-codebase/web', '--revision', '3f9c2ab', '--destination', '/var/www/app',
       '--strategy', 'release', '--excludes', 'media/*,var/*', '--links', 'media=/mnt/efs/media,public/uploads=/mnt/efs/uploads',
-      '--check', '/usr/local/bin/app-healthcheck', '--check-user', '', '--keep-releases', '5', '--attempt-id', 'att-42',
+      '--check', '/usr/local/bin/app-healthcheck', '--check-user', 'www-data', '--keep-releases', '5', '--attempt-id', 'att-42',
     ]);
     const ssm = ssmParameters({ mode: 'sync', params, attemptId: 'att-42' });
     expect(Object.keys(ssm)).toEqual(PARAMETER_FLAGS.map(([name]) => name));
@@ -34,9 +35,11 @@ describe('scriptArgs and ssmParameters', () => {
   it('send empty strings for no check, no links and no excludes', () => {
     const ssm = ssmParameters({
       mode: 'probe', attemptId: 'p1',
-      params: { ...params, excludes: [], links: {}, checkCommand: undefined, strategy: 'inplace' },
+      params: { ...params, excludes: [], links: {}, checkCommand: undefined, checkUser: undefined, strategy: 'inplace' },
     });
-    expect(ssm).toMatchObject({ mode: ['probe'], excludes: [''], links: [''], checkCommand: [''], strategy: ['inplace'] });
+    expect(ssm).toMatchObject({
+      mode: ['probe'], excludes: [''], links: [''], checkCommand: [''], checkUser: [''], strategy: ['inplace'],
+    });
   });
 
   const bad: Array<[string, Partial<SyncParams> | { attemptId: string } | { mode: string }]> = [
@@ -54,11 +57,16 @@ describe('scriptArgs and ssmParameters', () => {
     ['ftp source', { source: 'ftp://x/y' }],
     ['exclude ../x', { excludes: ['../x'] }],
     ['absolute exclude', { excludes: ['/etc/*'] }],
+    ['release exclude that is no whole folder', { excludes: ['media/*', '*.log'] }],
+    ['release exclude inside a link', { excludes: ['media/thumbs/*'] }],
     ['link name .', { links: { '.': '/mnt/efs/x' } }],
     ['link name with ..', { links: { '../media': '/mnt/efs/x' } }],
     ['link into a system folder', { links: { media: '/etc' } }],
     ['links with inplace', { strategy: 'inplace' }],
     ['check with arguments', { checkCommand: '/bin/sh -c id' }],
+    ['check user with an uppercase letter', { checkUser: 'WWW' }],
+    ['check user with a semicolon', { checkUser: 'www;id' }],
+    ['check user without a check command', { checkCommand: undefined }],
     ['keepReleases 0', { keepReleases: 0 }],
     ['keepReleases 1.5', { keepReleases: 1.5 }],
     ['attempt id with a space', { attemptId: 'a b' }],

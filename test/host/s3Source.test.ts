@@ -2,7 +2,7 @@
  * deploy/host/fleetsync-sync.sh with an s3:// source: a local S3 (s3rver on 127.0.0.1) and the real `aws` CLI.
  */
 import { existsSync } from 'node:fs';
-import { readFile, readdir, readlink, stat, utimes, writeFile } from 'node:fs/promises';
+import { readFile, readdir, readlink, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -96,6 +96,36 @@ describe('s3:// source through the aws CLI', () => {
     const again = await runScript(syncArgs({ source, revision: 'v1', destination: dest }), { env });
     expect(again.code, again.stderr).toBe(EXIT.synced);
     expect(await readFile(join(dest, 'current', 'a.txt'), 'utf8')).toBe('AAAA');
+  }, SLOW);
+
+  it('a plain prefix downloads only what changed: files found on the host by their ETag (MD5) are reused', async () => {
+    const files = Object.fromEntries(Array.from({ length: 30 }, (_, i) => [`src/f${i}.php`, `file ${i} `.repeat(20)]));
+    await upload('e1', files);
+    // e2: uploaded later (every LastModified differs), one file changed (same size), one added, one removed
+    const changed = { ...files, 'src/f3.php': 'FILE 3 '.repeat(20), 'src/new.php': 'new' };
+    await upload('e2', Object.fromEntries(Object.entries(changed).filter(([key]) => key !== 'src/f29.php')));
+    const dest = join(tmp.path, 'host-etag');
+    const first = await runScript(syncArgs({ source, revision: 'e1', destination: dest }), { env: s3.env });
+    expect(first.code, first.stderr).toBe(EXIT.synced);
+    expect(first.result).toMatchObject({ downloadedFiles: 30 });
+    const second = await runScript(syncArgs({ source, revision: 'e2', destination: dest }), { env: s3.env });
+    expect(second.code, second.stderr).toBe(EXIT.synced);
+    expect(second.result).toMatchObject({ downloadedFiles: 2, files: 2 });
+    expect(await readFile(join(dest, 'current', 'src', 'f3.php'), 'utf8')).toBe('FILE 3 '.repeat(20));
+    expect(await readFile(join(dest, 'current', 'src', 'f4.php'), 'utf8')).toBe('file 4 '.repeat(20));
+    expect(existsSync(join(dest, 'current', 'src', 'f29.php'))).toBe(false);
+    // a cached copy edited on the host (same size) is never taken for its ETag: it is downloaded again
+    const cached = join(dest, '.fleetsync', 's3-cache', 'src', 'f5.php');
+    await writeFile(cached, 'FILE 5 '.repeat(20));
+    const third = await runScript(syncArgs({ source, revision: 'e1', destination: join(tmp.path, 'host-etag') }), { env: s3.env });
+    expect(third.code, third.stderr).toBe(EXIT.synced);
+    // e1 is kept as it was placed: the rollback downloads nothing at all
+    expect(third.result).toMatchObject({ downloadedFiles: 0, hashedFiles: 0 });
+    await rm(join(dest, 'releases', 'e2'), { recursive: true });
+    const fourth = await runScript(syncArgs({ source, revision: 'e2', destination: dest }), { env: s3.env });
+    expect(fourth.code, fourth.stderr).toBe(EXIT.synced);
+    expect(await readFile(join(dest, 'current', 'src', 'f5.php'), 'utf8')).toBe('file 5 '.repeat(20));
+    expect(fourth.result.downloadedFiles).toBe(1);
   }, SLOW);
 
   it('exits 3 and names the revision when it is not in the bucket', async () => {

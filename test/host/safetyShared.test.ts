@@ -4,7 +4,7 @@
  * moves to <dest>/.fleetsync/aside/); a strategy change refuses while the other strategy's files are there.
  * Each test drives the real agent with file:// sources in a temp folder.
  */
-import { lstat, mkdir, readFile, readdir, readlink, realpath, rm, symlink, writeFile } from 'node:fs/promises';
+import { chmod, chown, lstat, mkdir, readFile, readdir, readlink, realpath, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EXIT } from '../../controller/hostProtocol.ts';
@@ -128,6 +128,27 @@ describe('case 1a: an upload survives a link added over its folder', () => {
   });
 });
 
+describe('the move to shared/ keeps owner and mode', () => {
+  it('a legacy media/ owned by www-data-like uid 33, mode 2775, keeps both in shared/media; nested excludes too', async () => {
+    const c = await newCase();
+    await legacyHost(c, 'rev1', { 'media/upload.jpg': 'legacy upload\n', 'storage/logs/app.log': 'a log line\n' });
+    const media = join(c.dest, 'releases', 'rev1', 'media');
+    await chown(media, 33, 33);
+    await chmod(media, 0o2775);
+    await chown(join(media, 'upload.jpg'), 33, 33);
+    const logs = join(c.dest, 'releases', 'rev1', 'storage', 'logs');
+    await chmod(logs, 0o750);
+
+    const run = await sync(c, 'rev2', { excludes: 'media/*,storage/logs/*' });
+    expect(run.code, run.stdout).toBe(EXIT.synced);
+    const shared = await stat(join(c.dest, 'shared', 'media'));
+    expect([shared.uid, shared.gid, shared.mode & 0o7777]).toEqual([33, 33, 0o2775]);
+    expect((await stat(join(c.dest, 'shared', 'media', 'upload.jpg'))).uid).toBe(33);
+    expect((await stat(join(c.dest, 'shared', 'storage', 'logs'))).mode & 0o7777).toBe(0o750);
+    expect(await readFile(join(c.dest, 'current', 'storage', 'logs', 'app.log'), 'utf8')).toBe('a log line\n');
+  });
+});
+
 describe('case 1b: uploads written before the switch are in the new release', () => {
   it('an upload written between rev1 and rev2 is in rev2, and media is one shared folder for every release', async () => {
     const c = await newCase();
@@ -226,6 +247,34 @@ describe('excludes with strategy release', () => {
     expect(run.code, run.stdout).toBe(EXIT.synced);
     expect(await readlink(join(c.dest, 'current', 'storage', 'logs'))).toBe(join(c.dest, 'shared', 'storage', 'logs'));
     await rm(join(c.src, 'rev1', 'storage'), { recursive: true });
+  });
+});
+
+describe('nothing under an exclude is ever deleted, inplace', () => {
+  it('across syncs whose revisions carry the excluded paths (even media as a file) and drop folders', async () => {
+    const c = await newCase();
+    await writeTree(join(c.src, 'rev3'), { 'debug.log': 'from the revision\n', 'cache/a/x.bin': 'from the revision\n' });
+    await rm(join(c.src, 'rev3', 'media'), { recursive: true });
+    await writeFile(join(c.src, 'rev3', 'media'), 'media is a file in rev3\n');
+    const excludes = 'media/*,var/*,*.log,cache/?/*';
+    expect((await sync(c, 'rev1', { strategy: 'inplace', excludes })).code).toBe(EXIT.synced);
+    const markers: Record<string, string> = {
+      'media/upload.jpg': 'marker: media\n',
+      'media/2024/01/deep.jpg': 'marker: deep media\n',
+      'var/sessions/s1': 'marker: var\n',
+      'lib/app.log': 'marker: a log beside the code\n',
+      'debug.log': 'marker: the host\'s debug.log\n',
+      'cache/b/y.bin': 'marker: cache\n',
+    };
+    await writeTree(c.dest, markers);
+    for (const revision of ['rev2', 'rev3', 'rev1', 'rev3']) {
+      const run = await sync(c, revision, { strategy: 'inplace', excludes });
+      expect(run.code, `${revision}: ${run.stdout}`).toBe(EXIT.synced);
+      for (const [path, content] of Object.entries(markers)) {
+        expect(await readFile(join(c.dest, path), 'utf8').catch(() => 'missing'), `${path} after ${revision}`).toBe(content);
+      }
+      expect(await readFile(join(c.dest, 'index.php'), 'utf8')).toBe(`<?php echo "${revision}";\n`);
+    }
   });
 });
 

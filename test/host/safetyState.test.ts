@@ -4,7 +4,7 @@
  * link to a root-owned victim; the next run, as root, must refuse (exit 3) and leave the victim alone. Also
  * part 4's --check-user: the check runs as the user named. The users are created here (root only).
  */
-import { chmod, chown, lstat, mkdir, readFile, readdir, stat, symlink, writeFile } from 'node:fs/promises';
+import { chmod, chown, lstat, mkdir, readFile, readdir, readlink, stat, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EXIT } from '../../controller/hostProtocol.ts';
@@ -171,7 +171,7 @@ describe.skipIf(noUsers !== '')(`an unprivileged user who owns the destination${
   });
 });
 
-describe.skipIf(noUsers !== '')(`release strategy, destination owned by an unprivileged user${noUsers ? ` (skipped: ${noUsers})` : ''}`, () => {
+describe.skipIf(noUsers !== '')(`release strategy, a destination another user can write${noUsers ? ` (skipped: ${noUsers})` : ''}`, () => {
   /** A root-owned folder with data, in folders named like releases (and one with a media/ folder). */
   async function victimFolder(c: Case): Promise<string> {
     const victim = join(c.root, 'victim-folder');
@@ -186,37 +186,70 @@ describe.skipIf(noUsers !== '')(`release strategy, destination owned by an unpri
     expect(await readFile(join(victim, 'media', 'photo.jpg'), 'utf8')).toBe('precious 3\n');
   }
 
-  async function releaseHost(c: Case): Promise<TestUser> {
+  /** rev1 synced into a root-owned destination, which is then handed to the app user (an operator's chown). */
+  async function handedOver(c: Case, what: 'dest' | 'releases'): Promise<TestUser> {
+    const user = attacker as TestUser;
+    const run = await runAgent(syncArgs({ source: c.source, revision: 'rev1', destination: c.dest }));
+    expect(run.code, run.stdout).toBe(EXIT.synced);
+    await chown(what === 'dest' ? c.dest : join(c.dest, 'releases'), user.uid, user.gid);
+    return user;
+  }
+
+  const ours = async (dest: string) => (await readdir(dest)).filter((n) => ['releases', 'current', 'shared'].includes(n));
+
+  it('a fresh destination owned by another user is refused (exit 3) with the fix, and no release is made', async () => {
+    const c = await newCase();
     const user = attacker as TestUser;
     await mkdir(c.dest);
     await chown(c.dest, user.uid, user.gid);
     const run = await runAgent(syncArgs({ source: c.source, revision: 'rev1', destination: c.dest }));
-    expect(run.code, run.stdout).toBe(EXIT.synced);
-    return user;
-  }
+    expect(run.code, run.stdout).toBe(EXIT.syncFailed);
+    expect(run.result.error).toMatch(/chown/);
+    expect(await ours(c.dest)).toEqual([]);
+  });
 
-  it('replaces releases/ with a link to a root-owned folder: the next sync (keep 1) neither prunes nor writes there', async () => {
+  it('a root-owned destination of mode 777 is refused (exit 3)', async () => {
     const c = await newCase();
-    const user = await releaseHost(c);
+    await mkdir(c.dest);
+    await chmod(c.dest, 0o777);
+    const run = await runAgent(syncArgs({ source: c.source, revision: 'rev1', destination: c.dest }));
+    expect(run.code, run.stdout).toBe(EXIT.syncFailed);
+    expect(await ours(c.dest)).toEqual([]);
+  });
+
+  it('the app user swaps releases/ for a link to a root-owned folder: the next sync (keep 1) refuses, and neither prunes nor writes there', async () => {
+    const c = await newCase();
+    const user = await handedOver(c, 'dest');
     const victim = await victimFolder(c);
     await asUser(user.name, 'cd "$1" && mv releases releases-was-roots && ln -s "$2" releases', c.dest, victim);
 
     const run = await runAgent(syncArgs({ source: c.source, revision: 'rev2', destination: c.dest, keepReleases: 1 }));
-    await victimFolderIntact(victim);
     expect(run.code, run.stdout).toBe(EXIT.syncFailed);
+    await victimFolderIntact(victim);
   });
 
-  it('plants releases/.staging-x linking to a root-owned folder: the next sync takes nothing out of it', async () => {
+  it('the app user plants releases/.staging-x and .trash-y linking to a root-owned folder: nothing is taken out of it', async () => {
     const c = await newCase();
-    const user = await releaseHost(c);
+    const user = await handedOver(c, 'dest');
     const victim = await victimFolder(c);
-    // releases/ is root's: the attacker swaps it for a folder of their own holding the live release and the link
     await asUser(user.name, 'cd "$1" && mkdir mine && mv releases releases-was-roots && mv mine releases'
       + ' && ln -s "$2" releases/.staging-x && ln -s "$2" releases/.trash-y', c.dest, victim);
 
     const run = await runAgent(syncArgs({ source: c.source, revision: 'rev2', destination: c.dest, keepReleases: 1 }));
-    expect([EXIT.synced, EXIT.syncFailed], run.stdout).toContain(run.code);
+    expect(run.code, run.stdout).toBe(EXIT.syncFailed);
     await victimFolderIntact(victim);
+  });
+
+  it('releases/ handed to the app user (the destination still root\'s): their links are refused too', async () => {
+    const c = await newCase();
+    const user = await handedOver(c, 'releases');
+    const victim = await victimFolder(c);
+    await asUser(user.name, 'cd "$1"/releases && ln -s "$2" .staging-x && ln -s "$2" data1', c.dest, victim);
+
+    const run = await runAgent(syncArgs({ source: c.source, revision: 'rev2', destination: c.dest, keepReleases: 1 }));
+    expect(run.code, run.stdout).toBe(EXIT.syncFailed);
+    await victimFolderIntact(victim);
+    expect(await readlink(join(c.dest, 'current'))).toBe('releases/rev1');
   });
 });
 
@@ -237,6 +270,24 @@ describe.skipIf(noUsers !== '')(`--check-user${noUsers ? ` (skipped: ${noUsers})
     const run = await runAgent([...syncArgs({ source: c.source, revision: 'rev1', destination: c.dest, check }), '--check-user', user.name]);
     expect(run.code, run.stdout).toBe(EXIT.synced);
     expect((await readFile(out, 'utf8')).trim()).toBe(String(user.uid));
+  });
+
+  it('the check, as the user named, holds no descriptor of the lock and cannot touch the state', async () => {
+    const c = await newCase();
+    const user = attacker as TestUser;
+    const out = join(c.root, 'fds');
+    await writeFile(out, '', { mode: 0o666 });
+    await chmod(out, 0o666);
+    const check = join(c.root, 'fd-check');
+    await writeFile(check, `#!/bin/sh\nfor fd in /proc/$$/fd/*; do readlink "$fd"; done > '${out}'\n`
+      + `echo evil > "$FLEETSYNC_DESTINATION/.fleetsync/REVISION" 2>/dev/null && echo wrote-state >> '${out}'\nexit 0\n`, { mode: 0o755 });
+    const run = await runAgent([...syncArgs({ source: c.source, revision: 'rev1', destination: c.dest, check }), '--check-user', user.name]);
+    expect(run.code, run.stdout).toBe(EXIT.synced);
+    const fds = (await readFile(out, 'utf8')).split('\n').filter(Boolean);
+    expect(fds.length).toBeGreaterThan(0);
+    expect(fds.filter((target) => target.endsWith('/lock'))).toEqual([]);
+    expect(fds).not.toContain('wrote-state');
+    expect(await readFile(join(c.dest, '.fleetsync', 'REVISION'), 'utf8')).toBe('rev1\n');
   });
 
   it('runs the check as root without it', async () => {

@@ -260,6 +260,8 @@ export interface ControllerOptions {
   sends: SendRecord[];
   /** wraps the controller's Commands port inside the kill switch (used to crash at a chosen moment) */
   wrapCommands?: (commands: Commands, self: () => Controller) => Commands;
+  /** wraps the controller's store inside the kill switch (used to act between two of its calls) */
+  wrapStore?: (store: Store) => Store;
   /** the controller's store reaches the table only while this says so (a network partition otherwise) */
   storeReachable?: () => boolean;
   fleets?: string[];
@@ -299,7 +301,7 @@ export function startController(o: ControllerOptions): Controller {
   if (o.wrapCommands) commands = o.wrapCommands(commands, self);
   const statusWrites: Controller['statusWrites'] = [];
   const manager = new Manager({
-    store: killable(o.table.newStore(), partitioned),
+    store: killable(o.wrapStore ? o.wrapStore(o.table.newStore()) : o.table.newStore(), partitioned),
     fleetPort: killable(o.sims.fleetPort(), isDead),
     commands: killable(commands, isDead),
     traffic: killable(o.sims.traffic, isDead),

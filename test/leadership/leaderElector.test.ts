@@ -73,4 +73,32 @@ describe('LeaderElector', () => {
     await clock.run({ untilMs: 20_000 });
     await Promise.all(runs);
   });
+
+  it('stops acting at the last renewal plus the renew deadline, even while a renew call hangs', async () => {
+    const clock = new VirtualClock(0);
+    const store = new MemoryStore();
+    const abort = new AbortController();
+    // every renew hangs (a store that stopped answering): it only returns after 30 s
+    const renew = store.renewLease.bind(store);
+    store.renewLease = async (args) => {
+      await clock.sleep(30_000);
+      return renew(args);
+    };
+    let leadStartMs: number | null = null;
+    let stoppedActingMs: number | null = null;
+    const run = new LeaderElector({
+      store, fleet: 'web', holder: 'p1', clock, random: seededRandom(1), settings, log: silentLogger, heldElsewhere: () => 0, turns: new LeaseTurns(),
+    }).run(abort.signal, async (_lease, signal) => {
+      leadStartMs = clock.nowMs();
+      await new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
+      stoppedActingMs = clock.nowMs();
+    });
+    await clock.run({ untilMs: 20_000, done: () => stoppedActingMs !== null });
+    abort.abort();
+    await clock.run({ untilMs: 120_000 });
+    await run;
+    expect(leadStartMs).toBe(0);
+    expect(stoppedActingMs).not.toBeNull();
+    expect(stoppedActingMs!).toBeLessThanOrEqual(settings.renewDeadlineMs);
+  });
 });

@@ -149,6 +149,9 @@ describe('LocalFleet', () => {
     expect(homeProblem('relative/home')).toMatch(/must be an absolute path/);
     expect(homeProblem(`/tmp/${'x'.repeat(240)}`)).toMatch(/at most 256 characters/);
     expect(homeProblem('/tmp/ok-home_1.0')).toBeUndefined();
+    // the hosts' folders are sync destinations, and no destination may be inside a system folder
+    expect(homeProblem('/usr/src/app/.fleetsync')).toMatch(/is inside the system folder \/usr: .*set FLEETSYNC_HOME to a folder outside/);
+    expect(homeProblem('/root/fleetsync/.fleetsync')).toMatch(/is inside the system folder \/root/);
     expect(() => new LocalGroup({ home: '/tmp/$(touch x)', clock })).toThrow(/cannot hold the local fleet/);
   });
 });

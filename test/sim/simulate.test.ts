@@ -10,6 +10,9 @@ function expectSafe(r: SimulateResult): void {
   expect(r.duplicateSends).toBe(0);
   expect(r.maxUnavailableObserved).toBeLessThanOrEqual(r.maxUnavailableAllowed);
   expect(r.staleInService).toBe(0);
+  // The invariant checker watched every step (issue 13).
+  expect(r.invariantChecks).toBeGreaterThan(0);
+  expect(r.violations).toEqual([]);
 }
 
 describe('simulate', () => {

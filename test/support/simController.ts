@@ -3,7 +3,7 @@
  * that drive one fleet through a scenario and look at the store and the simulated hosts afterwards.
  */
 import { Manager } from '../../controller/manager.ts';
-import { DEFAULT_SETTINGS } from '../../controller/reconciler/settings.ts';
+import { DEFAULT_SETTINGS, type ReconcilerSettings } from '../../controller/reconciler/settings.ts';
 import { DEFAULT_LEADER_SETTINGS } from '../../controller/leader.ts';
 import { silentLogger, type Logger } from '../../controller/log.ts';
 import { VirtualClock } from '../../controller/sim/virtualClock.ts';
@@ -23,19 +23,30 @@ export interface SimController {
   store: MemoryStore;
   commands: SimCommands;
   traffic: SimTraffic;
+  /** the controller's Fleet port (patch its methods to inject faults or a hook's timeout) */
+  fleet: SimFleet;
   /** mutable: change failRate mid-test */
   sim: { syncMs: number; probeMs: number; failRate: number };
   /** the hosts that were in service at the start */
   hosts: string[];
   /** a valid spec at `revision` with these fields over the defaults */
   spec(revision: string, fields?: Record<string, unknown>): FleetSpec;
+  /**
+   * The controller process is paused for `ms` (a GC pause, a frozen VM): its clock jumps ahead by that much
+   * while its timers fire at the times they were due, as in a process that wakes up late.
+   */
+  pause(ms: number): void;
   /** lets virtual time pass */
   advance(ms: number): Promise<void>;
+  /** stops the controller (a clean shutdown); `edit` then changes the store; a new controller starts on it */
+  restart(edit?: () => Promise<void>): Promise<void>;
   stop(): Promise<void>;
 }
 
 export function startSimController(options: {
   hosts: number; revision: string; syncMs?: number; failRate?: number; log?: Logger; artifacts?: Artifacts;
+  /** over DEFAULT_SETTINGS */
+  settings?: Partial<ReconcilerSettings>;
 }): SimController {
   const clock = new VirtualClock(0);
   const world = new SimWorld({
@@ -46,20 +57,39 @@ export function startSimController(options: {
   const sim = { syncMs: options.syncMs ?? 30_000, probeMs: 1_000, failRate: options.failRate ?? 0 };
   const commands = new SimCommands(world, sim);
   const traffic = new SimTraffic(world);
-  const abort = new AbortController();
-  const manager = new Manager({
-    store, fleetPort: new SimFleet(world), commands, traffic, clock, random: seededRandom(2), holder: 'test',
-    settings: DEFAULT_SETTINGS, leader: DEFAULT_LEADER_SETTINGS, fleetScanMs: 5_000, log: options.log ?? silentLogger,
+  const fleet = new SimFleet(world);
+  let pausedMs = 0;
+  const processClock = {
+    nowMs: () => clock.nowMs() + pausedMs,
+    sleep: (ms: number, signal?: AbortSignal) => clock.sleep(ms, signal),
+    setTimer: (ms: number, fn: () => void) => clock.setTimer(ms, fn),
+  };
+  let abort = new AbortController();
+  let generation = 0;
+  const start = (): Promise<void> => new Manager({
+    store, fleetPort: fleet, commands, traffic, clock: processClock, random: seededRandom(2 + generation++), holder: `test-${generation}`,
+    settings: { ...DEFAULT_SETTINGS, ...options.settings }, leader: DEFAULT_LEADER_SETTINGS, fleetScanMs: 5_000, log: options.log ?? silentLogger,
     ...(options.artifacts ? { artifacts: options.artifacts } : {}),
-  });
-  const done = manager.run(abort.signal);
+  }).run(abort.signal);
+  let done = start();
   return {
-    clock, world, store, commands, traffic, sim, hosts,
+    clock, world, store, commands, traffic, fleet, sim, hosts,
     spec: (revision, fields = {}) => parseFleetSpec({
       autoScalingGroupName: 'asg', source: 's3://bucket/app', destination: '/srv/app', revision, ...fields,
     }),
     advance: async (ms) => {
       await clock.run({ untilMs: clock.nowMs() + ms });
+    },
+    pause: (ms) => {
+      pausedMs += ms;
+    },
+    restart: async (edit) => {
+      abort.abort();
+      await clock.run({ untilMs: clock.nowMs() + 60_000 });
+      await done;
+      await edit?.();
+      abort = new AbortController();
+      done = start();
     },
     stop: async () => {
       abort.abort();

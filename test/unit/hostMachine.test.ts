@@ -265,7 +265,26 @@ describe('a sync attempt', () => {
     host.startAttempt(5_000);
     expect(host.result(30_000, 'failed', null)).toEqual(['register']);
     expect(host.state).toBe('backoff');
+    // still out until the registration is confirmed: the planner counts it unavailable meanwhile
+    expect(host.ctx.deregistered).toBe(true);
+    expect(host.send({ type: 'RESTORED', nowMs: 31_000 })).toEqual([]);
     expect(host.ctx.deregistered).toBe(false);
+  });
+
+  it('registers a drained host again when its sync cannot be sent or the host is busy, and again after a restart', () => {
+    for (const end of ['sendFailed', 'busy'] as const) {
+      const host = queuedInService({ ...POLICY, drain: true });
+      host.grant(3_000);
+      host.send({ type: 'DRAINED', nowMs: 5_000 });
+      host.startAttempt(5_000);
+      const effects = end === 'busy'
+        ? host.result(30_000, 'busy', null)
+        : host.send({ type: 'SEND_FAILED', nowMs: 30_000, error: 'throttled', random: 0.5 });
+      expect(effects).toEqual(end === 'busy' ? ['cancelOrphans', 'register'] : ['register']);
+      expect(host.state).toBe('backoff');
+      expect(host.ctx.deregistered).toBe(true);
+      expect(host.send({ type: 'RESUME', nowMs: 31_000 })).toEqual(['register']);
+    }
   });
 
   it('counts a success that reports another revision as a failed attempt', () => {
@@ -349,7 +368,7 @@ describe('backoff and retries', () => {
       expect(host.grant(t)).toEqual(['requestSync']);
       expect(host.ctx.attempt).toBe(1);
       host.startAttempt(t, n);
-      expect(host.result(t + 1_000, 'busy', null)).toEqual([]);
+      expect(host.result(t + 1_000, 'busy', null)).toEqual(['cancelOrphans']);
       expect(host.state).toBe('backoff');
       expect(host.ctx.attempt).toBe(0);
       expect(host.ctx.deadlineMs).toBeGreaterThan(t + 1_000);
@@ -362,6 +381,37 @@ describe('backoff and retries', () => {
     host.result(t + 1_000, 'success', 'r2');
     expect(host.state).toBe('inSync');
     expect(host.history).not.toContain('hostFailed');
+  });
+
+  it('spends the attempt once the host has answered busy MAX_BUSY_REFUNDS times in a row', () => {
+    const host = queuedInService({ ...POLICY, maxAttempts: 1 });
+    let t = 3_000;
+    for (let n = 1; n <= 6; n += 1) {
+      host.grant(t);
+      host.startAttempt(t, n);
+      host.result(t + 1_000, 'busy', null);
+      if (n === 6) break;
+      t = host.ctx.deadlineMs!;
+      host.tick(t);
+    }
+    expect(host.state).toBe('failed');
+    expect(host.ctx.lastError).toMatch(/lock|busy/);
+    expect(host.history).toContain('hostFailed');
+  });
+
+  it('backs off further after each send failure in a row (a given-back attempt still counts for the delay)', () => {
+    const host = queuedInService();
+    let t = 3_000;
+    const delays: number[] = [];
+    for (let n = 1; n <= 4; n += 1) {
+      host.grant(t);
+      host.send({ type: 'ATTEMPT_STARTED', nowMs: t, attemptId: `a-${n}` });
+      host.send({ type: 'SEND_FAILED', nowMs: t, error: 'ThrottlingException', random: 1 });
+      delays.push(host.ctx.deadlineMs! - t);
+      t = host.ctx.deadlineMs!;
+      host.tick(t);
+    }
+    expect(delays).toEqual([10_000, 20_000, 40_000, 80_000]);
   });
 
   it('refunds the attempt when the command could not be sent', () => {
@@ -387,6 +437,11 @@ describe('backoff and retries', () => {
     expect(host.tick(deadline - 1)).toEqual([]);
     expect(host.state).toBe('syncing');
     expect(host.tick(deadline)).toEqual(['cancelCommand']);
+    // still holding its slot, with the command id the cancel needs, until the cancel is done
+    expect(host.state).toBe('cancelling');
+    expect(host.ctx.commandId).toBe('cmd-1');
+    expect(host.send({ type: 'RESUME', nowMs: deadline + 1 })).toEqual(['cancelCommand']);
+    expect(host.send({ type: 'CANCELLED', nowMs: deadline + 2 })).toEqual([]);
     expect(host.state).toBe('backoff');
     expect(host.ctx.lastError).toBe('attempt timed out after 60s');
     expect(host.ctx.commandId).toBeNull();
@@ -397,7 +452,8 @@ describe('backoff and retries', () => {
     const host = queuedInService({ ...POLICY, maxAttempts: 1 });
     host.grant(3_000);
     host.startAttempt(4_000);
-    expect(host.tick(4_000 + POLICY.syncTimeoutMs + 5)).toEqual(['cancelCommand', 'hostFailed', 'quarantine']);
+    expect(host.tick(4_000 + POLICY.syncTimeoutMs + 5)).toEqual(['cancelCommand']);
+    expect(host.send({ type: 'CANCELLED', nowMs: 4_000 + POLICY.syncTimeoutMs + 6 })).toEqual(['hostFailed', 'quarantine']);
     expect(host.state).toBe('failed');
     expect(host.ctx.lastError).toBe('attempt timed out after 60s');
   });
@@ -692,7 +748,7 @@ describe('a restored snapshot', () => {
     restored.send({ type: 'RESUME', nowMs: 10_000 });
     expect(restored.tick(4_000 + POLICY.syncTimeoutMs - 1)).toEqual([]);
     expect(restored.tick(4_000 + POLICY.syncTimeoutMs)).toEqual(['cancelCommand']);
-    expect(restored.state).toBe('backoff');
+    expect(restored.state).toBe('cancelling');
   });
 
   it('keeps a backoff deadline', () => {
@@ -711,5 +767,15 @@ describe('a restored snapshot', () => {
     const { record, restored } = roundTrip(syncingHost().snapshot, { ...POLICY, maxAttempts: 1 });
     expect(record.context).not.toHaveProperty('policy');
     expect(restored.result(20_000, 'failed', null)).toEqual(['hostFailed', 'quarantine']);
+  });
+});
+
+describe('grants', () => {
+  it('ignores a grant for another revision than the one an in-service host is meant to run (a plan older than the spec)', () => {
+    const host = queuedInService();
+    expect(host.grant(3_000, 'r1')).toEqual([]);
+    expect(host.state).toBe('queued');
+    expect(host.grant(4_000, 'r2')).toEqual(['requestSync']);
+    expect(host.ctx.targetRevision).toBe('r2');
   });
 });

@@ -49,8 +49,25 @@ describe('maxUnavailable', () => {
   });
 
   it('counts hosts draining, syncing, verifying, restoring or deciding on a failure as unavailable', () => {
-    for (const state of ['draining', 'syncing', 'verifying', 'restoring', 'attemptFailed'] as const) {
+    for (const state of ['draining', 'syncing', 'verifying', 'restoring', 'attemptFailed', 'cancelling'] as const) {
       const hosts = [...many(2, state), ...many(10, 'queued')];
+      const p = plan(hosts, { maxUnavailable: 3 });
+      expect(p.unavailable, state).toBe(2);
+      expect(p.grants, state).toHaveLength(1);
+    }
+  });
+
+  it('counts a granted host as unavailable whatever its state until it takes the grant (F9: its save failed)', () => {
+    const granted = host('inSync');
+    const hosts = [granted, ...many(2, 'syncing'), ...many(10, 'queued')];
+    const p = plan(hosts, { maxUnavailable: 3 }, { pendingGrants: new Set([granted.instanceId]) });
+    expect(p.unavailable).toBe(3);
+    expect(p.grants).toHaveLength(0);
+  });
+
+  it('counts a host still out of its target groups as unavailable, whatever its state', () => {
+    for (const state of ['backoff', 'queued', 'failed', 'idle'] as const) {
+      const hosts = [...many(2, state, { deregistered: true }), ...many(10, 'queued')];
       const p = plan(hosts, { maxUnavailable: 3 });
       expect(p.unavailable, state).toBe(2);
       expect(p.grants, state).toHaveLength(1);
@@ -155,9 +172,9 @@ describe('maxFailures, pause and autoRollback', () => {
 describe('a property over random fleets', () => {
   const STATES: HostState[] = [
     'discovered', 'waitingForAgent', 'probing', 'idle', 'inSync', 'queued', 'draining', 'syncing', 'verifying',
-    'restoring', 'attemptFailed', 'backoff', 'completing', 'failed',
+    'restoring', 'attemptFailed', 'cancelling', 'backoff', 'completing', 'failed',
   ];
-  const IN_FLIGHT = new Set<HostState>(['draining', 'syncing', 'verifying', 'restoring', 'attemptFailed']);
+  const IN_FLIGHT = new Set<HostState>(['draining', 'syncing', 'verifying', 'restoring', 'attemptFailed', 'cancelling']);
 
   const hostArb = fc.record({
     state: fc.oneof(fc.constantFrom(...STATES), fc.constant<HostState>('queued')),

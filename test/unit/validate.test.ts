@@ -2,7 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import {
   ValidationError, checkDestination, checkExclude, checkFleetName, checkInstanceId, checkMaxUnavailable, checkRevision,
-  checkSource, parseFleetResource, parseFleetSpec,
+  checkSource, normalFolder, sharedFolderOf, parseFleetResource, parseFleetSpec, SHARED_ROOTS, SYSTEM_TREES, systemTreeOf,
 } from '../../state/validate.ts';
 import { DEFAULT_ROLLOUT } from '../../state/spec.ts';
 
@@ -77,26 +77,70 @@ describe('destinations', () => {
     expect(checkDestination(dest, 'destination')).toBe(`destination ${JSON.stringify(dest)} must not contain a ".." segment`);
   });
 
-  it.each(['//', '/etc', '/etc/', '/usr', '/var', '/var/', '/home', '/tmp', '/root', '/boot', '/usr/local', '/var/lib', '/mnt'])(
-    'rejects %j: the root or a system folder', (dest) => {
+  // The issue's examples: each passed the old exact-path check, and a sync as root would have written there.
+  it.each([
+    ['/etc/cron.d', '/etc'], ['/etc/sudoers.d', '/etc'], ['/usr/local/bin', '/usr'], ['/root/.ssh', '/root'],
+    ['/var/lib/mysql', '/var/lib'], ['/boot/efi', '/boot'], ['/lib64/security', '/lib64'], ['/libx32/x', '/libx32'],
+    ['/var/log/nginx', '/var/log'], ['/var/spool/cron', '/var/spool'], ['/var/cache/apt', '/var/cache'],
+    ['/run/lock', '/run'], ['/proc/self', '/proc'], ['/sys/kernel', '/sys'], ['/dev/shm', '/dev'], ['/sbin/x', '/sbin'],
+    ['/bin/x', '/bin'], ['/usr/share/nginx/html', '/usr'],
+  ])('rejects %j: it is inside the system folder %s', (dest, tree) => {
+    expect(checkDestination(dest, 'destination')).toBe(`destination ${JSON.stringify(dest)} is inside the system folder ${tree},`
+      + ' where a sync could wreck the host: use a folder of its own outside the system folders (like /var/www/app or /srv/app)');
+  });
+
+  it.each(['/etc', '/usr', '/root', '/boot', '/usr/local', '/var/lib', '/lib', '/lib32', '/proc', '/dev', '/var/cache'])(
+    'rejects %j: a system folder itself', (dest) => {
       const message = checkDestination(dest, 'destination');
-      expect(message).toContain(JSON.stringify(dest));
-      expect(message).toContain('system folder');
+      expect(message).toMatch(/^destination "[^"]+" is (the|inside the) system folder \//);
       expect(message).toContain('use a folder of its own');
     });
 
-  it('rejects the root itself', () => {
-    expect(checkDestination('/', 'destination')).toContain('"/"');
-  });
+  it.each(['//', '/var', '/var/', '/home', '/srv', '/opt', '/mnt', '/media', '/tmp', '/var/tmp'])(
+    'rejects %j: a shared root, as an exact path', (dest) => {
+      const message = checkDestination(dest, 'destination');
+      expect(message).toContain(JSON.stringify(dest));
+      expect(message).toContain('is a shared system folder: use a folder of its own below it');
+    });
+
+  it.each(['/var/www/app', '/srv/app', '/home/app/www', '/opt/app', '/mnt/efs/media', '/media/disk/app', '/tmp/x',
+    '/var/tmp/build', '/var/www', '/data/app', '/etcetera/app', '/usrdata/app', '/varlib/x'])(
+    'accepts %j: below a shared root or outside every system folder', (dest) => {
+      expect(checkDestination(dest, 'destination')).toBeUndefined();
+    });
 
   // Spellings of the root or a system folder with empty or "." segments are still that folder on the host.
-  it.each(['/.', '/./', '//etc', '/./etc', '/etc/.', '/usr//', '/var/./'])('rejects %j: the root or a system folder in disguise', (dest) => {
-    expect(checkDestination(dest, 'destination'))
-      .toBe(`destination ${JSON.stringify(dest)} is a system folder: use a folder of its own (like /var/www/app)`);
-  });
+  it.each([['/.', '/'], ['/./', '/'], ['//etc', '/etc'], ['/./etc', '/etc'], ['/etc/.', '/etc'], ['/usr//', '/usr'],
+    ['/var/./', '/var'], ['//etc//cron.d/.', '/etc/cron.d'], ['/var/./lib/mysql', '/var/lib/mysql']])(
+    'rejects %j: %s in disguise, naming the folder it is', (dest, normal) => {
+      const message = checkDestination(dest, 'destination');
+      expect(message).toContain(`destination ${JSON.stringify(dest)} (that is ${normal}) is`);
+      expect(message).toContain('use a folder of its own');
+    });
 
   it.each(['/var/www/./app', '//srv/app'])('accepts %j, which names an ordinary folder', (dest) => {
     expect(checkDestination(dest, 'destination')).toBeUndefined();
+  });
+});
+
+describe('SYSTEM_TREES and SHARED_ROOTS (the rule deploy/host mirrors)', () => {
+  it('name the issue\'s trees and roots as absolute normal paths, no folder in both lists', () => {
+    expect([...SYSTEM_TREES].sort()).toEqual(['/bin', '/boot', '/dev', '/etc', '/lib*', '/proc', '/root', '/run', '/sbin',
+      '/sys', '/usr', '/var/cache', '/var/lib', '/var/log', '/var/spool']);
+    expect([...SHARED_ROOTS].sort()).toEqual(['/', '/home', '/media', '/mnt', '/opt', '/srv', '/tmp', '/var', '/var/tmp']);
+    for (const root of SHARED_ROOTS) expect(systemTreeOf(root)).toBeUndefined();
+  });
+
+  it('read "/lib*" as every top-level folder whose name starts with lib, and nothing deeper', () => {
+    expect(systemTreeOf('/libx32/a')).toBe('/libx32');
+    expect(systemTreeOf('/lib')).toBe('/lib');
+    expect(systemTreeOf('/srv/lib64')).toBeUndefined();
+    expect(systemTreeOf('/usr/lib64')).toBe('/usr');
+  });
+
+  it('normalize empty and "." segments away', () => {
+    expect(normalFolder('//var/./www//app/.')).toBe('/var/www/app');
+    expect(normalFolder('/')).toBe('/');
   });
 });
 
@@ -141,6 +185,69 @@ describe('maxUnavailable', () => {
     const message = checkMaxUnavailable(v);
     expect(message).toMatch(/^maxUnavailable must be a (whole number|count)/);
     expect(message).toContain(String(v));
+  });
+});
+
+describe('excludes of the release strategy: whole folders, kept in <destination>/shared/FOLDER', () => {
+  const release = (excludes: string[], links: Record<string, string> = {}) => () => parseFleetSpec({ ...MINIMAL, excludes, links });
+
+  it.each([['media/*', 'media'], ['var/*', 'var'], ['public/uploads/*', 'public/uploads'], ['.well-known/acme/*', '.well-known/acme'],
+    ['a_b-c.d/*', 'a_b-c.d']])('reads %j as the folder %j', (exclude, folder) => {
+    expect(sharedFolderOf(exclude)).toBe(folder);
+  });
+
+  it.each(['*.log', 'config/local.php', 'media/*/tmp', 'media', 'media/', 'media/**', 'media/?', '*/cache/*', './media/*',
+    'a/./b/*', 'a//b/*', '/*', '*'])('reads %j as no whole folder', (exclude) => {
+    expect(sharedFolderOf(exclude)).toBeUndefined();
+  });
+
+  it('accepts the default excludes and folders of every depth', () => {
+    expect(parseFleetSpec(MINIMAL).excludes).toEqual(['media/*', 'var/*']);
+    expect(release(['media/*', 'public/uploads/*', 'storage/app/*'])().excludes).toEqual(['media/*', 'public/uploads/*', 'storage/app/*']);
+  });
+
+  it.each(['*.log', 'config/local.php', 'media/*/tmp', 'cache/?', 'media'])('refuses %j, naming it and saying how to fix it', (exclude) => {
+    expect(problemsOf(release(['media/*', exclude]))).toEqual([
+      `spec.excludes[1] ${JSON.stringify(exclude)} is not a whole folder: with strategy release each exclude must read FOLDER/*`
+      + ' (like media/*), a folder kept in <destination>/shared/FOLDER and linked into every release; exclude the folder'
+      + ' that holds these files (like logs/*), or use strategy inplace',
+    ]);
+  });
+
+  it('keeps accepting every exclude pattern with strategy inplace', () => {
+    const excludes = ['*.log', 'config/local.php', 'media/*/tmp', 'media/*', 'media/thumbs/*'];
+    expect(parseFleetSpec({ ...MINIMAL, strategy: 'inplace', excludes }).excludes).toEqual(excludes);
+  });
+
+  it('refuses a folder inside another excluded folder, and one listed twice', () => {
+    expect(problemsOf(release(['media/*', 'media/thumbs/*', 'var/*', 'media/*']))).toEqual([
+      'spec.excludes[1] "media/thumbs/*" is inside the excluded folder media (excludes[0]), which is kept whole: drop it',
+      'spec.excludes[3] "media/*" is listed twice (also excludes[0]): drop one',
+    ]);
+    expect(release(['media/*', 'mediafiles/*'])().excludes).toEqual(['media/*', 'mediafiles/*']);
+  });
+
+  it('lets a link named like an excluded folder win: the release\'s folder is the link', () => {
+    expect(release(['media/*', 'var/*'], { media: '/mnt/efs/media' })().links).toEqual({ media: '/mnt/efs/media' });
+  });
+
+  it('refuses an excluded folder inside a link, and a link inside an excluded folder', () => {
+    expect(problemsOf(release(['media/thumbs/*'], { media: '/mnt/efs/media' }))).toEqual([
+      'spec.excludes[0] "media/thumbs/*" is inside the link media (to /mnt/efs/media): the release\'s media is that link,'
+      + ' so nothing of the release is kept there; drop the exclude',
+    ]);
+    expect(problemsOf(release(['media/*'], { 'media/cdn': '/mnt/efs/cdn' }))).toEqual([
+      'spec.links key "media/cdn" is inside the excluded folder media (excludes[0]), which every release shares from'
+      + ' <destination>/shared/media: link media itself, or exclude only the folders next to media/cdn',
+    ]);
+    expect(release(['media/*'], { mediacdn: '/mnt/efs/cdn' })().links).toEqual({ mediacdn: '/mnt/efs/cdn' });
+  });
+
+  it('reports an unsafe exclude once, and the other excludes\' problems beside it', () => {
+    expect(problemsOf(release(['../x', '*.log']))).toEqual([
+      'spec.excludes[0] "../x" must not contain a ".." segment',
+      expect.stringMatching(/^spec\.excludes\[1\] "\*\.log" is not a whole folder/),
+    ]);
   });
 });
 
@@ -209,6 +316,28 @@ describe('parseFleetSpec', () => {
     const problems = problemsOf(() => parseFleetSpec({ ...MINIMAL, links: { '../up': '/mnt/efs/media', media: '/etc' } }));
     expect(problems.some((p) => p.includes('"../up"') && p.includes('..'))).toBe(true);
     expect(problems.some((p) => p.startsWith('spec.links.media') && p.includes('system folder'))).toBe(true);
+  });
+
+  it.each(['www-data', 'app', '_svc', 'deploy_2', 'a'.repeat(32)])('keeps checkUser %j with a check', (user) => {
+    const spec = parseFleetSpec({ ...MINIMAL, check: { command: '/usr/local/bin/app-healthcheck' }, checkUser: user });
+    expect(spec.checkUser).toBe(user);
+    expect(spec.check).toEqual({ command: '/usr/local/bin/app-healthcheck' });
+  });
+
+  it('leaves checkUser out when the file has none (the check then runs as the agent, root)', () => {
+    expect(parseFleetSpec({ ...MINIMAL, check: { command: '/usr/local/bin/app-healthcheck' } })).not.toHaveProperty('checkUser');
+  });
+
+  it.each(['WWW', 'www data', '-app', '1app', 'a'.repeat(33), 'root;id', '', 'app$'])('rejects checkUser %j, saying what a user name is', (user) => {
+    const problems = problemsOf(() => parseFleetSpec({ ...MINIMAL, check: { command: '/usr/local/bin/app-healthcheck' }, checkUser: user }));
+    expect(problems).toEqual([`spec.checkUser ${JSON.stringify(user)} is not valid: use a Linux user name: a lowercase letter or _,`
+      + ' then up to 31 lowercase letters, digits, _ and - (like www-data)']);
+  });
+
+  it('rejects checkUser without a check, saying how to fix it', () => {
+    expect(problemsOf(() => parseFleetSpec({ ...MINIMAL, checkUser: 'www-data' }))).toEqual([
+      'spec.checkUser needs a check to run as that user: add check: { command: /absolute/path/to/program }, or remove checkUser',
+    ]);
   });
 
   it('rejects what is not an object', () => {

@@ -75,6 +75,13 @@ function registerApply(fleet: Command, session: Session): void {
         throw err;
       });
       const spec = parsed.spec;
+      // Two fleets on one group would both sync its hosts: the group belongs to the fleet that named it first.
+      const owner = (await store.listFleets()).fleets
+        .find((f) => f.name !== name && f.spec.autoScalingGroupName === spec.autoScalingGroupName);
+      if (owner) {
+        throw new OperationError(`Auto Scaling group ${spec.autoScalingGroupName} already belongs to fleet ${owner.name}: `
+          + `one group, one fleet; change fleet ${owner.name} instead, or name another group in ${name}`);
+      }
       const rawSpec = (raw as { spec?: Record<string, unknown> }).spec ?? {};
       // retries are requests the CLI adds one at a time: a file that names none keeps the pending ones
       if (current && rawSpec.retries === undefined) spec.retries = current.spec.retries;

@@ -25,10 +25,15 @@ export function registerRetry(program: Command, session: Session): void {
           + ' (the controller retries hosts on its own until they fail)');
       }
       const requestId = randomUUID();
+      // Only requests still waiting are kept, so the spec item does not grow with every retry ever asked for.
+      const waiting = Object.fromEntries(Object.entries(current.spec.retries).filter(([id, request]) => {
+        const other = hosts.find((h) => h.instanceId === id);
+        return other !== undefined && other.context.retryRequestId !== request;
+      }));
       const result = await writeChange({
         store, clock: session.io.clock, current, requester,
         change: {
-          spec: { ...current.spec, retries: { ...current.spec.retries, [instance]: requestId } },
+          spec: { ...current.spec, retries: { ...waiting, [instance]: requestId } },
           event: {
             type: 'retry', instanceId: instance, revision: current.spec.revision,
             message: `retry requested for ${instance} (failed${host.context.lastError ? `: ${host.context.lastError}` : ''})`,
