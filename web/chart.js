@@ -29,7 +29,7 @@ export function rolloutChart(fleet, nowMs) {
   }
   path += ` H${x(end).toFixed(1)}`;
 
-  const marks = fleet.history.filter((e) => MARKS[e.type] && e.atMs >= start && e.atMs <= end).map((e) => s('g', { class: `mark mark-${e.type}` },
+  const marks = fleet.history.filter((e) => Object.hasOwn(MARKS, e.type) && e.atMs >= start && e.atMs <= end).map((e) => s('g', { class: `mark mark-${e.type}` },
     s('line', { x1: x(e.atMs), x2: x(e.atMs), y1: TOP, y2: H - BOTTOM }),
     s('text', { x: x(e.atMs) + 3, y: TOP + 10, text: MARKS[e.type] }),
     s('title', { text: `${MARKS[e.type]} at ${utc(e.atMs)} by ${e.actor}${e.reason ? `: ${e.reason}` : ''}` })));
