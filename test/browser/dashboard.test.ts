@@ -151,6 +151,11 @@ describe('the dashboard in headless Chromium, on the embedded default', () => {
     expect(await page.locator('img').count()).toBe(0);
     expect(browser.dialogs).toEqual([]);
     expect((await cli('resume', 'demo')).code).toBe(0);
+
+    // the address bar is input too: a "fleet name" with markup is text, and is not fetched
+    await page.goto(`${http.url}/fleets/${encodeURIComponent('<b id=injected>x</b>')}`);
+    await expect.poll(() => page.locator('main .error').textContent()).toBe('<b id=injected>x</b> is not a fleet name (lower-case letters, digits and -).');
+    expect(await page.locator('#injected').count()).toBe(0);
   });
 
   it('serves a Content-Security-Policy with no inline script and nothing from another origin, and nosniff', async () => {
