@@ -25,7 +25,7 @@ export function startPolling({ url, onData }) {
     const sinceOk = Date.now() - lastOkMs;
     if (lastOkMs === 0 && lastError) problems.push(`The controller at ${location.host} does not answer (${lastError}).`);
     else if (lastOkMs > 0 && sinceOk > UNREACHABLE_AFTER_MS) {
-      problems.push(`The controller at ${location.host} has not answered for ${Math.round(sinceOk / 1000)} s`
+      problems.push(`No fresh data from the controller at ${location.host} for ${Math.round(sinceOk / 1000)} s`
         + `${lastError ? ` (${lastError})` : ''}: what you see is from ${utc(lastOkMs)}.`);
     }
     if (last) {
@@ -51,6 +51,9 @@ export function startPolling({ url, onData }) {
       if (res.status === 304) {
         lastOkMs = Date.now();
         lastError = '';
+      } else if (res.status >= 500) {
+        // the controller answers but cannot read its store: keep what is shown, and say so in the banner
+        lastError = (await res.json().catch(() => ({}))).error ?? `HTTP ${res.status}`;
       } else {
         const body = await res.json();
         lastOkMs = Date.now();

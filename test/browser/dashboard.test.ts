@@ -194,7 +194,7 @@ describe('the dashboard in headless Chromium, on the embedded default', () => {
     await page.locator('.hosts-table tbody tr').first().waitFor({ timeout: 5_000 });
     expect(await page.locator('#banner').isHidden()).toBe(true);
     await http.close();
-    await page.locator('#banner', { hasText: 'has not answered' }).waitFor({ timeout: 8_000 });
+    await page.locator('#banner', { hasText: 'No fresh data from the controller' }).waitFor({ timeout: 8_000 });
     expect(await page.locator('#live').textContent()).toMatch(/^stale/);
     // what was shown stays
     expect(Object.values(await reportedRevisions())).toEqual(['v2', 'v2', 'v2']);

@@ -166,6 +166,21 @@ describe('a 2,000-host fleet on the dashboard', () => {
     await page.locator(`.grid .cell.b-failed[data-id="${id}"]`).waitFor({ timeout: 2_500 });
   });
 
+  it('keeps what it shows while the store cannot be read, and says why', async () => {
+    const { page } = browser;
+    await page.goto(`${http.url}/fleets/big`);
+    await expect.poll(() => page.locator('.grid .cell').count(), { timeout: 10_000 }).toBe(HOSTS);
+    const listHosts = store.listHosts.bind(store);
+    store.listHosts = () => Promise.reject(new Error('the table is throttled (test)'));
+    try {
+      await page.locator('#banner', { hasText: 'the table is throttled (test)' }).waitFor({ timeout: 8_000 });
+      expect(await page.locator('.grid .cell').count()).toBe(HOSTS);
+    } finally {
+      store.listHosts = listHosts;
+    }
+    await page.locator('#banner').waitFor({ state: 'hidden', timeout: 5_000 });
+  });
+
   it('says so when a status has not been refreshed for long (its observedAt)', async () => {
     const { page } = browser;
     await page.goto(`${http.url}/`);
