@@ -15,6 +15,15 @@ export default tseslint.config(
     },
   },
   {
+    // the dashboard's browser modules (no build step: served as they are)
+    files: ['web/**/*.js'],
+    languageOptions: {
+      sourceType: 'module',
+      globals: Object.fromEntries(['document', 'location', 'navigator', 'fetch', 'setTimeout', 'getSelection', 'Node', 'console']
+        .map((name) => [name, 'readonly'])),
+    },
+  },
+  {
     files: ['bin/**/*.js'],
     languageOptions: { globals: { process: 'readonly', console: 'readonly', URL: 'readonly' } },
   },

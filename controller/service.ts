@@ -53,10 +53,12 @@ export async function runService(o: ServiceOptions): Promise<void> {
     const http = await startHttpServer({
       host: config.httpHost ?? (runtime.mode === 'embedded' ? '127.0.0.1' : '0.0.0.0'), port: config.httpPort,
       store: runtime.store, health: manager, registry: metrics.registry, clock, stuckAfterMs: config.stuckAfterSeconds * 1000, log,
+      cliPrefix: runtime.mode === 'embedded' ? 'npx fleetsync' : `fleetsync --table ${config.table}`,
     });
     try {
       await runtime.announce(http.url);
       for (const line of runtime.describe) o.say(line);
+      o.say(`dashboard: ${http.url}/ (read-only, live)`);
       o.say(`HTTP: ${http.url}/healthz /readyz /metrics /status`);
       o.say(`controller ${holder} running; Ctrl-C stops it`);
       log.info({ mode: runtime.mode, holder, http: http.url }, 'controller started');

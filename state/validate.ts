@@ -307,10 +307,15 @@ export function parseFleetSpec(input: unknown, where = 'spec'): FleetSpec {
   return spec;
 }
 
+const RESOURCE_KEYS = ['apiVersion', 'kind', 'metadata', 'spec', 'status', 'hosts'] as const;
+
 /** Validates a Fleet resource (YAML or JSON, already parsed). */
 export function parseFleetResource(input: unknown): { name: string; spec: FleetSpec } {
   if (!isRecord(input)) throw new ValidationError(['the file must hold one Fleet resource (an object)']);
-  const problems: string[] = [];
+  // status and hosts are what `status -o yaml` prints beside the resource: accepted (and ignored) so its output applies again
+  const problems: string[] = Object.keys(input).filter((k) => !(RESOURCE_KEYS as readonly string[]).includes(k))
+    .map((k) => `${k} is not a known top-level field (known: ${RESOURCE_KEYS.join(', ')})`
+      + ((SPEC_KEYS as readonly string[]).includes(k) ? `: move it under spec (spec.${k})` : ''));
   if (input.apiVersion !== API_VERSION) problems.push(`apiVersion must be ${API_VERSION}, got ${JSON.stringify(input.apiVersion)}`);
   if (input.kind !== 'Fleet') problems.push(`kind must be Fleet, got ${JSON.stringify(input.kind)}`);
   const metadata = isRecord(input.metadata) ? input.metadata : {};

@@ -13,7 +13,9 @@ import type { ArtifactStore } from '../ports/artifacts.ts';
 import type { Clock } from '../ports/clock.ts';
 import type { Store } from '../ports/store.ts';
 import { OperationError, UsageError } from './cliErrors.ts';
+import { StoreUnavailableError } from '../errors.ts';
 import { pidAlive } from '../local/pid.ts';
+import { sdkErrorCode } from '../aws/sdkErrors.ts';
 
 export const DEFAULT_HOME = './.fleetsync';
 export const CONTROLLER_FILE = 'controller.json';
@@ -89,6 +91,35 @@ async function readControllerFile(home: string): Promise<ControllerFile> {
   return controller;
 }
 
+/**
+ * The controller named in controller.json does not answer (killed with -9, so it left the file behind): still
+ * a store that cannot be reached, so `status --watch` keeps trying, but said in terms of the embedded default.
+ */
+export class ControllerNotRunningError extends StoreUnavailableError {}
+
+/**
+ * The embedded store lives in the controller's process: when its endpoint refuses connections, that process
+ * is gone (or is not the controller any more), whatever its pid says. The SDK's "check AWS_REGION" would mislead.
+ */
+function embeddedStore(store: Store, args: { file: string; controller: ControllerFile }): Store {
+  const translate = (err: unknown): unknown => {
+    if (!(err instanceof StoreUnavailableError) || sdkErrorCode(err.cause) === 'ResourceNotFoundException') return err;
+    return new ControllerNotRunningError(`the controller recorded in ${args.file} (pid ${args.controller.pid}) is not running:`
+      + ` its store at ${args.controller.dynamoEndpoint} does not answer (${sdkErrorCode(err.cause) ?? err.message});`
+      + ' start it with `npm start`', { cause: err });
+  };
+  return new Proxy(store, {
+    get(target, property, receiver) {
+      const value: unknown = Reflect.get(target, property, receiver);
+      if (typeof value !== 'function') return value;
+      return (...callArgs: unknown[]): unknown => {
+        const result: unknown = (value as (...a: unknown[]) => unknown).apply(target, callArgs);
+        return result instanceof Promise ? result.catch((err: unknown) => { throw translate(err); }) : result;
+      };
+    },
+  });
+}
+
 export async function openStoreContext(args: {
   table?: string;
   env: Record<string, string | undefined>;
@@ -102,6 +133,7 @@ export async function openStoreContext(args: {
 
   let client: InstanceType<typeof DynamoDBClient>;
   let context: Pick<StoreContext, 'mode' | 'table' | 'describe'>;
+  let wrap = (store: Store): Store => store;
   if (table !== undefined) {
     checkTableName(table, args.table !== undefined ? '--table' : 'FLEETSYNC_TABLE');
     client = new DynamoDBClient({});
@@ -115,6 +147,7 @@ export async function openStoreContext(args: {
       region: 'local',
       credentials: { accessKeyId: 'fleetsync', secretAccessKey: 'fleetsync' },
     });
+    wrap = (store) => embeddedStore(store, { file: path.join(home, CONTROLLER_FILE), controller });
     context = {
       mode: 'embedded',
       table: controller.table,
@@ -122,7 +155,7 @@ export async function openStoreContext(args: {
     };
   }
 
-  const store = new DynamoStore({ client, tableName: context.table });
+  const store = wrap(new DynamoStore({ client, tableName: context.table }));
   const artifacts = openArtifacts(args.env);
   return {
     ...context,

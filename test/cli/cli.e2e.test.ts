@@ -47,6 +47,13 @@ spec:
 ${extra}`;
 }
 
+/** Nine levels of nine aliases each: 9^9 strings once expanded, from a file of 1 KB. */
+function aliasBomb(): string {
+  const lines = ['status:', '  a0: &a0 ["lol"]'];
+  for (let i = 1; i <= 9; i++) lines.push(`  a${i}: &a${i} [${Array.from({ length: 9 }, () => `*a${i - 1}`).join(', ')}]`);
+  return `${lines.join('\n')}\n`;
+}
+
 async function writeFleetFile(name: string, content: string): Promise<string> {
   const file = path.join(dir, name);
   await writeFile(file, content);
@@ -553,6 +560,10 @@ describe('bad input exits 2 and writes nothing', () => {
     ['a revision that YAML reads as a number', () => fleetYaml('web', '1234567'), 'quote a value that looks like a number'],
     ['an unknown field', () => `${fleetYaml('web', 'rev-b')}    maxUnavaliable: 3\n`, 'spec.rollout.maxUnavaliable is not a known field'],
     ['a source that is neither s3 nor file', () => fleetYaml('web', 'rev-a').replace(`file://${artifacts}`, 'http://example.com/x'), 'spec.source'],
+    ['an unknown top-level field', () => `${fleetYaml('web', 'rev-b')}metdata:\n  name: web\n`, 'metdata is not a known top-level field'],
+    ['a spec field at the top level', () => `${fleetYaml('web', 'rev-b')}revision: rev-c\n`, 'move it under spec (spec.revision)'],
+    ['YAML aliases that expand without bound (a "billion laughs")', () => `${fleetYaml('web', 'rev-b')}${aliasBomb()}`,
+      'write the values out instead of through YAML aliases'],
     ['not YAML', () => 'apiVersion: [unclosed', 'is not valid YAML or JSON'],
     ['two documents', () => `${fleetYaml('web', 'rev-b')}---\n${fleetYaml('api', 'rev-b')}`, 'holds 2 documents'],
   ])('apply of a file with %s', async (_what, content, message) => {

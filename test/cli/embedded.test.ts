@@ -2,14 +2,15 @@
  * The embedded default: no FLEETSYNC_TABLE, so the CLI finds the running controller's DynamoDB through
  * $FLEETSYNC_HOME/controller.json (here dynalite, with this test process standing in for the controller).
  */
-import { spawnSync } from 'node:child_process';
-import { mkdtemp, mkdir, rm, writeFile } from 'node:fs/promises';
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdtemp, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DynamoStore } from '../../controller/aws/dynamoStore.ts';
 import { startDynalite, type Dynalite } from '../support/dynalite.ts';
 import { run } from './cliHarness.ts';
+import { waitFor } from '../local/helpers.ts';
 
 let db: Dynalite;
 let dir: string;
@@ -82,6 +83,34 @@ spec:
     expect(result.code).toBe(1);
     expect(result.stderr).toContain(`no controller is running in ${folder}`);
     expect(result.stderr).toContain(`process ${exited} has exited`);
+  });
+
+  it('killed with -9 but its pid still answers (reused, or not reaped): exit 1, naming controller.json and npm start', async () => {
+    // a live pid (this test process) with nothing listening at the recorded endpoint: what the CLI finds when
+    // the pid check cannot tell; the store refusing connections must still be told in terms of the controller
+    const closed = await startDynalite();
+    await closed.stop();
+    const folder = await home('killed', { pid: process.pid, dynamoEndpoint: closed.endpoint, table: 'fleetsync' });
+    const result = await run(['status', 'demo'], { env: { FLEETSYNC_HOME: folder } });
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain(`the controller recorded in ${path.join(folder, 'controller.json')} (pid ${process.pid}) is not running`);
+    expect(result.stderr).toContain('start it with `npm start`');
+    expect(result.stderr).not.toContain('AWS_REGION');
+  });
+
+  it('with the pid of a zombie (killed, its parent has not reaped it): exit 1, the process has exited', async () => {
+    // the shell's background child exits at once; `exec sleep` never waits for it, so it stays a zombie
+    const parent = spawn('sh', ['-c', 'true & echo $!; exec sleep 5'], { stdio: ['ignore', 'pipe', 'ignore'] });
+    try {
+      const zombie = Number((await new Promise<Buffer>((resolve) => parent.stdout.once('data', resolve))).toString().trim());
+      await waitFor('the child to become a zombie', async () => (await readFile(`/proc/${zombie}/stat`, 'utf8')).includes(') Z '));
+      const folder = await home('zombie', { pid: zombie, dynamoEndpoint: db.endpoint, table: 'fleetsync' });
+      const result = await run(['status'], { env: { FLEETSYNC_HOME: folder } });
+      expect(result.code).toBe(1);
+      expect(result.stderr).toContain(`process ${zombie} has exited`);
+    } finally {
+      parent.kill('SIGKILL');
+    }
   });
 
   it('a controller.json that is not what the controller writes: exit 1, saying to restart it', async () => {

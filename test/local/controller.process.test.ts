@@ -96,6 +96,8 @@ describe('npm start (fleetsync controller) on the embedded default', () => {
   it('says where everything is and what to try; serves /healthz on FLEETSYNC_HTTP_PORT', async () => {
     expect(controllerErr).toContain('embedded default');
     expect(controllerErr).toContain('npx fleetsync deploy demo v2');
+    expect(controllerErr).toContain(`dashboard: http://127.0.0.1:${port}/`);
+    expect((await fetch(`http://127.0.0.1:${port}/`)).headers.get('content-type')).toBe('text/html; charset=utf-8');
     const health = await fetch(`http://127.0.0.1:${port}/healthz`);
     expect(health.status).toBe(200);
     await waitFor('the 3 demo hosts in sync at v1', () => allAt('v1', 3), 20_000, 200);

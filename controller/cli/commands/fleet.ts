@@ -26,7 +26,12 @@ async function readResource(file: string, cwd: string): Promise<unknown> {
   if (doc.errors.length > 0) {
     throw new UsageError(`${file} is not valid YAML or JSON: ${doc.errors[0]!.message}`);
   }
-  return doc.toJS();
+  try {
+    return doc.toJS();
+  } catch (err) {
+    // the yaml library refuses to expand aliases past a limit (a "billion laughs" file): bad input, like any malformed file
+    throw new UsageError(`${file} cannot be read as a Fleet resource: ${(err as Error).message}; write the values out instead of through YAML aliases`, { cause: err });
+  }
 }
 
 /** Top-level spec fields that differ, for the history message. */
