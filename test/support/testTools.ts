@@ -17,7 +17,7 @@ export interface TestTool {
   elsewhere: string;
 }
 
-/** One row per tool; a later issue adds its own (chromium for browser tests). */
+/** One row per tool. */
 export const TEST_TOOLS: readonly TestTool[] = [
   {
     tool: 'aws', why: 'the host agent tests download revisions from a local S3 (s3rver) with the aws CLI, as hosts do',
@@ -28,6 +28,11 @@ export const TEST_TOOLS: readonly TestTool[] = [
     tool: 'python3', why: 'the host agent the tests drive (deploy/host/fleetsync_agent/) is Python 3',
     apt: 'python3', dnf: '/usr/bin/python3',
     elsewhere: 'https://www.python.org/downloads/ (3.9 or later)',
+  },
+  {
+    tool: 'chromium', why: 'the dashboard tests (test/browser) drive headless Chromium with playwright-core',
+    apt: 'chromium', dnf: '/usr/bin/chromium-browser',
+    elsewhere: 'your distribution\'s Chromium package (playwright-core never downloads a browser)',
   },
   {
     tool: 'shellcheck', why: 'a test lints the host script with shellcheck',
