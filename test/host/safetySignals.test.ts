@@ -14,7 +14,8 @@ import { SCRIPT, makeTempDir, requireTools, syncArgs } from '../support/hostScri
 import { FAST_PATH, mulberry32, runAgent } from '../support/hostSafety.ts';
 import { folderDigest, treeDigest, writeTreeFiles, type Tree } from '../support/publishedRevision.ts';
 
-const POINTS = 12;
+const POINTS = 10;
+const BURSTS = 20;
 const SEED = Number(process.env.FLEETSYNC_KILL_SEED ?? (Date.now() % 2 ** 31));
 const REVISIONS = ['rev-a', 'rev-b', 'rev-c'];
 
@@ -246,4 +247,44 @@ describe('signals at random points of a sync with a check', () => {
       }
     }
   });
+
+  it(`a burst of SIGTERMs (a cancel sent again and again) at random points: one result line whenever the agent answers (${BURSTS} points, seed ${SEED})`, async () => {
+    const random = mulberry32(SEED + 3);
+    const c = await setUp('release');
+    expect((await runAgent(c.args('rev-a'), { env: { CHECK_SLEEP: '0' } })).code).toBe(EXIT.synced);
+    const timed = await syncStoppedAfter(c.args('rev-b'), { PATH: FAST_PATH }, 60_000, { signal: 'SIGTERM', group: false });
+    expect(timed.code).toBe(EXIT.synced);
+    const good = 'rev-b';
+    for (let round = 1; round <= BURSTS; round++) {
+      const target = REVISIONS.filter((r) => r !== good)[Math.floor(random() * 2)] as string;
+      const delayMs = Math.floor(random() * timed.ms);
+      const where = `seed ${SEED + 3}, round ${round}: SIGTERM burst to a sync ${good} -> ${target} after ${delayMs} ms`;
+      const run = await new Promise<Stopped>((resolve, reject) => {
+        const started = Date.now();
+        const child = spawn(SCRIPT, c.args(target), { detached: true, stdio: ['ignore', 'pipe', 'ignore'], env: { ...process.env, PATH: FAST_PATH, CHECK_SLEEP: '0.25' } });
+        let stdout = '';
+        child.stdout.on('data', (chunk: Buffer) => { stdout += chunk.toString(); });
+        const timer = setTimeout(() => {
+          // forty SIGTERMs a few microseconds apart (a shell's kill builtin in a loop, as a cancel script sends them)
+          spawn('bash', ['-c', 'for i in $(seq 40); do kill -TERM "$1" 2>/dev/null || exit 0; done', 'burst', String(child.pid)],
+            { stdio: 'ignore' });
+        }, delayMs);
+        child.on('error', reject);
+        child.on('close', (code, signal) => {
+          clearTimeout(timer);
+          resolve({ code, signal, stdout, ms: Date.now() - started });
+        });
+      });
+      if (run.signal === null) {
+        // the agent answered (it may also have died of the signal before its handlers were set: no line then)
+        expect(run.stdout.split('\n').filter((l) => l !== ''), `${where}: exit ${run.code}`).toHaveLength(1);
+        expect([EXIT.synced, EXIT.syncFailed, EXIT.checkFailed], `${where}: ${run.stdout}`).toContain(run.code);
+      }
+      const probe = await runAgent(['--mode', 'probe', '--destination', c.dest]);
+      expect(probe.code, where).toBe(EXIT.synced);
+      expect(await readlink(join(c.dest, 'current')), where).toBe(`releases/${probe.result.revision}`);
+      const again = await runAgent(c.args(good), { env: { CHECK_SLEEP: '0' } });
+      expect(again.code, `${where}; then ${good}: ${again.stdout}`).toBe(EXIT.synced);
+    }
+  }, 120_000);
 });
