@@ -270,15 +270,28 @@ describe.skipIf(noUsers !== '')(`the app user owns the folder above the destinat
     expect(await readFile(join(victim, 'backups', '2024.tar'), 'utf8')).toBe('precious 2\n');
   }
 
-  it.each(['inplace', 'release'] as const)('swaps the destination (%s) for a link to a root-owned folder: the next sync refuses and leaves it alone', async (strategy) => {
+  it.each(['inplace', 'release'] as const)('a destination (%s) under a folder the app user owns is refused (exit 3) with the fix, touching nothing', async (strategy) => {
     const c = await newCase();
     const user = attacker as TestUser;
     const www = join(c.root, 'www');
     await mkdir(www);
     await chown(www, user.uid, user.gid);
+    const run = await runAgent(syncArgs({ source: c.source, revision: 'rev1', destination: join(www, 'app'), strategy }));
+    expect(run.code, run.stdout).toBe(EXIT.syncFailed);
+    expect(run.result.error).toMatch(/chown/);
+    expect(await readdir(www)).toEqual([]);
+  });
+
+  it.each(['inplace', 'release'] as const)('the folder above handed to the app user after a sync (%s): their swap of the destination for a link is refused, the linked folder untouched', async (strategy) => {
+    const c = await newCase();
+    const user = attacker as TestUser;
+    const www = join(c.root, 'www');
+    await mkdir(www);
     const dest = join(www, 'app');
     const first = await runAgent(syncArgs({ source: c.source, revision: 'rev1', destination: dest, strategy }));
     expect(first.code, first.stdout).toBe(EXIT.synced);
+    // an operator's chown -R www-data /var/www, then the app user's move
+    await chown(www, user.uid, user.gid);
     const victim = await victimFolder(c);
     await asUser(user.name, 'cd "$1" && mv app app-was-roots && ln -s "$2" app', www, victim);
 
