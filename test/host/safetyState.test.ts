@@ -299,6 +299,20 @@ describe.skipIf(noUsers !== '')(`the app user owns the folder above the destinat
     await victimFolderIntact(victim);
     expect(run.code, run.stdout).toBe(EXIT.syncFailed);
   });
+
+  it.each(['inplace', 'release'] as const)('in a sticky world-writable folder (like /tmp), a destination (%s) the app user made a link before the first sync is refused, the linked folder untouched', async (strategy) => {
+    const c = await newCase();
+    const user = attacker as TestUser;
+    const sticky = join(c.root, 'sticky');
+    await mkdir(sticky);
+    await chmod(sticky, 0o1777);
+    const victim = await victimFolder(c);
+    await asUser(user.name, 'ln -s "$2" "$1"/app', sticky, victim);
+
+    const run = await runAgent(syncArgs({ source: c.source, revision: 'rev1', destination: join(sticky, 'app'), strategy }));
+    await victimFolderIntact(victim);
+    expect(run.code, run.stdout).toBe(EXIT.syncFailed);
+  });
 });
 
 describe.skipIf(noUsers !== '')(`--check-user${noUsers ? ` (skipped: ${noUsers})` : ''}`, () => {
