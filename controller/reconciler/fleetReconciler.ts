@@ -4,6 +4,7 @@
  * whose state must change. Workers apply events to host machines, persist the result (fenced by the lease
  * token), and only then carry out the effects the machine asked for.
  */
+import { setMaxListeners } from 'node:events';
 import { initialTransition } from 'xstate';
 import { fromRecord, hostMachine, toRecord, transition, type HostEvent, type HostPolicy } from '../../state/hostMachine.ts';
 import { planRollout, type RolloutPlan } from '../../state/rollout.ts';
@@ -87,6 +88,8 @@ export class FleetReconciler implements HostMailbox {
       traffic: fenced({ target: options.traffic, acts: ACTING.traffic, held, what: 'traffic' }),
     };
     this.o = o;
+    // Every draining host's wait and every in-flight call listens on this one signal: many at once is normal.
+    setMaxListeners(0, this.abort.signal);
     this.log = o.log.child({ fleet: o.fleet });
     this.queue = new WorkQueue<string>({
       clock: o.clock,
