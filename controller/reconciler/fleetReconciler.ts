@@ -144,10 +144,8 @@ export class FleetReconciler implements HostMailbox {
       queueDepth: () => this.queue.depth(), retries: () => this.queue.retries, commandsInFlight: () => this.poller.commandsInFlight(),
     });
     try {
-      const restored = await this.load();
+      this.restored = await this.load();
       await this.safePass();
-      // Only hosts restored from the store may have effects owed from before; a host just discovered has none.
-      for (const id of restored) this.deliver(id, { type: 'RESUME', nowMs: this.now() });
       await Promise.all([this.loop(this.o.settings.resyncMs, () => this.safePass()), this.loop(this.o.settings.specPollMs, () => this.checkSpec())]);
     } finally {
       signal.removeEventListener('abort', onAbort);
@@ -273,6 +271,8 @@ export class FleetReconciler implements HostMailbox {
   }
 
   private specError: string | null = null;
+  /** hosts restored from the store, waiting for this leader's first observation to resume */
+  private restored: string[] = [];
 
   private async checkSpec(): Promise<void> {
     try {
@@ -344,6 +344,10 @@ export class FleetReconciler implements HostMailbox {
     const instances = await this.o.fleetPort.list(this.ref(), this.abort.signal);
     if (newGeneration) this.status = await this.lifecycle.newGeneration(fleet, this.status, instances);
     this.observe(instances);
+    // Only hosts restored from the store may have effects owed from before (a host just discovered has none).
+    // They resume after this leader's first observation, queued behind it: a launching host restored with an
+    // older desired revision is not completed at it, and no effect runs before the spec was read.
+    for (const id of this.restored.splice(0)) this.deliver(id, { type: 'RESUME', nowMs: this.now() });
     await this.heartbeats.observe(instances);
     this.schedulePlan();
     this.scheduleStatus();
