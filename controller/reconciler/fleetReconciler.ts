@@ -56,6 +56,9 @@ export interface FleetReconcilerOptions {
 type Action = ReturnType<typeof transition>[1][number];
 
 
+/** the first retry of a failed pass; doubled per failure in a row, up to one resync */
+const PASS_RETRY_BASE_MS = 1_000;
+
 export class FleetReconciler implements HostMailbox {
   private readonly cells = new Map<string, HostCell>();
   private readonly queue: WorkQueue<string>;
@@ -73,6 +76,8 @@ export class FleetReconciler implements HostMailbox {
   private statusWrittenAtMs = -Infinity;
   private plan: RolloutPlan | null = null;
   private planTimer: (() => void) | null = null;
+  private passTimer: (() => void) | null = null;
+  private passFailures = 0;
   private statusTimer: (() => void) | null = null;
   private readonly log: Logger;
 
@@ -126,6 +131,11 @@ export class FleetReconciler implements HostMailbox {
       log: this.log, observer: o.observer, mailbox: this, batcher: this.batcher, poller: this.poller,
       spec: () => this.spec!.spec, pollMs: o.settings.pollMs, drainTimeoutMs: o.settings.drainTimeoutMs, signal: this.abort.signal,
       retryLater: (cell) => this.retryLater(cell.instanceId),
+      launchTarget: () => this.computePlan().launchTarget,
+      reobserve: (cell) => {
+        cell.observationKey = '';
+        this.passSoon();
+      },
     });
   }
 
@@ -154,6 +164,7 @@ export class FleetReconciler implements HostMailbox {
       this.batcher.stop();
       this.poller.stop();
       this.planTimer?.();
+      this.passTimer?.();
       this.statusTimer?.();
       this.heartbeats.stop();
       await workers;
@@ -242,9 +253,26 @@ export class FleetReconciler implements HostMailbox {
         await this.onMalformedSpec(error);
         return;
       }
-      this.log.warn({ err: error }, 'reconcile pass failed; the next one retries');
+      this.passFailures += 1;
+      this.log.warn({ err: error }, 'reconcile pass failed; trying again shortly');
+      this.passSoon();
+      return;
     }
+    this.passFailures = 0;
     this.o.observer?.passFinished?.(this.o.fleet, this.now() - started);
+  }
+
+  /**
+   * A pass before the next resync: after a failed one (with backoff, so a failing store is not hammered), or
+   * for a host whose observation is stale. One at a time.
+   */
+  private passSoon(): void {
+    if (this.passTimer || this.abort.signal.aborted) return;
+    const delayMs = Math.min(this.o.settings.resyncMs, PASS_RETRY_BASE_MS * 2 ** Math.min(Math.max(0, this.passFailures - 1), 10));
+    this.passTimer = this.o.clock.setTimer(delayMs, () => {
+      this.passTimer = null;
+      this.track(this.safePass());
+    });
   }
 
   /**
