@@ -4,6 +4,7 @@
  * whose state must change. Workers apply events to host machines, persist the result (fenced by the lease
  * token), and only then carry out the effects the machine asked for.
  */
+import { setMaxListeners } from 'node:events';
 import { initialTransition } from 'xstate';
 import { fromRecord, hostMachine, toRecord, transition, type HostEvent, type HostPolicy } from '../../state/hostMachine.ts';
 import { planRollout, type RolloutPlan } from '../../state/rollout.ts';
@@ -35,6 +36,13 @@ import { LifecycleHeartbeats } from './heartbeats.ts';
 export interface FleetReconcilerOptions {
   fleet: string;
   lease: Lease;
+  /**
+   * the last spec of this fleet this process read (an earlier leader term): its group and hook keep launch
+   * hooks alive while the stored spec cannot be read
+   */
+  lastKnownSpec?: FleetRecord | undefined;
+  /** told of every spec read, so the next term of this process can have it as lastKnownSpec */
+  onSpecRead?: (record: FleetRecord) => void;
   /** the other fleets that name this fleet's Auto Scaling group (from the manager's last scan) */
   sharingGroup?: (fleet: FleetRecord) => string[];
   /** whether the lease may still be held (the leader's renew deadline has not passed); checked before each act */
@@ -55,6 +63,9 @@ export interface FleetReconcilerOptions {
 type Action = ReturnType<typeof transition>[1][number];
 
 
+/** the first retry of a failed pass; doubled per failure in a row, up to one resync */
+const PASS_RETRY_BASE_MS = 1_000;
+
 export class FleetReconciler implements HostMailbox {
   private readonly cells = new Map<string, HostCell>();
   private readonly queue: WorkQueue<string>;
@@ -72,6 +83,8 @@ export class FleetReconciler implements HostMailbox {
   private statusWrittenAtMs = -Infinity;
   private plan: RolloutPlan | null = null;
   private planTimer: (() => void) | null = null;
+  private passTimer: (() => void) | null = null;
+  private passFailures = 0;
   private statusTimer: (() => void) | null = null;
   private readonly log: Logger;
 
@@ -87,6 +100,8 @@ export class FleetReconciler implements HostMailbox {
       traffic: fenced({ target: options.traffic, acts: ACTING.traffic, held, what: 'traffic' }),
     };
     this.o = o;
+    // Every draining host's wait and every in-flight call listens on this one signal: many at once is normal.
+    setMaxListeners(0, this.abort.signal);
     this.log = o.log.child({ fleet: o.fleet });
     this.queue = new WorkQueue<string>({
       clock: o.clock,
@@ -112,10 +127,11 @@ export class FleetReconciler implements HostMailbox {
     });
     this.heartbeats = new LifecycleHeartbeats({
       fleetPort: o.fleetPort, clock: o.clock, log: this.log, defaultIntervalMs: o.settings.heartbeatIntervalMs,
-      ref: () => this.ref(), signal: this.abort.signal, track,
+      ref: () => this.hookRef(), signal: this.abort.signal, track,
+      // a waiting instance this term has not observed yet (the spec unreadable) is kept waiting too
       wanted: (id) => {
         const cell = this.cells.get(id);
-        return cell !== undefined && !['failed', 'completing', 'gone'].includes(cell.state);
+        return cell === undefined || !['failed', 'completing', 'gone'].includes(cell.state);
       },
     });
     this.effects = new HostEffects({
@@ -123,6 +139,11 @@ export class FleetReconciler implements HostMailbox {
       log: this.log, observer: o.observer, mailbox: this, batcher: this.batcher, poller: this.poller,
       spec: () => this.spec!.spec, pollMs: o.settings.pollMs, drainTimeoutMs: o.settings.drainTimeoutMs, signal: this.abort.signal,
       retryLater: (cell) => this.retryLater(cell.instanceId),
+      launchTarget: () => this.computePlan().launchTarget,
+      reobserve: (cell) => {
+        cell.observationKey = '';
+        this.passSoon();
+      },
     });
   }
 
@@ -141,10 +162,8 @@ export class FleetReconciler implements HostMailbox {
       queueDepth: () => this.queue.depth(), retries: () => this.queue.retries, commandsInFlight: () => this.poller.commandsInFlight(),
     });
     try {
-      const restored = await this.load();
+      this.restored = await this.load();
       await this.safePass();
-      // Only hosts restored from the store may have effects owed from before; a host just discovered has none.
-      for (const id of restored) this.deliver(id, { type: 'RESUME', nowMs: this.now() });
       await Promise.all([this.loop(this.o.settings.resyncMs, () => this.safePass()), this.loop(this.o.settings.specPollMs, () => this.checkSpec())]);
     } finally {
       signal.removeEventListener('abort', onAbort);
@@ -153,6 +172,7 @@ export class FleetReconciler implements HostMailbox {
       this.batcher.stop();
       this.poller.stop();
       this.planTimer?.();
+      this.passTimer?.();
       this.statusTimer?.();
       this.heartbeats.stop();
       await workers;
@@ -239,11 +259,29 @@ export class FleetReconciler implements HostMailbox {
       }
       if (error instanceof MalformedItemError) {
         await this.onMalformedSpec(error);
+        await this.keepHooksAlive();
         return;
       }
-      this.log.warn({ err: error }, 'reconcile pass failed; the next one retries');
+      this.passFailures += 1;
+      this.log.warn({ err: error }, 'reconcile pass failed; trying again shortly');
+      this.passSoon();
+      return;
     }
+    this.passFailures = 0;
     this.o.observer?.passFinished?.(this.o.fleet, this.now() - started);
+  }
+
+  /**
+   * A pass before the next resync: after a failed one (with backoff, so a failing store is not hammered), or
+   * for a host whose observation is stale. One at a time.
+   */
+  private passSoon(): void {
+    if (this.passTimer || this.abort.signal.aborted) return;
+    const delayMs = Math.min(this.o.settings.resyncMs, PASS_RETRY_BASE_MS * 2 ** Math.min(Math.max(0, this.passFailures - 1), 10));
+    this.passTimer = this.o.clock.setTimer(delayMs, () => {
+      this.passTimer = null;
+      this.track(this.safePass());
+    });
   }
 
   /**
@@ -270,6 +308,8 @@ export class FleetReconciler implements HostMailbox {
   }
 
   private specError: string | null = null;
+  /** hosts restored from the store, waiting for this leader's first observation to resume */
+  private restored: string[] = [];
 
   private async checkSpec(): Promise<void> {
     try {
@@ -316,6 +356,23 @@ export class FleetReconciler implements HostMailbox {
     };
   }
 
+  /** The group and hook to heartbeat: the spec read, else the last one this process read in an earlier term. */
+  private hookRef(): FleetRef | null {
+    const spec = this.spec?.spec ?? this.o.lastKnownSpec?.spec;
+    return spec ? { autoScalingGroupName: spec.autoScalingGroupName, lifecycleHookName: spec.lifecycleHookName } : null;
+  }
+
+  /** With the spec unreadable nothing new starts, but instances waiting in the launch hook must not time out. */
+  private async keepHooksAlive(): Promise<void> {
+    const ref = this.hookRef();
+    if (!ref) return;
+    try {
+      await this.heartbeats.observe(await this.o.fleetPort.list(ref, this.abort.signal));
+    } catch (error) {
+      this.log.warn({ err: error }, 'could not list the group to keep its launch hooks alive');
+    }
+  }
+
   private ref(): FleetRef {
     const spec = this.spec!.spec;
     return { autoScalingGroupName: spec.autoScalingGroupName, lifecycleHookName: spec.lifecycleHookName };
@@ -329,6 +386,7 @@ export class FleetReconciler implements HostMailbox {
     }
     const newGeneration = fleet.generation !== this.status?.observedGeneration;
     this.spec = fleet;
+    this.o.onSpecRead?.(fleet);
     this.specError = null;
     const sharing = this.o.sharingGroup?.(fleet) ?? [];
     if (sharing.length > 0) {
@@ -341,6 +399,10 @@ export class FleetReconciler implements HostMailbox {
     const instances = await this.o.fleetPort.list(this.ref(), this.abort.signal);
     if (newGeneration) this.status = await this.lifecycle.newGeneration(fleet, this.status, instances);
     this.observe(instances);
+    // Only hosts restored from the store may have effects owed from before (a host just discovered has none).
+    // They resume after this leader's first observation, queued behind it: a launching host restored with an
+    // older desired revision is not completed at it, and no effect runs before the spec was read.
+    for (const id of this.restored.splice(0)) this.deliver(id, { type: 'RESUME', nowMs: this.now() });
     await this.heartbeats.observe(instances);
     this.schedulePlan();
     this.scheduleStatus();
