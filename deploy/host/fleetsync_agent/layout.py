@@ -189,6 +189,18 @@ class LayoutMixin:
         """Every folder above the destination, as given and as resolved, is root's or ours and writable by no one
         else (or sticky, like /tmp): else another user could swap the destination for a link to a folder of root's
         between two runs, or within one, and make this run write or delete there."""
+        parts = [p for p in self.dest.split('/') if p]
+        for i in range(1, len(parts) + 1):
+            # a link on the way (the destination itself, say, in a sticky /tmp) counts only if root or we made it
+            link = '/' + '/'.join(parts[:i])
+            try:
+                st = os.lstat(link)
+            except OSError:
+                break
+            if stat.S_ISLNK(st.st_mode) and st.st_uid not in (0, os.geteuid()):
+                self.fail('%s is a link made by uid %d, who could point it anywhere: the destination must be reached '
+                          'through folders and links of root\'s (or uid %d). Replace it with the real path %s'
+                          % (link, st.st_uid, os.geteuid(), os.path.realpath(link)))
         for path in (self.dest, os.path.realpath(self.dest)):
             parts = [p for p in path.split('/') if p]
             for i in range(len(parts)):
