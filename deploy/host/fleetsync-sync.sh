@@ -31,4 +31,6 @@ command -v python3 >/dev/null 2>&1 || fail "python3 is not installed on this hos
 python=$(python3 -c 'import sys; print(sys.executable if sys.version_info >= (3, 9) else "")' 2>/dev/null)
 [ -n "$python" ] || fail "python3 on this host is older than 3.9: install python3.9 or newer"
 [ -r "$agent/__main__.py" ] || fail "the fleetsync agent (fleetsync_agent/) is missing beside this script"
+# Until the agent's own handlers are in place, a cancel is ignored rather than killing it without a result line.
+trap '' TERM INT HUP
 exec "$python" -I -S -B -- "$agent" "$@"

@@ -25,8 +25,33 @@ from common import EXIT_SYNCED, EXIT_SYNC_FAILED, Finish, Interrupted, STATE
 from agent import Agent
 
 
+SIGNALS = {signal.SIGTERM, signal.SIGINT, signal.SIGHUP}
+
+
 def on_signal(signum, frame):
+    # The first signal ends the run; those after it (a cancel sent again and again) wait, blocked, until the
+    # process exits: the clean-up and the one result line are never cut short.
+    signal.pthread_sigmask(signal.SIG_BLOCK, SIGNALS)
     raise Interrupted(signal.Signals(signum).name)
+
+
+def outcome(agent, argv):
+    """The run's Finish, whatever was raised; a signal that lands while an outcome is being decided ends it too."""
+    try:
+        try:
+            agent.run(argv)
+            return Finish(EXIT_SYNCED, 'synced')
+        except Finish as f:
+            return f
+        except Interrupted as e:
+            return Finish(EXIT_SYNC_FAILED, 'failed', 'interrupted by %s' % e)
+        except Exception as e:  # anything unforeseen still ends in one result line and a rolled-back switch
+            import traceback
+            agent.log(traceback.format_exc())
+            return Finish(EXIT_SYNC_FAILED, 'failed', 'unexpected failure (%s: %s); see the log %s/%s/sync.log'
+                          % (type(e).__name__, e, agent.dest, STATE))
+    except Interrupted as e:
+        return Finish(EXIT_SYNC_FAILED, 'failed', 'interrupted by %s' % e)
 
 
 def main(argv):
@@ -34,23 +59,12 @@ def main(argv):
     out = os.dup(1)
     os.dup2(2, 1)
     os.umask(0o022)
-    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+    for sig in SIGNALS:
         signal.signal(sig, on_signal)
     agent = Agent()
     agent.exclude_rx = None
-    try:
-        agent.run(argv)
-        finish = Finish(EXIT_SYNCED, 'synced')
-    except Finish as f:
-        finish = f
-    except Interrupted as e:
-        finish = Finish(EXIT_SYNC_FAILED, 'failed', 'interrupted by %s' % e)
-    except Exception as e:  # anything unforeseen still ends in one result line and a rolled-back switch
-        import traceback
-        agent.log(traceback.format_exc())
-        finish = Finish(EXIT_SYNC_FAILED, 'failed', 'unexpected failure (%s: %s); see the log %s/%s/sync.log'
-                        % (type(e).__name__, e, agent.dest, STATE))
-    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM, signal.SIGINT, signal.SIGHUP})
+    finish = outcome(agent, argv)
+    signal.pthread_sigmask(signal.SIG_BLOCK, SIGNALS)
     agent.cleanup(finish)
     os.write(out, agent.result_line(finish).encode())
     return finish.code
