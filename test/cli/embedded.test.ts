@@ -100,7 +100,7 @@ spec:
 
   it('with the pid of a zombie (killed, its parent has not reaped it): exit 1, the process has exited', async () => {
     // the shell's background child exits at once; `exec sleep` never waits for it, so it stays a zombie
-    const parent = spawn('sh', ['-c', 'true & echo $!; exec sleep 5'], { stdio: ['ignore', 'pipe', 'ignore'] });
+    const parent = spawn('sh', ['-c', 'true & echo $!; exec sleep 120'], { stdio: ['ignore', 'pipe', 'ignore'] });
     try {
       const zombie = Number((await new Promise<Buffer>((resolve) => parent.stdout.once('data', resolve))).toString().trim());
       await waitFor('the child to become a zombie', async () => (await readFile(`/proc/${zombie}/stat`, 'utf8')).includes(') Z '));
