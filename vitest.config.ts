@@ -6,6 +6,9 @@ export default defineConfig({
     testTimeout: 30_000,
     hookTimeout: 30_000,
     pool: 'forks',
+    // Two files at a time on the 2-core machines: most suites wait on child processes (the host agent, the aws
+    // CLI, Chromium), so one worker left a core idle and the suite took over 10 minutes; with two it is ~6.
+    maxWorkers: 2,
     // s3rver signs its ListObjectsV2 continuation tokens with DES, which OpenSSL 3 (Node 18+) keeps in its
     // legacy provider: without it every listing of more than one page answers 500 (jamhall/s3rver#814).
     execArgv: ['--openssl-legacy-provider'],
