@@ -5,13 +5,12 @@
  * REVISION must name the same checked release, and the next sync must succeed with the right content.
  * Replay a failure with FLEETSYNC_KILL_SEED=<seed> (the seed is in the test name).
  */
-import { spawn } from 'node:child_process';
 import { readFile, readlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EXIT } from '../../controller/hostProtocol.ts';
-import { SCRIPT, makeTempDir, requireTools, syncArgs } from '../support/hostScript.ts';
-import { FAST_PATH, mulberry32, runAgent } from '../support/hostSafety.ts';
+import { makeTempDir, requireTools, syncArgs } from '../support/hostScript.ts';
+import { FAST_PATH, mulberry32, runAgent, syncKilledAfter } from '../support/hostSafety.ts';
 import { folderDigest, publishToFolder, treeDigest, writeTreeFiles, type Tree } from '../support/publishedRevision.ts';
 
 const KILL_POINTS = 50;
@@ -32,30 +31,6 @@ function revisionTree(revision: string): Tree {
   const tree: Tree = { 'index.txt': `${revision}\n`, 'bin/run.sh': { content: `#!/bin/sh\necho ${revision}\n`, mode: 0o755 } };
   for (let i = 0; i < 30; i++) tree[`lib/part-${i % 5}/file-${i}.php`] = i % 3 === 0 ? `shared ${i}\n` : `${revision} ${i}\n`;
   return tree;
-}
-
-interface Killed { code: number | null; signal: NodeJS.Signals | null; stdout: string; ms: number }
-
-/** A sync in its own process group, killed (the whole group) with SIGKILL after delayMs unless it ended first. */
-function syncKilledAfter(args: string[], env: Record<string, string>, delayMs: number): Promise<Killed> {
-  return new Promise((resolve, reject) => {
-    const started = Date.now();
-    const child = spawn(SCRIPT, args, { detached: true, stdio: ['ignore', 'pipe', 'ignore'], env: { ...process.env, ...env } });
-    let stdout = '';
-    child.stdout.on('data', (chunk: Buffer) => { stdout += chunk.toString(); });
-    const timer = setTimeout(() => {
-      try {
-        process.kill(-(child.pid as number), 'SIGKILL');
-      } catch {
-        // the group has already gone: the sync finished before its kill point
-      }
-    }, delayMs);
-    child.on('error', reject);
-    child.on('close', (code, signal) => {
-      clearTimeout(timer);
-      resolve({ code, signal, stdout, ms: Date.now() - started });
-    });
-  });
 }
 
 async function readOr(path: string, fallback: string): Promise<string> {

@@ -4,13 +4,12 @@
  * one). Whatever a killed download leaves behind, the probe reports only a checked revision and the next sync
  * brings exactly the revision's files. Replay with FLEETSYNC_KILL_SEED=<seed> (in the test name).
  */
-import { spawn } from 'node:child_process';
 import { readFile, readlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EXIT } from '../../controller/hostProtocol.ts';
-import { SCRIPT, requireTools, syncArgs } from '../support/hostScript.ts';
-import { FAST_PATH, mulberry32, runAgent } from '../support/hostSafety.ts';
+import { requireTools, syncArgs } from '../support/hostScript.ts';
+import { FAST_PATH, mulberry32, runAgent, syncKilledAfter } from '../support/hostSafety.ts';
 import { folderDigest, startPublishedSources, treeDigest, type PublishedSources, type Tree } from '../support/publishedRevision.ts';
 
 const POINTS = 20;
@@ -38,24 +37,8 @@ afterAll(async () => {
   await src?.stop();
 });
 
-function syncKilledAfter(args: string[], delayMs: number): Promise<{ code: number | null; ms: number }> {
-  return new Promise((resolve, reject) => {
-    const started = Date.now();
-    const child = spawn(SCRIPT, args, { detached: true, stdio: 'ignore', env: { ...process.env, ...src.env, PATH: FAST_PATH } });
-    const timer = setTimeout(() => {
-      try {
-        process.kill(-(child.pid as number), 'SIGKILL');
-      } catch {
-        // finished before its kill point
-      }
-    }, delayMs);
-    child.on('error', reject);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, ms: Date.now() - started });
-    });
-  });
-}
+/** what the killed syncs run with: the local S3's endpoint, and a PATH without the slow aws shim */
+const KILL_ENV = (): Record<string, string> => ({ ...src.env, PATH: FAST_PATH });
 
 const sharedLinks = (rel: string) => rel === 'media' || rel === 'var';
 
@@ -72,7 +55,7 @@ describe('kill -9 during an s3:// download', () => {
 
     const first = await runAgent(args(1, 'rev1'), { env: src.env, timeoutMs: SLOW });
     expect(first.code, first.stdout).toBe(EXIT.synced);
-    const timed = await syncKilledAfter(args(1, 'rev2'), SLOW);
+    const timed = await syncKilledAfter(args(1, 'rev2'), KILL_ENV(), SLOW);
     expect(timed.code).toBe(EXIT.synced);
     let good = 'rev2';
     for (let round = 1; round <= POINTS; round++) {
@@ -81,7 +64,7 @@ describe('kill -9 during an s3:// download', () => {
       const delayMs = Math.floor(random() * timed.ms);
       const where = `seed ${SEED}, round ${round}: kill of an s3 sync (${source(round)}) ${good} -> ${target} after ${delayMs} ms`;
       const before = (await checked()).length;
-      const run = await syncKilledAfter(args(round, target), delayMs);
+      const run = await syncKilledAfter(args(round, target), KILL_ENV(), delayMs);
       const checkedNow = (await checked()).slice(before);
       const probe = await runAgent(['--mode', 'probe', '--destination', dest]);
       expect(probe.code, where).toBe(EXIT.synced);

@@ -3,11 +3,12 @@
  * agent prints, hashedFiles included), a seeded generator for kill points, throwaway Linux users, a PATH with
  * only the tools a fresh host has, and a walk that finds a file by content anywhere under a folder.
  */
-import { execFile, execFileSync } from 'node:child_process';
+import { execFile, execFileSync, spawn } from 'node:child_process';
 import { mkdir, readFile, readdir, symlink, writeFile, chmod } from 'node:fs/promises';
 import { dirname, join, relative } from 'node:path';
 import { promisify } from 'node:util';
-import { runScript, type ScriptRun } from './hostScript.ts';
+import { SCRIPT, runScript, type ScriptRun } from './hostScript.ts';
+import { seededRandom } from '../../controller/sim/random.ts';
 
 const exec = promisify(execFile);
 
@@ -37,16 +38,31 @@ export async function runAgent(args: string[], options: { env?: Record<string, s
   return { ...run, fields };
 }
 
-/** mulberry32: a tiny seeded PRNG, so a failing run of kill points can be replayed from its seed. */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+/** mulberry32, the simulator's seeded generator: a failing run of kill points replays from its seed. */
+export const mulberry32 = seededRandom;
+
+export interface Killed { code: number | null; signal: NodeJS.Signals | null; stdout: string; ms: number }
+
+/** A sync in its own process group, killed (the whole group) with SIGKILL after delayMs unless it ended first. */
+export function syncKilledAfter(args: string[], env: Record<string, string>, delayMs: number): Promise<Killed> {
+  return new Promise((resolve, reject) => {
+    const started = Date.now();
+    const child = spawn(SCRIPT, args, { detached: true, stdio: ['ignore', 'pipe', 'ignore'], env: { ...process.env, ...env } });
+    let stdout = '';
+    child.stdout.on('data', (chunk: Buffer) => { stdout += chunk.toString(); });
+    const timer = setTimeout(() => {
+      try {
+        process.kill(-(child.pid as number), 'SIGKILL');
+      } catch {
+        // the group has already gone: the sync finished before its kill point
+      }
+    }, delayMs);
+    child.on('error', reject);
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      resolve({ code, signal, stdout, ms: Date.now() - started });
+    });
+  });
 }
 
 /** Why throwaway users cannot be made here, or '' when they can (root, with useradd and runuser). */
