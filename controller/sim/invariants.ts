@@ -19,6 +19,8 @@ import { isLaunching } from '../ports/fleet.ts';
 import type { SendArgs } from '../ports/commands.ts';
 import type { Lease } from '../ports/store.ts';
 import { resolveMaxUnavailable } from '../../state/validate.ts';
+import { parseStoredFleet } from '../../state/storedItems.ts';
+import type { FleetSpec } from '../../state/spec.ts';
 import type { MemoryStore } from './memoryStore.ts';
 import type { SimCommands } from './simCommands.ts';
 import type { SimTraffic } from './simTraffic.ts';
@@ -166,13 +168,25 @@ export class InvariantChecker {
     this.overBudget = over;
   }
 
+  /** The stored spec item last parsed, and the last spec that parsed: a malformed item leaves the last one meant. */
+  private specItem: unknown = undefined;
+  private lastSpec: FleetSpec | null = null;
+
   private noteLaunchTarget(now: number): void {
     const { fleet, status } = this.o.store.peekFleet(this.o.fleet);
-    const spec = (fleet as { spec?: { revision?: unknown; rollout?: { paused?: unknown } } } | undefined)?.spec;
-    const last = (status as { revision?: unknown; conditions?: Array<{ reason?: unknown }> } | undefined);
-    const halted = last?.conditions?.some((c) => c.reason === 'RolloutHalted') === true;
-    if (typeof spec?.revision === 'string') {
-      const holdsBack = (spec.rollout?.paused === true || halted) && typeof last?.revision === 'string';
+    if (fleet !== this.specItem) {
+      this.specItem = fleet;
+      try {
+        this.lastSpec = parseStoredFleet(fleet).spec;
+      } catch {
+        // Malformed (or not there yet): what the last readable spec asked for is still what is meant.
+      }
+    }
+    const spec = this.lastSpec;
+    const last = status as { revision?: unknown; conditions?: Array<{ reason?: unknown }>; rollout?: { haltedAtMs?: unknown } } | undefined;
+    const halted = last?.conditions?.some((c) => c.reason === 'RolloutHalted') === true || typeof last?.rollout?.haltedAtMs === 'number';
+    if (spec) {
+      const holdsBack = (spec.rollout.paused || halted) && typeof last?.revision === 'string';
       this.launchTarget = holdsBack ? last.revision as string : spec.revision;
       this.launchTargets.set(this.launchTarget, now);
     }
