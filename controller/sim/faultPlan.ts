@@ -49,6 +49,8 @@ export interface FaultPlan {
   drain: boolean;
   /** per-host sync times vary by this share around the base (0.5: from 0.75x to 1.25x) */
   syncSpread: number;
+  /** the launch hook's HeartbeatTimeout (the stack allows 30 s and up); absent or null: hooks never time out */
+  hookTimeoutMs?: number | null;
   events: WorldEvent[];
 }
 
@@ -114,7 +116,10 @@ export function randomFaultPlan(seed: number, shape: { lowerBoundMs: number; lea
     }
   }
   events.sort((a, b) => a.atMs - b.atMs);
-  return { seed, stopAtMs, portFaultRate, portFaults, controllers, drain, syncSpread, events };
+  // Its own stream, so adding it left every other draw of a seed as it was.
+  const h = seededRandom(seed ^ 0x4c1d_7e55);
+  const hookTimeoutMs = h() < 0.5 ? null : 30_000 + Math.floor(h() * 270) * 1_000;
+  return { seed, stopAtMs, portFaultRate, portFaults, controllers, drain, syncSpread, hookTimeoutMs, events };
 }
 
 /** When the last fault ends: port faults stop at stopAtMs, but a pause, a zombie or an outage may outlast it. */

@@ -14,6 +14,8 @@
  * - registeredAfterAttempt: an in-service host out of its target group is in an attempt (draining, syncing,
  *   verifying, restoring, attemptFailed) or its stored item says it is still out (registration owed).
  * - convergence: once the last fault has ended, the fleet converges within `convergenceBoundMs`.
+ * - launchHookAlive: once the last fault has ended, no launching host's hook times out (the group would abandon
+ *   and replace it): the controller heartbeats it, or completes it, in time.
  */
 import { isLaunching } from '../ports/fleet.ts';
 import type { SendArgs } from '../ports/commands.ts';
@@ -28,7 +30,7 @@ import type { SimWorld } from './simWorld.ts';
 
 export type InvariantName =
   | 'oneCommandPerHost' | 'budget' | 'launchRevision' | 'newestToken' | 'leaderWrites' | 'registeredAfterAttempt'
-  | 'convergence';
+  | 'convergence' | 'launchHookAlive';
 
 export interface Violation {
   invariant: InvariantName;
@@ -193,6 +195,12 @@ export class InvariantChecker {
     for (const [revision, atMs] of this.launchTargets) {
       if (now - atMs > LAUNCH_GRACE_MS) this.launchTargets.delete(revision);
     }
+  }
+
+  /** The group abandoned launching hosts whose hook timed out; `quiet`: the faults had ended. */
+  hooksTimedOut(count: number, quiet: boolean): void {
+    this.checks += 1;
+    if (quiet && count > 0) this.violate('launchHookAlive', `${count} launching host(s) abandoned by their hook timeout after the faults ended`);
   }
 
   // ---- the end ----------------------------------------------------------------------------------------------

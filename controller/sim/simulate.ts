@@ -129,6 +129,7 @@ export async function simulate(input: Partial<SimulateOptions> = {}): Promise<Si
   const lowerBoundMs = Math.ceil(options.hosts / allowedAtStart) * options.syncSeconds * 1000;
   const plan = options.faultPlan ?? (options.faults !== null
     ? randomFaultPlan(options.faults, { lowerBoundMs, leaseDurationMs: DEFAULT_LEADER_SETTINGS.leaseDurationMs }) : null);
+  if (plan?.hookTimeoutMs) (world.options as { hookTimeoutMs?: number | null }).hookTimeoutMs = plan.hookTimeoutMs;
   const faults = plan ? new PortFaults(plan, clock, (port) => seededRandom(plan.seed ^ 0x1b873593 ^ PORTS.indexOf(port) * 0x9e3779b1)) : null;
   let faultWorld: FaultWorld | null = null;
   // Under faults the store fences as DynamoStore does (item tokens only), so a zombie's late writes land as they would.
@@ -176,6 +177,11 @@ export async function simulate(input: Partial<SimulateOptions> = {}): Promise<Si
     },
   };
   const onStep = (): void => {
+    const expired = world.expireHooks();
+    if (expired > 0) {
+      for (let i = 0; i < expired; i++) faults?.count('hookTimeout');
+      checker.hooksTimedOut(expired, watching && clock.nowMs() >= lastEventAtMs);
+    }
     checker.step();
     if (!plan || !watching || convergedAtMs !== null || clock.nowMs() < lastEventAtMs) return;
     const status = store.peekFleet(FLEET).status as FleetStatus | undefined;
