@@ -248,6 +248,9 @@ export const hostMachine = setup({
     },
     completing: {
       entry: { type: 'completeLifecycle', params: { result: 'CONTINUE' } },
+      // The revision meant for it moved on before the group let it in: synced again first.
+      always: [{ guard: ({ context }) => context.desiredRevision !== null && context.reportedRevision !== context.desiredRevision,
+        target: 'queued', actions: 'stamp' }],
       on: {
         RESUME: { target: 'completing', reenter: true },
         LIFECYCLE_DONE: { target: 'idle', actions: ['lifecycleDone', 'stamp'] },

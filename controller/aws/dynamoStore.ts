@@ -5,7 +5,8 @@
  * Item layout (pk, sk):
  *   FLEET        <name>                      spec: name, generation, spec (map), updatedAtMs
  *   FLEET#<name> STATUS                      status (map), token
- *   FLEET#<name> HOST#<instanceId>           host (map: instanceId, state, context), token
+ *   FLEET#<name> HOST#<instanceId>           host (map: instanceId, state, context), token; or a tombstone
+ *                                             (token, deleted: true) once deleted, read as absent
  *   FLEET#<name> LEASE                       holder (absent once released), token, expiresAtMs
  *   FLEET#<name> HISTORY#<atMs:15>#<seq:10>#<rand>   event (map)
  *
@@ -138,6 +139,7 @@ export class DynamoStore implements Store {
     const items = await this.query({ pk: dynamoKeys.status(fleet).pk, skPrefix: HOST_PREFIX }, `list the hosts of fleet ${fleet}`);
     const result: HostList = { hosts: [], malformed: [] };
     for (const item of items) {
+      if (item.deleted === true) continue;
       const id = String(item.sk).slice(HOST_PREFIX.length);
       try {
         result.hosts.push(parseHostRecord(item.host));
@@ -155,20 +157,15 @@ export class DynamoStore implements Store {
       args.token, { fleet: args.fleet, what: `host ${id} of fleet ${args.fleet}` });
   }
 
+  /**
+   * Leaves a tombstone (the key and the deleter's token) rather than no item: a deposed leader's write still in
+   * flight would otherwise find no token and create the item again. Tombstones are read as absent, and a later
+   * leader's claim removes those two leader changes old.
+   */
   async deleteHost(args: { fleet: string; instanceId: string; token: number }): Promise<void> {
-    const what = `host ${args.instanceId} of fleet ${args.fleet}`;
-    try {
-      await this.doc.send(new DeleteCommand({
-        TableName: this.tableName,
-        Key: dynamoKeys.host(args.fleet, args.instanceId),
-        ConditionExpression: FENCE_CONDITION,
-        ExpressionAttributeNames: { '#tok': 'token' },
-        ExpressionAttributeValues: { ':tok': args.token },
-      }));
-    } catch (err) {
-      if (isConditionFailed(err)) throw staleToken(what, args.fleet, args.token, err);
-      throw toStoreError(err, `delete ${what}`, this.tableName);
-    }
+    await this.fencedPut(
+      { ...dynamoKeys.host(args.fleet, args.instanceId), token: args.token, deleted: true },
+      args.token, { fleet: args.fleet, what: `host ${args.instanceId} of fleet ${args.fleet}` });
   }
 
   /**
@@ -190,7 +187,7 @@ export class DynamoStore implements Store {
     await Promise.all(Array.from({ length: Math.min(CLAIM_CONCURRENCY, keys.length) }, () => worker()));
     const result: HostList = { hosts: [], malformed: [] };
     for (const item of claimed.slice(0, -1)) {
-      if (item === undefined) continue;
+      if (item === undefined || item.deleted === true) continue;
       const id = String(item.sk).slice(HOST_PREFIX.length);
       try {
         result.hosts.push(parseHostRecord(item.host));
@@ -201,7 +198,7 @@ export class DynamoStore implements Store {
     return result;
   }
 
-  /** The item after its token was raised, or undefined when it no longer exists. */
+  /** The item as it was when its token was raised, or undefined when it no longer exists. */
   private async claimItem(key: Key, fleet: string, token: number): Promise<Item | undefined> {
     const what = `${key.sk === 'STATUS' ? 'status' : `host ${key.sk.slice(HOST_PREFIX.length)}`} of fleet ${fleet}`;
     try {
@@ -212,8 +209,17 @@ export class DynamoStore implements Store {
         ConditionExpression: `attribute_exists(pk) AND (${FENCE_CONDITION})`,
         ExpressionAttributeNames: { '#tok': 'token' },
         ExpressionAttributeValues: { ':tok': token },
-        ReturnValues: 'ALL_NEW',
+        ReturnValues: 'ALL_OLD',
       }));
+      // A tombstone two leader changes old: any write of the leader that deleted it has long landed or failed.
+      if (Attributes?.deleted === true && typeof Attributes.token === 'number' && Attributes.token <= token - 2) {
+        await this.doc.send(new DeleteCommand({
+          TableName: this.tableName, Key: key, ConditionExpression: '#tok = :tok',
+          ExpressionAttributeNames: { '#tok': 'token' }, ExpressionAttributeValues: { ':tok': token },
+        })).catch((err: unknown) => {
+          if (!isConditionFailed(err)) throw toStoreError(err, `remove the tombstone of ${what}`, this.tableName);
+        });
+      }
       return Attributes;
     } catch (err) {
       if (!isConditionFailed(err)) throw toStoreError(err, `claim the ${what}`, this.tableName);

@@ -4,6 +4,7 @@
  * whose state must change. Workers apply events to host machines, persist the result (fenced by the lease
  * token), and only then carry out the effects the machine asked for.
  */
+import { setMaxListeners } from 'node:events';
 import { initialTransition } from 'xstate';
 import { fromRecord, hostMachine, toRecord, transition, type HostEvent, type HostPolicy } from '../../state/hostMachine.ts';
 import { planRollout, type RolloutPlan } from '../../state/rollout.ts';
@@ -55,6 +56,9 @@ export interface FleetReconcilerOptions {
 type Action = ReturnType<typeof transition>[1][number];
 
 
+/** the first retry of a failed pass; doubled per failure in a row, up to one resync */
+const PASS_RETRY_BASE_MS = 1_000;
+
 export class FleetReconciler implements HostMailbox {
   private readonly cells = new Map<string, HostCell>();
   private readonly queue: WorkQueue<string>;
@@ -72,6 +76,8 @@ export class FleetReconciler implements HostMailbox {
   private statusWrittenAtMs = -Infinity;
   private plan: RolloutPlan | null = null;
   private planTimer: (() => void) | null = null;
+  private passTimer: (() => void) | null = null;
+  private passFailures = 0;
   private statusTimer: (() => void) | null = null;
   private readonly log: Logger;
 
@@ -87,6 +93,8 @@ export class FleetReconciler implements HostMailbox {
       traffic: fenced({ target: options.traffic, acts: ACTING.traffic, held, what: 'traffic' }),
     };
     this.o = o;
+    // Every draining host's wait and every in-flight call listens on this one signal: many at once is normal.
+    setMaxListeners(0, this.abort.signal);
     this.log = o.log.child({ fleet: o.fleet });
     this.queue = new WorkQueue<string>({
       clock: o.clock,
@@ -123,6 +131,11 @@ export class FleetReconciler implements HostMailbox {
       log: this.log, observer: o.observer, mailbox: this, batcher: this.batcher, poller: this.poller,
       spec: () => this.spec!.spec, pollMs: o.settings.pollMs, drainTimeoutMs: o.settings.drainTimeoutMs, signal: this.abort.signal,
       retryLater: (cell) => this.retryLater(cell.instanceId),
+      launchTarget: () => this.computePlan().launchTarget,
+      reobserve: (cell) => {
+        cell.observationKey = '';
+        this.passSoon();
+      },
     });
   }
 
@@ -141,10 +154,8 @@ export class FleetReconciler implements HostMailbox {
       queueDepth: () => this.queue.depth(), retries: () => this.queue.retries, commandsInFlight: () => this.poller.commandsInFlight(),
     });
     try {
-      const restored = await this.load();
+      this.restored = await this.load();
       await this.safePass();
-      // Only hosts restored from the store may have effects owed from before; a host just discovered has none.
-      for (const id of restored) this.deliver(id, { type: 'RESUME', nowMs: this.now() });
       await Promise.all([this.loop(this.o.settings.resyncMs, () => this.safePass()), this.loop(this.o.settings.specPollMs, () => this.checkSpec())]);
     } finally {
       signal.removeEventListener('abort', onAbort);
@@ -153,6 +164,7 @@ export class FleetReconciler implements HostMailbox {
       this.batcher.stop();
       this.poller.stop();
       this.planTimer?.();
+      this.passTimer?.();
       this.statusTimer?.();
       this.heartbeats.stop();
       await workers;
@@ -241,9 +253,26 @@ export class FleetReconciler implements HostMailbox {
         await this.onMalformedSpec(error);
         return;
       }
-      this.log.warn({ err: error }, 'reconcile pass failed; the next one retries');
+      this.passFailures += 1;
+      this.log.warn({ err: error }, 'reconcile pass failed; trying again shortly');
+      this.passSoon();
+      return;
     }
+    this.passFailures = 0;
     this.o.observer?.passFinished?.(this.o.fleet, this.now() - started);
+  }
+
+  /**
+   * A pass before the next resync: after a failed one (with backoff, so a failing store is not hammered), or
+   * for a host whose observation is stale. One at a time.
+   */
+  private passSoon(): void {
+    if (this.passTimer || this.abort.signal.aborted) return;
+    const delayMs = Math.min(this.o.settings.resyncMs, PASS_RETRY_BASE_MS * 2 ** Math.min(Math.max(0, this.passFailures - 1), 10));
+    this.passTimer = this.o.clock.setTimer(delayMs, () => {
+      this.passTimer = null;
+      this.track(this.safePass());
+    });
   }
 
   /**
@@ -270,6 +299,8 @@ export class FleetReconciler implements HostMailbox {
   }
 
   private specError: string | null = null;
+  /** hosts restored from the store, waiting for this leader's first observation to resume */
+  private restored: string[] = [];
 
   private async checkSpec(): Promise<void> {
     try {
@@ -341,6 +372,10 @@ export class FleetReconciler implements HostMailbox {
     const instances = await this.o.fleetPort.list(this.ref(), this.abort.signal);
     if (newGeneration) this.status = await this.lifecycle.newGeneration(fleet, this.status, instances);
     this.observe(instances);
+    // Only hosts restored from the store may have effects owed from before (a host just discovered has none).
+    // They resume after this leader's first observation, queued behind it: a launching host restored with an
+    // older desired revision is not completed at it, and no effect runs before the spec was read.
+    for (const id of this.restored.splice(0)) this.deliver(id, { type: 'RESUME', nowMs: this.now() });
     await this.heartbeats.observe(instances);
     this.schedulePlan();
     this.scheduleStatus();

@@ -31,6 +31,10 @@ export interface HostEffectsOptions {
   spec: () => FleetSpec;
   /** the host's effects are owed again later: queue a RESUME with backoff */
   retryLater: (cell: HostCell) => void;
+  /** the revision a launching host is meant to run when let into service, by the latest spec read */
+  launchTarget: () => string;
+  /** the host's observation is stale: it is observed again at once */
+  reobserve: (cell: HostCell) => void;
   pollMs: number;
   drainTimeoutMs: number;
   signal: AbortSignal;
@@ -94,6 +98,14 @@ export class HostEffects {
       }
       case 'completeLifecycle': {
         const result = (action.params as { result: LifecycleResult }).result;
+        const meant = this.o.launchTarget();
+        if (result === 'CONTINUE' && ctx.reportedRevision !== meant) {
+          // The spec moved on and this host has not been told yet (the pass that would have failed): it is
+          // observed again, which sends it back to be synced, rather than let into service at the old revision.
+          log.warn({ revision: ctx.reportedRevision, meant }, `not letting the host into service at ${ctx.reportedRevision}: ${meant} is meant for it now`);
+          this.o.reobserve(cell);
+          return;
+        }
         try {
           await this.o.fleetPort.completeLifecycle({ ref: this.ref(), instanceId: id, result });
         } catch (error) {

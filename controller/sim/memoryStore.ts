@@ -54,6 +54,8 @@ export class MemoryStore implements Store {
   private readonly statuses = new Map<string, Fenced>();
   private readonly hosts = new Map<string, Map<string, Fenced>>();
   private readonly leases = new Map<string, LeaseSlot>();
+  /** `<fleet>/<instanceId>` of deleted host items → the deleter's token */
+  private readonly tombstones = new Map<string, number>();
   private readonly history = new Map<string, Array<{ seq: number; event: HistoryEvent }>>();
   private historySeq = 0;
 
@@ -167,15 +169,25 @@ export class MemoryStore implements Store {
     this.writes++;
     const hosts = this.hostsOf(args.fleet);
     const id = args.host.instanceId;
-    this.checkToken(args.fleet, hosts.get(id), args.token, `host ${id} of fleet ${args.fleet}`);
+    this.checkToken(args.fleet, this.withTombstone(`${args.fleet}/${id}`, hosts.get(id)), args.token, `host ${id} of fleet ${args.fleet}`);
     hosts.set(id, { value: copy(args.host), token: args.token });
   }
 
   async deleteHost(args: { fleet: string; instanceId: string; token: number }): Promise<void> {
     this.writes++;
     const hosts = this.hostsOf(args.fleet);
-    this.checkToken(args.fleet, hosts.get(args.instanceId), args.token, `host ${args.instanceId} of fleet ${args.fleet}`);
+    const key = `${args.fleet}/${args.instanceId}`;
+    this.checkToken(args.fleet, this.withTombstone(key, hosts.get(args.instanceId)), args.token, `host ${args.instanceId} of fleet ${args.fleet}`);
     hosts.delete(args.instanceId);
+    // as DynamoStore's tombstone: a write of an older leader still in flight must not create the item again
+    this.tombstones.set(key, args.token);
+  }
+
+  /** The item's fence, or its tombstone's when it was deleted. */
+  private withTombstone(key: string, item: Fenced | undefined): Fenced | undefined {
+    const deletedBy = this.tombstones.get(key);
+    if (item !== undefined || deletedBy === undefined) return item;
+    return { value: undefined, token: deletedBy };
   }
 
   async claimFleet(args: { fleet: string; token: number }): Promise<HostList> {

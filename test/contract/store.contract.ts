@@ -233,6 +233,19 @@ export function storeContract(name: string, harness: StoreHarness): void {
         expect((await store.getStatus('web'))?.observedGeneration).toBe(2);
       });
 
+      it('a host item deleted by a newer leader cannot be written again by an older one (a write still in flight)', async () => {
+        await store.putHost({ fleet: 'web', host: hostFixture(instanceId(1)), token: 1 });
+        await store.deleteHost({ fleet: 'web', instanceId: instanceId(1), token: 2 });
+        await expect(store.putHost({ fleet: 'web', host: hostFixture(instanceId(1), { attempt: 9 }), token: 1 }))
+          .rejects.toBeInstanceOf(StaleTokenError);
+        expect((await store.listHosts('web')).hosts).toEqual([]);
+        expect((await store.claimFleet({ fleet: 'web', token: 3 })).hosts).toEqual([]);
+        // the newest leader may still write it (an instance that comes back), and deleting twice is harmless
+        await store.deleteHost({ fleet: 'web', instanceId: instanceId(1), token: 3 });
+        await store.putHost({ fleet: 'web', host: hostFixture(instanceId(1)), token: 3 });
+        expect((await store.listHosts('web')).hosts).toHaveLength(1);
+      });
+
       it("a claim keeps what the items hold, returns it, and fences the deposed leader's writes from then on", async () => {
         const a = (await store.acquireLease({ fleet: 'web', holder: 'A', durationMs: 1_000, nowMs: 0 }))!;
         for (let i = 1; i <= 5; i++) await store.putHost({ fleet: 'web', host: hostFixture(instanceId(i), { attempt: i }), token: a.token });

@@ -72,4 +72,28 @@ describe('drain under faults', () => {
     expect(seen.inSyncWhileOut).toEqual([]);
     expect(status).toMatchObject({ revision: 'v2', hostCounts: { total: 9, inSync: 9 } });
   });
+
+  it('drains more than 10 hosts at once without a listener-leak warning (F10)', async () => {
+    const warnings: string[] = [];
+    const onWarning = (w: Error): void => {
+      warnings.push(`${w.name}: ${w.message}`);
+    };
+    process.on('warning', onWarning);
+    try {
+      const t = startSimController({ hosts: 24, revision: 'v1', syncMs: 20_000 });
+      const many = { targetGroupArns: [TG], rollout: { maxUnavailable: 24, drain: true } };
+      const first = await t.store.putFleetSpec({ name: 'web', spec: t.spec('v1', many), expectedGeneration: 0, nowMs: 0 });
+      await t.advance(60_000);
+      // the target group reports the hosts draining for a while: each drain waits
+      const health = t.traffic.health.bind(t.traffic);
+      t.traffic.health = async (arns) => new Map([...(await health(arns))].map(([id, state]) => [id, state === 'healthy' ? state : 'draining']));
+      await t.store.putFleetSpec({ name: 'web', spec: t.spec('v2', many), expectedGeneration: first.generation, nowMs: t.clock.nowMs() });
+      await t.advance(30_000);
+      await t.stop();
+      await new Promise((resolve) => setImmediate(resolve));
+    } finally {
+      process.off('warning', onWarning);
+    }
+    expect(warnings.filter((w) => w.includes('MaxListeners'))).toEqual([]);
+  });
 });

@@ -8,13 +8,14 @@ import type { InfraConfig } from './config.ts';
 /** Actions that accept only Resource "*", with the role that needs each and why. */
 export const STAR_RESOURCE_ACTION_REASONS = {
   'autoscaling:DescribeAutoScalingGroups': 'task: lists a fleet\'s instances and lifecycle states',
+  'autoscaling:DescribeLifecycleHooks': 'task: the launch hook\'s heartbeat timeout, which paces lifecycle heartbeats',
   'ec2:DescribeInstances': 'task: private IP, zone and launch time of each instance',
   'elasticloadbalancing:DescribeTargetHealth': 'task: target health before and after draining',
   'ssm:DescribeInstanceInformation': 'task: SSM agent ping status of each instance',
-  'ssm:ListCommands': 'task: finds the command of an attempt after a crash (by its comment)',
+  'ssm:ListCommands': 'task: finds the command of an attempt after a crash or a failed send (by its comment), and orphan commands on a busy host',
   'ssm:ListCommandInvocations': 'task: per-host status and output of a command',
   'ssm:GetCommandInvocation': 'task: one host\'s status and output of a command',
-  'ssm:CancelCommand': 'task: cancels a timed-out sync',
+  'ssm:CancelCommand': 'task: cancels a timed-out sync, and orphan commands of the fleet holding a busy host',
   'ecr:GetAuthorizationToken': 'execution: the registry login ECS needs to pull the image from ECR',
 } as const;
 
