@@ -14,8 +14,9 @@
  * - registeredAfterAttempt: an in-service host out of its target group is in an attempt (draining, syncing,
  *   verifying, restoring, attemptFailed) or its stored item says it is still out (registration owed).
  * - convergence: once the last fault has ended, the fleet converges within `convergenceBoundMs`.
- * - launchHookAlive: once the last fault has ended, no launching host's hook times out (the group would abandon
- *   and replace it): the controller heartbeats it, or completes it, in time.
+ * - launchHookAlive: from one lease duration and a retry period after the last fault (the time a controller may
+ *   need to take over), no launching host's hook times out (the group would abandon and replace it): the
+ *   controller heartbeats it, or completes it, in time.
  */
 import { isLaunching } from '../ports/fleet.ts';
 import type { SendArgs } from '../ports/commands.ts';

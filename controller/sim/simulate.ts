@@ -90,6 +90,8 @@ export interface SimulateResult {
 }
 
 const FLEET = 'sim';
+/** after the last fault, how long the controllers have before a launch hook must not time out any more */
+const HOOK_GRACE_MS = DEFAULT_LEADER_SETTINGS.leaseDurationMs + DEFAULT_LEADER_SETTINGS.retryPeriodMs;
 const REVISIONS = ['rev-0', 'rev-1', 'rev-2', 'rev-3'];
 const TARGET_GROUP = 'arn:aws:elasticloadbalancing:eu-west-1:123456789012:targetgroup/sim/0123456789abcdef';
 
@@ -179,7 +181,8 @@ export async function simulate(input: Partial<SimulateOptions> = {}): Promise<Si
     const expired = world.expireHooks();
     if (expired > 0) {
       for (let i = 0; i < expired; i++) faults?.count('hookTimeout');
-      checker.hooksTimedOut(expired, watching && clock.nowMs() >= lastEventAtMs);
+      // Once faults end, a controller may first have to wait out a dead leader's lease before it can reach a host.
+      checker.hooksTimedOut(expired, watching && clock.nowMs() >= lastEventAtMs + HOOK_GRACE_MS);
     }
     checker.step();
     if (!plan || !watching || convergedAtMs !== null || clock.nowMs() < lastEventAtMs) return;
