@@ -28,6 +28,8 @@ export type WorldEvent =
   | { kind: 'failingCheck'; atMs: number; host: number }
   | { kind: 'crash'; atMs: number; controller: number }
   | { kind: 'zombie'; atMs: number; controller: number; forMs: number }
+  /** the controller runs on but cannot reach the store (its other ports still answer) */
+  | { kind: 'partition'; atMs: number; controller: number; forMs: number }
   | { kind: 'bump'; atMs: number }
   | { kind: 'pause'; atMs: number; forMs: number }
   | { kind: 'retry'; atMs: number; host: number }
@@ -115,10 +117,16 @@ export function randomFaultPlan(seed: number, shape: { lowerBoundMs: number; lea
         break;
     }
   }
-  events.sort((a, b) => a.atMs - b.atMs);
-  // Its own stream, so adding it left every other draw of a seed as it was.
+  // Their own streams, so adding them left every other draw of a seed as it was.
   const h = seededRandom(seed ^ 0x4c1d_7e55);
   const hookTimeoutMs = h() < 0.5 ? null : 30_000 + Math.floor(h() * 270) * 1_000;
+  const p = seededRandom(seed ^ 0x7a3b_19d1);
+  if (p() < 0.3) {
+    events.push({
+      kind: 'partition', atMs: Math.floor(p() * stopAtMs), controller: Math.floor(p() * controllers), forMs: 5_000 + Math.floor(p() * 40) * 1_000,
+    });
+  }
+  events.sort((a, b) => a.atMs - b.atMs);
   return { seed, stopAtMs, portFaultRate, portFaults, controllers, drain, syncSpread, hookTimeoutMs, events };
 }
 

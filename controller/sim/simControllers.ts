@@ -21,8 +21,9 @@ import { observed } from './observed.ts';
 import type { InvariantChecker } from './invariants.ts';
 import type { PortFaults } from './portFaults.ts';
 import type { PortName } from './faultPlan.ts';
+import { TransientError } from '../errors.ts';
 
-interface Running { stop: () => void; done: Promise<void>; clock: PausableClock }
+interface Running { stop: () => void; done: Promise<void>; clock: PausableClock; cutOffUntilMs: number }
 
 export class SimControllers {
   private readonly running: Running[] = [];
@@ -55,6 +56,12 @@ export class SimControllers {
     this.running[k]?.clock.pause(forMs);
   }
 
+  /** Cuts controller `k` off the store for `forMs`: its store calls fail, its other ports still answer. */
+  partition(k: number, forMs: number): void {
+    const c = this.running[k];
+    if (c) c.cutOffUntilMs = this.o.clock.nowMs() + forMs;
+  }
+
   stopAll(): Promise<unknown> {
     for (const c of this.running) c.stop();
     return Promise.all([...this.running.map((c) => c.done), ...this.stopped]);
@@ -67,10 +74,12 @@ export class SimControllers {
     const abort = new AbortController();
     let dead = false;
     const own = new PausableClock(o.clock);
+    const running: Running = { stop: () => {}, done: Promise.resolve(), clock: own, cutOffUntilMs: 0 };
     const wrap = <T extends object>(port: T, portName: PortName): T => {
       let p = port;
       if (portName === 'store' || portName === 'commands' || portName === 'fleet') p = observed(p, portName, name, o.checker);
       if (o.faults) p = o.faults.wrap(p, portName, own);
+      if (portName === 'store') p = cutOff(p, () => o.clock.nowMs() < running.cutOffUntilMs);
       return killable(own.gate(p), () => dead);
     };
     const manager = new Manager({
@@ -79,7 +88,24 @@ export class SimControllers {
       leader: DEFAULT_LEADER_SETTINGS, fleetScanMs: 10_000, log: this.started > 1 ? o.log.child({ holder: name }) : o.log,
       observer: o.observer, ...(o.artifacts ? { artifacts: wrap(o.artifacts, 'artifacts') } : {}),
     });
-    const done = manager.run(abort.signal);
-    return { stop: () => { dead = true; abort.abort(new Error('controller stopped')); }, done, clock: own };
+    running.done = manager.run(abort.signal);
+    running.stop = () => {
+      dead = true;
+      abort.abort(new Error('controller stopped'));
+    };
+    return running;
   }
+}
+
+/** Fails every call while `isCut()`, as a network partition between one controller and the store does. */
+function cutOff<T extends object>(target: T, isCut: () => boolean): T {
+  return new Proxy(target, {
+    get(obj, prop, receiver) {
+      const value: unknown = Reflect.get(obj, prop, receiver);
+      if (typeof value !== 'function') return value;
+      return (...args: unknown[]) => (isCut()
+        ? Promise.reject(new TransientError(`store.${String(prop)}: connection timed out (partition, injected)`))
+        : (value as (...a: unknown[]) => unknown).apply(obj, args));
+    },
+  });
 }

@@ -238,6 +238,7 @@ export async function simulate(input: Partial<SimulateOptions> = {}): Promise<Si
       actors: {
         crash: (k) => controllers.restart(k),
         zombie: (k, forMs) => controllers.pause(k, forMs),
+        partition: (k, forMs) => controllers.partition(k, forMs),
         bump,
         setPaused: (paused) => operator.edit((s) => ({ ...s, rollout: { ...s.rollout, paused } }), paused ? 'pause' : 'resume',
           paused ? 'rollout paused' : 'rollout resumed'),
