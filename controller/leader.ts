@@ -72,7 +72,9 @@ export class LeaderElector {
       try {
         const current = await store.getLease(fleet);
         const seenFreeAtMs = clock.nowMs();
-        const free = !current || current.holder === '' || current.expiresAtMs <= seenFreeAtMs;
+        // A live lease in this process's own name is one it stepped down from (a renew that landed after its
+        // deadline): taken again at once, under a new token that fences the old term, not waited out.
+        const free = !current || current.holder === '' || current.expiresAtMs <= seenFreeAtMs || current.holder === holder;
         if (free) {
           const factor = 0.5 + this.o.random() / 2;
           const lease = await this.o.turns.take(async () => {

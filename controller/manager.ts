@@ -6,7 +6,7 @@ import type { Artifacts } from './ports/artifacts.ts';
 import type { Clock, Random } from './ports/clock.ts';
 import type { Commands } from './ports/commands.ts';
 import type { Fleet } from './ports/fleet.ts';
-import type { Store } from './ports/store.ts';
+import type { FleetRecord, Store } from './ports/store.ts';
 import type { Traffic } from './ports/traffic.ts';
 import type { Logger } from './log.ts';
 import { LeaderElector, LeaseTurns, type LeaderSettings } from './leader.ts';
@@ -38,6 +38,8 @@ export class Manager {
   private readonly elections = new Map<string, Promise<void>>();
   private readonly leading = new Set<string>();
   private readonly turns = new LeaseTurns();
+  /** the last spec of each fleet a reconciler of this process read: the next term starts knowing it */
+  private readonly lastSpecs = new Map<string, FleetRecord>();
   private fleetNames: string[] = [];
   /** Auto Scaling group → the fleets that name it, at the last scan */
   private groups = new Map<string, string[]>();
@@ -100,6 +102,8 @@ export class Manager {
       });
       const election = elector.run(signal, (lease, leadSignal, leaseHeld) => new FleetReconciler({
         fleet, lease, leaseHeld,
+        lastKnownSpec: this.lastSpecs.get(fleet),
+        onSpecRead: (record) => this.lastSpecs.set(fleet, record),
         sharingGroup: (record) => {
           // the spec the reconciler holds may be newer than the scan: its own group counts, not the scanned one
           const others = [...this.groups.entries()].flatMap(([group, named]) => (group === record.spec.autoScalingGroupName ? named : []));

@@ -36,6 +36,13 @@ import { LifecycleHeartbeats } from './heartbeats.ts';
 export interface FleetReconcilerOptions {
   fleet: string;
   lease: Lease;
+  /**
+   * the last spec of this fleet this process read (an earlier leader term): its group and hook keep launch
+   * hooks alive while the stored spec cannot be read
+   */
+  lastKnownSpec?: FleetRecord | undefined;
+  /** told of every spec read, so the next term of this process can have it as lastKnownSpec */
+  onSpecRead?: (record: FleetRecord) => void;
   /** the other fleets that name this fleet's Auto Scaling group (from the manager's last scan) */
   sharingGroup?: (fleet: FleetRecord) => string[];
   /** whether the lease may still be held (the leader's renew deadline has not passed); checked before each act */
@@ -120,10 +127,11 @@ export class FleetReconciler implements HostMailbox {
     });
     this.heartbeats = new LifecycleHeartbeats({
       fleetPort: o.fleetPort, clock: o.clock, log: this.log, defaultIntervalMs: o.settings.heartbeatIntervalMs,
-      ref: () => this.ref(), signal: this.abort.signal, track,
+      ref: () => this.hookRef(), signal: this.abort.signal, track,
+      // a waiting instance this term has not observed yet (the spec unreadable) is kept waiting too
       wanted: (id) => {
         const cell = this.cells.get(id);
-        return cell !== undefined && !['failed', 'completing', 'gone'].includes(cell.state);
+        return cell === undefined || !['failed', 'completing', 'gone'].includes(cell.state);
       },
     });
     this.effects = new HostEffects({
@@ -251,6 +259,7 @@ export class FleetReconciler implements HostMailbox {
       }
       if (error instanceof MalformedItemError) {
         await this.onMalformedSpec(error);
+        await this.keepHooksAlive();
         return;
       }
       this.passFailures += 1;
@@ -347,6 +356,23 @@ export class FleetReconciler implements HostMailbox {
     };
   }
 
+  /** The group and hook to heartbeat: the spec read, else the last one this process read in an earlier term. */
+  private hookRef(): FleetRef | null {
+    const spec = this.spec?.spec ?? this.o.lastKnownSpec?.spec;
+    return spec ? { autoScalingGroupName: spec.autoScalingGroupName, lifecycleHookName: spec.lifecycleHookName } : null;
+  }
+
+  /** With the spec unreadable nothing new starts, but instances waiting in the launch hook must not time out. */
+  private async keepHooksAlive(): Promise<void> {
+    const ref = this.hookRef();
+    if (!ref) return;
+    try {
+      await this.heartbeats.observe(await this.o.fleetPort.list(ref, this.abort.signal));
+    } catch (error) {
+      this.log.warn({ err: error }, 'could not list the group to keep its launch hooks alive');
+    }
+  }
+
   private ref(): FleetRef {
     const spec = this.spec!.spec;
     return { autoScalingGroupName: spec.autoScalingGroupName, lifecycleHookName: spec.lifecycleHookName };
@@ -360,6 +386,7 @@ export class FleetReconciler implements HostMailbox {
     }
     const newGeneration = fleet.generation !== this.status?.observedGeneration;
     this.spec = fleet;
+    this.o.onSpecRead?.(fleet);
     this.specError = null;
     const sharing = this.o.sharingGroup?.(fleet) ?? [];
     if (sharing.length > 0) {

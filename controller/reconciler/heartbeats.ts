@@ -13,7 +13,8 @@ export interface HeartbeatsOptions {
   log: Logger;
   /** the pace when the hook's timeout is unknown (an adapter that cannot tell it) */
   defaultIntervalMs: number;
-  ref: () => FleetRef;
+  /** the group and hook; null while unknown (no spec read yet) */
+  ref: () => FleetRef | null;
   /** whether a waiting host still needs its hook kept open (not failed, not being completed) */
   wanted: (instanceId: string) => boolean;
   signal: AbortSignal;
@@ -55,6 +56,7 @@ export class LifecycleHeartbeats {
 
   private async learnTimeout(): Promise<void> {
     const ref = this.o.ref();
+    if (!ref) return;
     const key = `${ref.autoScalingGroupName}\u0000${ref.lifecycleHookName}`;
     if (this.timeoutFor === key || !this.o.fleetPort.heartbeatTimeoutMs) return;
     try {
@@ -79,12 +81,14 @@ export class LifecycleHeartbeats {
 
   private async beat(): Promise<void> {
     const now = this.o.clock.nowMs();
+    const ref = this.o.ref();
+    if (!ref) return;
     for (const [id, last] of this.waiting) {
       if (this.o.signal.aborted) return;
       if (!this.o.wanted(id)) continue;
       if (last !== null && now - last < this.intervalMs / 2) continue;
       this.waiting.set(id, now);
-      await this.o.fleetPort.heartbeat({ ref: this.o.ref(), instanceId: id })
+      await this.o.fleetPort.heartbeat({ ref, instanceId: id })
         .catch((error: unknown) => this.o.log.warn({ instanceId: id, err: error }, 'lifecycle heartbeat failed'));
     }
   }

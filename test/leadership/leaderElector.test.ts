@@ -101,4 +101,39 @@ describe('LeaderElector', () => {
     expect(stoppedActingMs).not.toBeNull();
     expect(stoppedActingMs!).toBeLessThanOrEqual(settings.renewDeadlineMs);
   });
+
+  it('leads again at once when a late renew left the lease live in its own name (F14), instead of waiting it out', async () => {
+    const clock = new VirtualClock(0);
+    const store = new MemoryStore();
+    const abort = new AbortController();
+    // the second renew is held (a paused process) and goes out late, renewing the lease from then on
+    const renew = store.renewLease.bind(store);
+    let renews = 0;
+    store.renewLease = async (args) => {
+      renews += 1;
+      if (renews !== 2) return renew(args);
+      await clock.sleep(settings.renewDeadlineMs + 500);
+      return renew({ ...args, nowMs: clock.nowMs() });
+    };
+    const terms: Array<{ token: number; fromMs: number; toMs: number | null }> = [];
+    const run = new LeaderElector({
+      store, fleet: 'web', holder: 'p1', clock, random: seededRandom(1), settings, log: silentLogger, heldElsewhere: () => 0, turns: new LeaseTurns(),
+    }).run(abort.signal, async (lease, signal) => {
+      const term = { token: lease.token, fromMs: clock.nowMs(), toMs: null as number | null };
+      terms.push(term);
+      await new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
+      term.toMs = clock.nowMs();
+    });
+    await clock.run({ untilMs: 20_000, done: () => terms.length >= 2 });
+    abort.abort();
+    await clock.run({ untilMs: 60_000 });
+    await run;
+    expect(terms.length).toBeGreaterThanOrEqual(2);
+    expect(terms[1]!.token).toBeGreaterThan(terms[0]!.token);
+    // from stepping down to leading again: the late renew's return, not the lease's expiry after it
+    const stepDownMs = terms[0]!.toMs!;
+    const lateRenewReturnedMs = settings.retryPeriodMs * 2 + settings.renewDeadlineMs + 500;
+    expect(stepDownMs).toBeLessThan(lateRenewReturnedMs);
+    expect(terms[1]!.fromMs - lateRenewReturnedMs).toBeLessThan(settings.retryPeriodMs);
+  });
 });
