@@ -53,6 +53,11 @@ export interface FaultPlan {
   syncSpread: number;
   /** the launch hook's HeartbeatTimeout (the stack allows 30 s and up); absent or null: hooks never time out */
   hookTimeoutMs?: number | null;
+  /**
+   * How far each controller slot's clock is off true time (ms, within +-MAX_SKEW_MS: lease expiry is judged on
+   * the clocks of the controllers, so the design needs them within a few seconds); absent: all exact.
+   */
+  clockSkewMs?: number[];
   events: WorldEvent[];
 }
 
@@ -61,6 +66,9 @@ const EVENT_WEIGHTS: ReadonlyArray<[WorldEventKind, number]> = [
   ['syncHang', 1.5], ['slowCheck', 1], ['failingCheck', 1.5], ['bump', 1.5], ['pause', 1], ['retry', 1],
   ['malformedSpec', 1],
 ];
+
+/** Clock skew between controllers that leases tolerate: lease duration - renew deadline is 5 s by default. */
+export const MAX_SKEW_MS = 2_000;
 
 /** The longest a zombie sleeps past its lease: the convergence bound counts from its waking. */
 export const ZOMBIE_EXTRA_MS = 30_000;
@@ -127,7 +135,9 @@ export function randomFaultPlan(seed: number, shape: { lowerBoundMs: number; lea
     });
   }
   events.sort((a, b) => a.atMs - b.atMs);
-  return { seed, stopAtMs, portFaultRate, portFaults, controllers, drain, syncSpread, hookTimeoutMs, events };
+  const k = seededRandom(seed ^ 0x1f2e_3d4c);
+  const clockSkewMs = k() < 0.4 ? Array.from({ length: controllers }, () => Math.round((k() * 2 - 1) * MAX_SKEW_MS)) : undefined;
+  return { seed, stopAtMs, portFaultRate, portFaults, controllers, drain, syncSpread, hookTimeoutMs, ...(clockSkewMs ? { clockSkewMs } : {}), events };
 }
 
 /** When the last fault ends: port faults stop at stopAtMs, but a pause, a zombie or an outage may outlast it. */

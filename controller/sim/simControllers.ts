@@ -36,10 +36,12 @@ export class SimControllers {
     artifacts: Artifacts | null;
     checker: InvariantChecker; faults: PortFaults | null; settings: ReconcilerSettings; log: Logger;
     observer: ReconcilerObserver;
+    /** per controller slot: how far its clock is off (a restarted process keeps its machine's clock) */
+    clockSkewMs?: number[];
   }) {}
 
   start(count: number): void {
-    for (let k = 0; k < count; k++) this.running.push(this.startOne());
+    for (let k = 0; k < count; k++) this.running.push(this.startOne(k));
   }
 
   /** Kills controller `k` and starts a new process in its place at once. */
@@ -48,7 +50,7 @@ export class SimControllers {
     if (!old) return;
     old.stop();
     this.stopped.push(old.done);
-    this.running[k] = this.startOne();
+    this.running[k] = this.startOne(k);
   }
 
   /** Freezes controller `k` for `forMs`: a zombie leader once its lease runs out meanwhile. */
@@ -67,13 +69,13 @@ export class SimControllers {
     return Promise.all([...this.running.map((c) => c.done), ...this.stopped]);
   }
 
-  private startOne(): Running {
+  private startOne(slot: number): Running {
     const o = this.o;
     this.started += 1;
     const name = `sim-controller-${this.started}`;
     const abort = new AbortController();
     let dead = false;
-    const own = new PausableClock(o.clock);
+    const own = new PausableClock(o.clock, o.clockSkewMs?.[slot] ?? 0);
     const running: Running = { stop: () => {}, done: Promise.resolve(), clock: own, cutOffUntilMs: 0 };
     const wrap = <T extends object>(port: T, portName: PortName): T => {
       let p = port;

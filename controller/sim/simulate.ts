@@ -193,7 +193,7 @@ export async function simulate(input: Partial<SimulateOptions> = {}): Promise<Si
   await operator.deploy(REVISIONS[0]!);
   const controllers = new SimControllers({
     clock, random: controllerRandom, store, fleetPort, commands, traffic, artifacts: plan ? artifacts : null, checker, faults,
-    settings, log, observer,
+    settings, log, observer, ...(plan?.clockSkewMs ? { clockSkewMs: plan.clockSkewMs } : {}),
   });
   controllers.start(plan?.controllers ?? 1);
   const warm = await clock.run({ untilMs: 3_600_000, done: () => latest !== null && isConverged(latest) });
@@ -232,6 +232,7 @@ export async function simulate(input: Partial<SimulateOptions> = {}): Promise<Si
   let boundMs = 0;
   if (plan && faults) {
     faults.start();
+    for (const skewMs of plan.clockSkewMs ?? []) if (skewMs !== 0) faults.count('clockSkew');
     lastEventAtMs = Math.max(lastEventAtMs, t0 + quietAtMs(plan));
     faultWorld = new FaultWorld({
       plan, world, clock, faults, maxAttempts: options.maxAttempts, log,

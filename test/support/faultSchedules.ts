@@ -54,10 +54,11 @@ function* smaller(s: FaultSchedule): Generator<FaultSchedule> {
   if (p.controllers > 1) {
     const controllers = p.controllers - 1;
     const events = p.events.map((e) => ('controller' in e ? { ...e, controller: e.controller % controllers } : e));
-    yield with_({ controllers, events });
+    yield with_({ controllers, events, ...(p.clockSkewMs ? { clockSkewMs: p.clockSkewMs.slice(0, controllers) } : {}) });
   }
   if (p.drain) yield with_({ drain: false });
   if (p.hookTimeoutMs) yield with_({ hookTimeoutMs: null });
+  if (p.clockSkewMs) yield with_({ clockSkewMs: undefined });
   if (p.syncSpread > 0) yield with_({ syncSpread: 0 });
   if (s.hosts > 2) yield with_({}, { hosts: s.hosts - 1 });
 }
