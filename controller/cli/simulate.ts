@@ -109,7 +109,7 @@ function readFaultPlan(file: string): FaultPlan {
   const p = plan as Partial<FaultPlan> | null;
   if (typeof p !== 'object' || p === null || typeof p.seed !== 'number' || typeof p.stopAtMs !== 'number'
     || typeof p.portFaultRate !== 'number' || typeof p.controllers !== 'number' || !Array.isArray(p.events)
-    || typeof p.portFaults !== 'object' || p.portFaults === null) {
+    || typeof p.portFaults !== 'object' || p.portFaults === null || typeof p.drain !== 'boolean' || typeof p.syncSpread !== 'number') {
     throw new UsageError(`--fault-plan ${file}: not a fault plan (needs seed, stopAtMs, portFaultRate, portFaults, controllers, `
       + 'drain, syncSpread and events); give the file a failing property test printed');
   }

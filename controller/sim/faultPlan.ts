@@ -28,6 +28,8 @@ export type WorldEvent =
   | { kind: 'failingCheck'; atMs: number; host: number }
   | { kind: 'crash'; atMs: number; controller: number }
   | { kind: 'zombie'; atMs: number; controller: number; forMs: number }
+  /** the controller runs on but cannot reach the store (its other ports still answer) */
+  | { kind: 'partition'; atMs: number; controller: number; forMs: number }
   | { kind: 'bump'; atMs: number }
   | { kind: 'pause'; atMs: number; forMs: number }
   | { kind: 'retry'; atMs: number; host: number }
@@ -49,6 +51,13 @@ export interface FaultPlan {
   drain: boolean;
   /** per-host sync times vary by this share around the base (0.5: from 0.75x to 1.25x) */
   syncSpread: number;
+  /** the launch hook's HeartbeatTimeout (the stack allows 30 s and up); absent or null: hooks never time out */
+  hookTimeoutMs?: number | null;
+  /**
+   * How far each controller slot's clock is off true time (ms, within +-MAX_SKEW_MS: lease expiry is judged on
+   * the clocks of the controllers, so the design needs them within a few seconds); absent: all exact.
+   */
+  clockSkewMs?: number[];
   events: WorldEvent[];
 }
 
@@ -57,6 +66,9 @@ const EVENT_WEIGHTS: ReadonlyArray<[WorldEventKind, number]> = [
   ['syncHang', 1.5], ['slowCheck', 1], ['failingCheck', 1.5], ['bump', 1.5], ['pause', 1], ['retry', 1],
   ['malformedSpec', 1],
 ];
+
+/** Clock skew between controllers that leases tolerate: lease duration - renew deadline is 5 s by default. */
+export const MAX_SKEW_MS = 2_000;
 
 /** The longest a zombie sleeps past its lease: the convergence bound counts from its waking. */
 export const ZOMBIE_EXTRA_MS = 30_000;
@@ -113,8 +125,19 @@ export function randomFaultPlan(seed: number, shape: { lowerBoundMs: number; lea
         break;
     }
   }
+  // Their own streams, so adding them left every other draw of a seed as it was.
+  const h = seededRandom(seed ^ 0x4c1d_7e55);
+  const hookTimeoutMs = h() < 0.5 ? null : 30_000 + Math.floor(h() * 270) * 1_000;
+  const p = seededRandom(seed ^ 0x7a3b_19d1);
+  if (p() < 0.3) {
+    events.push({
+      kind: 'partition', atMs: Math.floor(p() * stopAtMs), controller: Math.floor(p() * controllers), forMs: 5_000 + Math.floor(p() * 40) * 1_000,
+    });
+  }
   events.sort((a, b) => a.atMs - b.atMs);
-  return { seed, stopAtMs, portFaultRate, portFaults, controllers, drain, syncSpread, events };
+  const k = seededRandom(seed ^ 0x1f2e_3d4c);
+  const clockSkewMs = k() < 0.4 ? Array.from({ length: controllers }, () => Math.round((k() * 2 - 1) * MAX_SKEW_MS)) : undefined;
+  return { seed, stopAtMs, portFaultRate, portFaults, controllers, drain, syncSpread, hookTimeoutMs, ...(clockSkewMs ? { clockSkewMs } : {}), events };
 }
 
 /** When the last fault ends: port faults stop at stopAtMs, but a pause, a zombie or an outage may outlast it. */

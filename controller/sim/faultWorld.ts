@@ -13,6 +13,7 @@ import type { Logger } from '../log.ts';
 export interface FaultActors {
   crash(controller: number): void;
   zombie(controller: number, forMs: number): void;
+  partition(controller: number, forMs: number): void;
   bump(): Promise<void>;
   setPaused(paused: boolean): Promise<void>;
   retry(instanceId: string): Promise<void>;
@@ -135,6 +136,9 @@ export class FaultWorld {
         break;
       case 'zombie':
         actors.zombie(event.controller, event.forMs);
+        break;
+      case 'partition':
+        actors.partition(event.controller, event.forMs);
         break;
       case 'bump':
         await actors.bump();

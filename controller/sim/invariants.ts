@@ -14,11 +14,16 @@
  * - registeredAfterAttempt: an in-service host out of its target group is in an attempt (draining, syncing,
  *   verifying, restoring, attemptFailed) or its stored item says it is still out (registration owed).
  * - convergence: once the last fault has ended, the fleet converges within `convergenceBoundMs`.
+ * - launchHookAlive: from one lease duration and a retry period after the last fault (the time a controller may
+ *   need to take over), no launching host's hook times out (the group would abandon and replace it): the
+ *   controller heartbeats it, or completes it, in time.
  */
 import { isLaunching } from '../ports/fleet.ts';
 import type { SendArgs } from '../ports/commands.ts';
 import type { Lease } from '../ports/store.ts';
 import { resolveMaxUnavailable } from '../../state/validate.ts';
+import { parseStoredFleet } from '../../state/storedItems.ts';
+import type { FleetSpec } from '../../state/spec.ts';
 import type { MemoryStore } from './memoryStore.ts';
 import type { SimCommands } from './simCommands.ts';
 import type { SimTraffic } from './simTraffic.ts';
@@ -26,7 +31,7 @@ import type { SimWorld } from './simWorld.ts';
 
 export type InvariantName =
   | 'oneCommandPerHost' | 'budget' | 'launchRevision' | 'newestToken' | 'leaderWrites' | 'registeredAfterAttempt'
-  | 'convergence';
+  | 'convergence' | 'launchHookAlive';
 
 export interface Violation {
   invariant: InvariantName;
@@ -166,19 +171,37 @@ export class InvariantChecker {
     this.overBudget = over;
   }
 
+  /** The stored spec item last parsed, and the last spec that parsed: a malformed item leaves the last one meant. */
+  private specItem: unknown = undefined;
+  private lastSpec: FleetSpec | null = null;
+
   private noteLaunchTarget(now: number): void {
     const { fleet, status } = this.o.store.peekFleet(this.o.fleet);
-    const spec = (fleet as { spec?: { revision?: unknown; rollout?: { paused?: unknown } } } | undefined)?.spec;
-    const last = (status as { revision?: unknown; conditions?: Array<{ reason?: unknown }> } | undefined);
-    const halted = last?.conditions?.some((c) => c.reason === 'RolloutHalted') === true;
-    if (typeof spec?.revision === 'string') {
-      const holdsBack = (spec.rollout?.paused === true || halted) && typeof last?.revision === 'string';
+    if (fleet !== this.specItem) {
+      this.specItem = fleet;
+      try {
+        this.lastSpec = parseStoredFleet(fleet).spec;
+      } catch {
+        // Malformed (or not there yet): what the last readable spec asked for is still what is meant.
+      }
+    }
+    const spec = this.lastSpec;
+    const last = status as { revision?: unknown; conditions?: Array<{ reason?: unknown }>; rollout?: { haltedAtMs?: unknown } } | undefined;
+    const halted = last?.conditions?.some((c) => c.reason === 'RolloutHalted') === true || typeof last?.rollout?.haltedAtMs === 'number';
+    if (spec) {
+      const holdsBack = (spec.rollout.paused || halted) && typeof last?.revision === 'string';
       this.launchTarget = holdsBack ? last.revision as string : spec.revision;
       this.launchTargets.set(this.launchTarget, now);
     }
     for (const [revision, atMs] of this.launchTargets) {
       if (now - atMs > LAUNCH_GRACE_MS) this.launchTargets.delete(revision);
     }
+  }
+
+  /** The group abandoned launching hosts whose hook timed out; `quiet`: the faults had ended. */
+  hooksTimedOut(count: number, quiet: boolean): void {
+    this.checks += 1;
+    if (quiet && count > 0) this.violate('launchHookAlive', `${count} launching host(s) abandoned by their hook timeout after the faults ended`);
   }
 
   // ---- the end ----------------------------------------------------------------------------------------------

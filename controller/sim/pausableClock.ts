@@ -11,10 +11,11 @@ export class PausableClock implements Clock {
   private deferred: Array<() => void> = [];
   private waiters: Array<() => void> = [];
 
-  constructor(private readonly clock: VirtualClock) {}
+  /** `skewMs`: how far this process's clock reads off true time (its timers run at the true rate). */
+  constructor(private readonly clock: VirtualClock, private readonly skewMs = 0) {}
 
   nowMs(): number {
-    return this.clock.nowMs();
+    return this.clock.nowMs() + this.skewMs;
   }
 
   paused(): boolean {

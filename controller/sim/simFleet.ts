@@ -8,7 +8,18 @@ const INSTANCES_PAGE = 1000;
 const AGENT_PAGE = 50;
 
 export class SimFleet implements Fleet {
-  constructor(private readonly world: SimWorld) {}
+  /** Present only when the simulated hook has a timeout, as a group without one would answer nothing useful. */
+  readonly heartbeatTimeoutMs?: (ref: FleetRef) => Promise<number | null>;
+
+  constructor(private readonly world: SimWorld) {
+    const timeoutMs = world.options.hookTimeoutMs;
+    if (timeoutMs) {
+      this.heartbeatTimeoutMs = () => {
+        world.request('DescribeLifecycleHooks');
+        return Promise.resolve(timeoutMs);
+      };
+    }
+  }
 
   list(_ref: FleetRef): Promise<Instance[]> {
     const { world } = this;
@@ -39,8 +50,13 @@ export class SimFleet implements Fleet {
     return Promise.resolve();
   }
 
-  heartbeat(_args: { ref: FleetRef; instanceId: string }): Promise<void> {
+  heartbeat(args: { ref: FleetRef; instanceId: string }): Promise<void> {
     this.world.request('RecordLifecycleActionHeartbeat');
+    const inst = this.world.instances.get(args.instanceId);
+    const timeoutMs = this.world.options.hookTimeoutMs;
+    if (inst?.lifecycleState === 'Pending:Wait' && inst.hookDeadlineMs !== undefined && timeoutMs) {
+      inst.hookDeadlineMs = this.world.options.clock.nowMs() + timeoutMs;
+    }
     return Promise.resolve();
   }
 

@@ -18,6 +18,8 @@ export interface SimInstance {
   running: number;
   /** syncs among them: a probe reads, it does not take a host out of service */
   syncing: number;
+  /** when the launch hook times out, while in Pending:Wait with a hook timeout set */
+  hookDeadlineMs?: number;
 }
 
 export interface SimWorldOptions {
@@ -31,6 +33,11 @@ export interface SimWorldOptions {
   agentDelayMs: number;
   /** the revision baked into new instances' image */
   imageRevision: string | null;
+  /**
+   * The launch hook's HeartbeatTimeout: a Pending:Wait instance neither completed nor heartbeaten for this long
+   * is abandoned by the group (DefaultResult ABANDON) and replaced. Unset: hooks never time out.
+   */
+  hookTimeoutMs?: number | null;
 }
 
 export class SimWorld {
@@ -88,6 +95,7 @@ export class SimWorld {
         revision: options.revision !== undefined ? options.revision : this.options.imageRevision,
         running: 0,
         syncing: 0,
+        ...(!inService && this.options.lifecycleHook && this.options.hookTimeoutMs ? { hookDeadlineMs: now + this.options.hookTimeoutMs } : {}),
       });
       ids.push(instanceId);
     }
@@ -96,6 +104,23 @@ export class SimWorld {
 
   terminate(instanceId: string): void {
     this.instances.delete(instanceId);
+  }
+
+  /**
+   * Abandons the launching instances whose hook timed out, as the group does: each is recorded as an ABANDON,
+   * terminated and replaced by a new launch. Returns how many.
+   */
+  expireHooks(): number {
+    const now = this.options.clock.nowMs();
+    let expired = 0;
+    for (const inst of [...this.instances.values()]) {
+      if (inst.lifecycleState !== 'Pending:Wait' || inst.hookDeadlineMs === undefined || now < inst.hookDeadlineMs) continue;
+      this.completions.push({ instanceId: inst.instanceId, result: 'ABANDON', revision: inst.revision, intended: this.intendedRevision(), atMs: now });
+      this.terminate(inst.instanceId);
+      this.launch(1);
+      expired += 1;
+    }
+    return expired;
   }
 
   launchedCount(): number {

@@ -4,7 +4,6 @@
  */
 import { parseFleetSpec, resolveMaxUnavailable } from '../../state/validate.ts';
 import type { FleetSpec, FleetStatus } from '../../state/spec.ts';
-import { Manager } from '../manager.ts';
 import { DEFAULT_SETTINGS, type ReconcilerSettings } from '../reconciler/settings.ts';
 import { DEFAULT_LEADER_SETTINGS } from '../leader.ts';
 import { silentLogger, type Logger } from '../log.ts';
@@ -16,15 +15,12 @@ import { SimCommands } from './simCommands.ts';
 import { SimTraffic } from './simTraffic.ts';
 import { SimArtifacts } from './simArtifacts.ts';
 import { MemoryStore } from './memoryStore.ts';
-import { killable } from './killable.ts';
-import { PORTS, randomFaultPlan, quietAtMs, type FaultPlan, type PortName } from './faultPlan.ts';
+import { SimOperator } from './simOperator.ts';
+import { SimControllers } from './simControllers.ts';
+import { PORTS, randomFaultPlan, quietAtMs, type FaultPlan } from './faultPlan.ts';
 import { PortFaults } from './portFaults.ts';
 import { FaultWorld } from './faultWorld.ts';
-import { PausableClock } from './pausableClock.ts';
 import { InvariantChecker, convergenceBoundMs, type Violation } from './invariants.ts';
-import { observed } from './observed.ts';
-import { parseStoredFleet } from '../../state/storedItems.ts';
-import type { HistoryType } from '../ports/store.ts';
 
 export interface SimulateOptions {
   hosts: number;
@@ -94,6 +90,8 @@ export interface SimulateResult {
 }
 
 const FLEET = 'sim';
+/** after the last fault, how long the controllers have before a launch hook must not time out any more */
+const HOOK_GRACE_MS = DEFAULT_LEADER_SETTINGS.leaseDurationMs + DEFAULT_LEADER_SETTINGS.retryPeriodMs;
 const REVISIONS = ['rev-0', 'rev-1', 'rev-2', 'rev-3'];
 const TARGET_GROUP = 'arn:aws:elasticloadbalancing:eu-west-1:123456789012:targetgroup/sim/0123456789abcdef';
 
@@ -129,6 +127,7 @@ export async function simulate(input: Partial<SimulateOptions> = {}): Promise<Si
   const lowerBoundMs = Math.ceil(options.hosts / allowedAtStart) * options.syncSeconds * 1000;
   const plan = options.faultPlan ?? (options.faults !== null
     ? randomFaultPlan(options.faults, { lowerBoundMs, leaseDurationMs: DEFAULT_LEADER_SETTINGS.leaseDurationMs }) : null);
+  if (plan?.hookTimeoutMs) (world.options as { hookTimeoutMs?: number | null }).hookTimeoutMs = plan.hookTimeoutMs;
   const faults = plan ? new PortFaults(plan, clock, (port) => seededRandom(plan.seed ^ 0x1b873593 ^ PORTS.indexOf(port) * 0x9e3779b1)) : null;
   let faultWorld: FaultWorld | null = null;
   // Under faults the store fences as DynamoStore does (item tokens only), so a zombie's late writes land as they would.
@@ -141,16 +140,19 @@ export async function simulate(input: Partial<SimulateOptions> = {}): Promise<Si
   // Under faults a deregistered target drains a while, as behind a real load balancer.
   const traffic = new SimTraffic(world, plan ? { drainMs: 5_000 } : {});
   const artifacts = new SimArtifacts(world, new Set(REVISIONS));
+  const background: Array<Promise<void>> = [];
+  const operator = new SimOperator({
+    store, clock, fleet: FLEET, spec: fleetSpec(options, REVISIONS[0]!, plan?.drain ?? false), track: (work) => background.push(work),
+  });
   const checker = new InvariantChecker({ fleet: FLEET, world, store, commands, traffic, maxUnavailable: options.maxUnavailable });
   world.launch(options.hosts, { inService: true, revision: REVISIONS[0]! });
   // While paused, launching hosts are meant to get what the whole fleet last reached (rev-0 here).
-  world.intendedRevision = () => (plan ? checker.launchTarget : options.paused ? REVISIONS[0]! : desired);
+  world.intendedRevision = () => (plan ? checker.launchTarget : options.paused ? REVISIONS[0]! : operator.desired);
 
   const settings: ReconcilerSettings = {
     ...DEFAULT_SETTINGS, resyncMs: options.resyncSeconds * 1000, pollMs: options.pollSeconds * 1000,
   };
   let latest: FleetStatus | null = null;
-  let desired = REVISIONS[0]!;
   let watching = false;
   let convergedAtMs: number | null = null;
   let callsAtConvergence: Map<string, number> | null = null;
@@ -158,7 +160,7 @@ export async function simulate(input: Partial<SimulateOptions> = {}): Promise<Si
   let storeAtConvergence = { reads: 0, writes: 0 };
   let lastEventAtMs = 0;
 
-  const isConverged = (status: FleetStatus): boolean => status.revision === desired
+  const isConverged = (status: FleetStatus): boolean => status.revision === operator.desired
     && status.hostCounts.inSync === status.hostCounts.total && status.hostCounts.total === world.live().length;
   const noteConverged = (): void => {
     convergedAtMs = clock.nowMs();
@@ -176,69 +178,24 @@ export async function simulate(input: Partial<SimulateOptions> = {}): Promise<Si
     },
   };
   const onStep = (): void => {
+    const expired = world.expireHooks();
+    if (expired > 0) {
+      for (let i = 0; i < expired; i++) faults?.count('hookTimeout');
+      // Once faults end, a controller may first have to wait out a dead leader's lease before it can reach a host.
+      checker.hooksTimedOut(expired, watching && clock.nowMs() >= lastEventAtMs + HOOK_GRACE_MS);
+    }
     checker.step();
     if (!plan || !watching || convergedAtMs !== null || clock.nowMs() < lastEventAtMs) return;
     const status = store.peekFleet(FLEET).status as FleetStatus | undefined;
-    if (status && isConverged(status) && checker.worldConverged(desired)) noteConverged();
+    if (status && isConverged(status) && checker.worldConverged(operator.desired)) noteConverged();
   };
 
-  // The operator's side: every spec change is a conditional write, then its history event, as the CLI does.
-  let spec = fleetSpec(options, REVISIONS[0]!, plan?.drain ?? false);
-  let malformedUntilMs = 0;
-  const storedGeneration = (): number => (store.peekFleet(FLEET).fleet as { generation?: number } | undefined)?.generation ?? 0;
-  const writeSpec = async (type: HistoryType, message: string): Promise<void> => {
-    const record = await store.putFleetSpec({ name: FLEET, spec, expectedGeneration: storedGeneration(), nowMs: clock.nowMs() });
-    desired = spec.revision;
-    await store.appendHistory(FLEET, { type, atMs: clock.nowMs(), actor: 'simulate', revision: spec.revision, generation: record.generation, message });
-  };
-  const editSpec = async (change: (s: FleetSpec) => FleetSpec, type: HistoryType, message: string): Promise<void> => {
-    // A controller may have changed the spec (auto rollback): edit what is stored.
-    const stored = store.peekFleet(FLEET).fleet;
-    if (clock.nowMs() >= malformedUntilMs && stored !== undefined) spec = parseStoredFleet(stored).spec;
-    spec = change(spec);
-    // A malformed item is being fixed by hand: the fix carries this change too.
-    if (clock.nowMs() < malformedUntilMs) return;
-    await writeSpec(type, message);
-  };
-  const putSpec = (revision: string): Promise<void> => editSpec((s) => ({ ...s, revision }),
-    storedGeneration() === 0 ? 'apply' : 'deploy', storedGeneration() === 0 ? `created fleet at revision ${revision}` : `deploy ${revision}`);
-
-  interface Running { stop: () => void; done: Promise<void>; clock: PausableClock }
-  let started = 0;
-  const startController = (): Running => {
-    started += 1;
-    const name = `sim-controller-${started}`;
-    const abort = new AbortController();
-    let dead = false;
-    const isDead = (): boolean => dead;
-    const own = new PausableClock(clock);
-    const wrap = <T extends object>(port: T, portName: PortName): T => {
-      let p = port;
-      if (portName === 'store' || portName === 'commands' || portName === 'fleet') p = observed(p, portName, name, checker);
-      if (faults) p = faults.wrap(p, portName, own);
-      return killable(own.gate(p), isDead);
-    };
-    const manager = new Manager({
-      store: wrap(store, 'store'), fleetPort: wrap(fleetPort, 'fleet'), commands: wrap(commands, 'commands'),
-      traffic: wrap(traffic, 'traffic'), clock: own, random: controllerRandom, holder: name,
-      settings, leader: DEFAULT_LEADER_SETTINGS, fleetScanMs: 10_000, log: started > 1 ? log.child({ holder: name }) : log, observer,
-      ...(plan ? { artifacts: wrap(artifacts, 'artifacts') } : {}),
-    });
-    const done = manager.run(abort.signal);
-    return { stop: () => { dead = true; abort.abort(new Error('controller stopped')); }, done, clock: own };
-  };
-
-  await putSpec(REVISIONS[0]!);
-  const controllers: Running[] = [];
-  for (let k = 0; k < (plan?.controllers ?? 1); k++) controllers.push(startController());
-  const background: Array<Promise<void>> = [];
-  const restart = (k: number): void => {
-    const old = controllers[k];
-    if (!old) return;
-    old.stop();
-    background.push(old.done);
-    controllers[k] = startController();
-  };
+  await operator.deploy(REVISIONS[0]!);
+  const controllers = new SimControllers({
+    clock, random: controllerRandom, store, fleetPort, commands, traffic, artifacts: plan ? artifacts : null, checker, faults,
+    settings, log, observer, ...(plan?.clockSkewMs ? { clockSkewMs: plan.clockSkewMs } : {}),
+  });
+  controllers.start(plan?.controllers ?? 1);
   const warm = await clock.run({ untilMs: 3_600_000, done: () => latest !== null && isConverged(latest) });
   if (!warm) throw new Error('the simulated fleet did not settle at its initial revision within an hour of virtual time');
 
@@ -250,7 +207,7 @@ export async function simulate(input: Partial<SimulateOptions> = {}): Promise<Si
   const storeAtT0 = { reads: store.reads, writes: store.writes };
   const completionsAtT0 = world.completions.length;
   await artifacts.check({ source: 's3://sim-bucket/app', revision: REVISIONS[1]! });
-  await putSpec(REVISIONS[1]!);
+  await operator.deploy(REVISIONS[1]!);
   watching = true;
 
   const at = (seconds: number | null, fn: () => void): void => {
@@ -263,36 +220,31 @@ export async function simulate(input: Partial<SimulateOptions> = {}): Promise<Si
     for (const id of world.launch(options.scaleOut)) launched.add(id);
   });
   const bump = async (): Promise<void> => {
-    const next = REVISIONS[Math.min(REVISIONS.length - 1, REVISIONS.indexOf(spec.revision) + 1)]!;
+    const next = REVISIONS[Math.min(REVISIONS.length - 1, REVISIONS.indexOf(operator.revision) + 1)]!;
     await artifacts.check({ source: 's3://sim-bucket/app', revision: next });
-    await putSpec(next);
+    await operator.deploy(next);
   };
   at(options.bumpAt, () => {
     background.push(bump());
   });
-  at(options.crashAt, () => restart(0));
+  at(options.crashAt, () => controllers.restart(0));
 
   let boundMs = 0;
   if (plan && faults) {
     faults.start();
+    for (const skewMs of plan.clockSkewMs ?? []) if (skewMs !== 0) faults.count('clockSkew');
     lastEventAtMs = Math.max(lastEventAtMs, t0 + quietAtMs(plan));
     faultWorld = new FaultWorld({
       plan, world, clock, faults, maxAttempts: options.maxAttempts, log,
       actors: {
-        crash: (k) => restart(k),
-        zombie: (k, forMs) => controllers[k]?.clock.pause(forMs),
+        crash: (k) => controllers.restart(k),
+        zombie: (k, forMs) => controllers.pause(k, forMs),
+        partition: (k, forMs) => controllers.partition(k, forMs),
         bump,
-        setPaused: (paused) => editSpec((s) => ({ ...s, rollout: { ...s.rollout, paused } }), paused ? 'pause' : 'resume',
+        setPaused: (paused) => operator.edit((s) => ({ ...s, rollout: { ...s.rollout, paused } }), paused ? 'pause' : 'resume',
           paused ? 'rollout paused' : 'rollout resumed'),
-        retry: (id) => editSpec((s) => ({ ...s, retries: { ...s.retries, [id]: `retry-${clock.nowMs()}` } }), 'retry', `retry ${id}`),
-        malformed: async (forMs) => {
-          const generation = storedGeneration();
-          malformedUntilMs = clock.nowMs() + forMs;
-          store.putRawFleet(FLEET, { name: FLEET, generation, spec: { revision: '$(reboot)' }, updatedAtMs: clock.nowMs() });
-          clock.setTimer(forMs, () => {
-            background.push(writeSpec('apply', 'spec item fixed by hand'));
-          });
-        },
+        retry: (id) => operator.edit((s) => ({ ...s, retries: { ...s.retries, [id]: `retry-${clock.nowMs()}` } }), 'retry', `retry ${id}`),
+        malformed: (forMs) => operator.malformed(forMs),
       },
     });
     faultWorld.schedule();
@@ -301,7 +253,7 @@ export async function simulate(input: Partial<SimulateOptions> = {}): Promise<Si
       hosts: hostsAtT0 + launches,
       budget: allowedAtStart, maxSyncMs: faultWorld.maxSyncMs(options.syncSeconds * 1000),
       leaseDurationMs: DEFAULT_LEADER_SETTINGS.leaseDurationMs, backoffCapMs: settings.backoffCapMs,
-      syncTimeoutMs: spec.rollout.syncTimeoutSeconds * 1000, pollMs: settings.pollMs, batchWindowMs: settings.batchWindowMs,
+      syncTimeoutMs: fleetSpec(options, REVISIONS[0]!).rollout.syncTimeoutSeconds * 1000, pollMs: settings.pollMs, batchWindowMs: settings.batchWindowMs,
       resyncMs: settings.resyncMs,
     });
   }
@@ -310,9 +262,9 @@ export async function simulate(input: Partial<SimulateOptions> = {}): Promise<Si
   const limitMs = plan ? lastEventAtMs - t0 + boundMs + 60_000 : (options.maxSeconds ?? sequentialSeconds * 3 + 3_600) * 1000;
   await clock.run({ untilMs: t0 + limitMs, done: () => convergedAtMs !== null, onStep });
   if (plan) checker.convergence({ convergedAtMs, quietAtMs: lastEventAtMs, boundMs });
-  for (const c of controllers) c.stop();
+  const stopped = controllers.stopAll();
   await clock.run({ untilMs: clock.nowMs() + 60_000 });
-  await Promise.all([...controllers.map((c) => c.done), ...background.map((b) => b.catch(() => undefined))]);
+  await Promise.all([stopped, ...background.map((b) => b.catch(() => undefined))]);
 
   const calls = callsAtConvergence ?? world.calls;
   const byOperation = Object.fromEntries([...calls.entries()].sort(([a], [b]) => a.localeCompare(b)));
@@ -326,7 +278,7 @@ export async function simulate(input: Partial<SimulateOptions> = {}): Promise<Si
   return {
     hosts,
     converged: convergedAtMs !== null,
-    finalRevision: desired,
+    finalRevision: operator.desired,
     convergedSeconds: convergedAtMs !== null ? (convergedAtMs - t0) / 1000 : null,
     lowerBoundSeconds: Math.ceil(hostsAtT0 / maxUnavailableAllowed) * options.syncSeconds,
     sequentialSeconds,

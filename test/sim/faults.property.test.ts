@@ -6,7 +6,7 @@
  * invariant checker (controller/sim/invariants.ts) looks at the world at every step; a schedule passes with 0
  * violations, which includes converging within the stated bound once the faults end.
  *
- * FAULT_SCHEDULES (default 2000: about 30 s on 2 busy cores), FAULT_SEED and FAULT_PATH (fast-check's seed
+ * FAULT_SCHEDULES (default 1000: 15-35 s on the 2 shared cores), FAULT_SEED and FAULT_PATH (fast-check's seed
  * and counterexample path) change the run; a failure prints the command that replays the failing seed, the
  * shrunk plan and a command replaying it, and the fast-check seed and path that replay the whole search.
  */
@@ -18,7 +18,7 @@ import { describe, expect, it } from 'vitest';
 import { simulate, type SimulateResult } from '../../controller/sim/simulate.ts';
 import { faultSchedules, replayCommand, type FaultSchedule } from '../support/faultSchedules.ts';
 
-const RUNS = Number(process.env.FAULT_SCHEDULES ?? 2000);
+const RUNS = Number(process.env.FAULT_SCHEDULES ?? 1000);
 const SEED = process.env.FAULT_SEED === undefined ? undefined : Number(process.env.FAULT_SEED);
 const PATH = process.env.FAULT_PATH;
 

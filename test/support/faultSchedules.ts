@@ -2,8 +2,8 @@
  * Fault schedules for fast-check: a small fleet (its size, budget and sync time) and a fault plan drawn from a
  * seed, exactly as `fleetsync simulate --faults SEED` with the same flags draws it, so any generated schedule
  * replays from the command line. Shrinking works on the plan itself (fewer events, fewer faulted ports and
- * fault kinds, fewer controllers, no drain, even sync times, fewer hosts), so a failure shrinks to a schedule
- * small enough to read.
+ * fault kinds, fewer controllers, no drain, no hook timeout, even sync times, fewer hosts), so a failure
+ * shrinks to a schedule small enough to read.
  */
 import fc from 'fast-check';
 import { randomFaultPlan, type FaultPlan, type PortName } from '../../controller/sim/faultPlan.ts';
@@ -54,9 +54,11 @@ function* smaller(s: FaultSchedule): Generator<FaultSchedule> {
   if (p.controllers > 1) {
     const controllers = p.controllers - 1;
     const events = p.events.map((e) => ('controller' in e ? { ...e, controller: e.controller % controllers } : e));
-    yield with_({ controllers, events });
+    yield with_({ controllers, events, ...(p.clockSkewMs ? { clockSkewMs: p.clockSkewMs.slice(0, controllers) } : {}) });
   }
   if (p.drain) yield with_({ drain: false });
+  if (p.hookTimeoutMs) yield with_({ hookTimeoutMs: null });
+  if (p.clockSkewMs) yield with_({ clockSkewMs: undefined });
   if (p.syncSpread > 0) yield with_({ syncSpread: 0 });
   if (s.hosts > 2) yield with_({}, { hosts: s.hosts - 1 });
 }
