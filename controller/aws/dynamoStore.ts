@@ -55,6 +55,21 @@ export interface DynamoStoreOptions {
   pageSize?: number;
 }
 
+/** Host items as a HostList: tombstones (deleted hosts) skipped, unreadable items reported, not thrown. */
+function hostListOf(items: ReadonlyArray<Record<string, unknown> | undefined>): HostList {
+  const result: HostList = { hosts: [], malformed: [] };
+  for (const item of items) {
+    if (item === undefined || item.deleted === true) continue;
+    const id = String(item.sk).slice(HOST_PREFIX.length);
+    try {
+      result.hosts.push(parseHostRecord(item.host));
+    } catch (err) {
+      result.malformed.push({ key: `host ${id}`, error: problemOf(err) });
+    }
+  }
+  return result;
+}
+
 function problemOf(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
@@ -137,17 +152,7 @@ export class DynamoStore implements Store {
 
   async listHosts(fleet: string): Promise<HostList> {
     const items = await this.query({ pk: dynamoKeys.status(fleet).pk, skPrefix: HOST_PREFIX }, `list the hosts of fleet ${fleet}`);
-    const result: HostList = { hosts: [], malformed: [] };
-    for (const item of items) {
-      if (item.deleted === true) continue;
-      const id = String(item.sk).slice(HOST_PREFIX.length);
-      try {
-        result.hosts.push(parseHostRecord(item.host));
-      } catch (err) {
-        result.malformed.push({ key: `host ${id}`, error: problemOf(err) });
-      }
-    }
-    return result;
+    return hostListOf(items);
   }
 
   async putHost(args: { fleet: string; host: HostRecord; token: number }): Promise<void> {
@@ -185,17 +190,7 @@ export class DynamoStore implements Store {
       }
     };
     await Promise.all(Array.from({ length: Math.min(CLAIM_CONCURRENCY, keys.length) }, () => worker()));
-    const result: HostList = { hosts: [], malformed: [] };
-    for (const item of claimed.slice(0, -1)) {
-      if (item === undefined || item.deleted === true) continue;
-      const id = String(item.sk).slice(HOST_PREFIX.length);
-      try {
-        result.hosts.push(parseHostRecord(item.host));
-      } catch (err) {
-        result.malformed.push({ key: `host ${id}`, error: problemOf(err) });
-      }
-    }
-    return result;
+    return hostListOf(claimed.slice(0, -1));
   }
 
   /** The item as it was when its token was raised, or undefined when it no longer exists. */

@@ -5,6 +5,7 @@
  */
 import type { Clock } from '../ports/clock.ts';
 import type { VirtualClock } from './virtualClock.ts';
+import { timerSleep } from './timerSleep.ts';
 
 export class PausableClock implements Clock {
   private pausedUntilMs = Number.NEGATIVE_INFINITY;
@@ -41,21 +42,7 @@ export class PausableClock implements Clock {
   }
 
   sleep(ms: number, signal?: AbortSignal): Promise<void> {
-    return new Promise((resolve, reject) => {
-      if (signal?.aborted) {
-        reject(signal.reason as Error);
-        return;
-      }
-      const cancel = this.setTimer(ms, () => {
-        signal?.removeEventListener('abort', onAbort);
-        resolve();
-      });
-      const onAbort = (): void => {
-        cancel();
-        reject(signal?.reason as Error);
-      };
-      signal?.addEventListener('abort', onAbort, { once: true });
-    });
+    return timerSleep({ setTimer: (delayMs, fn) => this.setTimer(delayMs, fn), ms, signal });
   }
 
   /** Resolves at once when running, else when the process wakes. */

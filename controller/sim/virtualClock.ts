@@ -3,6 +3,7 @@
  * time only moves when every promise chain has settled, so a run is reproducible and takes no real time.
  */
 import type { Clock } from '../ports/clock.ts';
+import { timerSleep } from './timerSleep.ts';
 
 interface Timer { atMs: number; seq: number; fn: () => void; cancelled: boolean }
 
@@ -31,21 +32,7 @@ export class VirtualClock implements Clock {
   }
 
   sleep(ms: number, signal?: AbortSignal): Promise<void> {
-    return new Promise((resolve, reject) => {
-      if (signal?.aborted) {
-        reject(signal.reason as Error);
-        return;
-      }
-      const cancel = this.setTimer(ms, () => {
-        signal?.removeEventListener('abort', onAbort);
-        resolve();
-      });
-      const onAbort = (): void => {
-        cancel();
-        reject(signal?.reason as Error);
-      };
-      signal?.addEventListener('abort', onAbort, { once: true });
-    });
+    return timerSleep({ setTimer: (delayMs, fn) => this.setTimer(delayMs, fn), ms, signal });
   }
 
   /**
