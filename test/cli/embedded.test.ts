@@ -99,8 +99,10 @@ spec:
   });
 
   it('with the pid of a zombie (killed, its parent has not reaped it): exit 1, the process has exited', async () => {
-    // the shell's background child exits at once; `exec sleep` never waits for it, so it stays a zombie
-    const parent = spawn('sh', ['-c', 'true & echo $!; exec sleep 120'], { stdio: ['ignore', 'pipe', 'ignore'] });
+    // a parent that never waits for its child: the child exits at once and stays a zombie (a shell may reap a
+    // background job before its `exec`, so the parent is a short Python program, which never reaps on its own)
+    const parent = spawn('python3', ['-c', 'import os, time\npid = os.fork()\nif pid == 0:\n    os._exit(0)\nprint(pid, flush=True)\ntime.sleep(120)'],
+      { stdio: ['ignore', 'pipe', 'ignore'] });
     try {
       const zombie = Number((await new Promise<Buffer>((resolve) => parent.stdout.once('data', resolve))).toString().trim());
       await waitFor('the child to become a zombie', async () => (await readFile(`/proc/${zombie}/stat`, 'utf8')).includes(') Z '));
