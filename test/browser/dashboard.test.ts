@@ -131,9 +131,12 @@ describe('the dashboard in headless Chromium, on the embedded default', () => {
       { timeout: 30_000, interval: 100 }).toBe('3/3 at v2, Ready True');
     expect(Object.values(await reportedRevisions())).toEqual(['v2', 'v2', 'v2']);
     expect(await page.evaluate('window.notReloaded')).toBe(true);
-    expect(await page.locator('.history tbody tr').first().locator('td').nth(1).innerText()).toBe('rolloutFinished');
+    // the controller writes the rolloutFinished event just after the status that says Ready: a poll or two later
+    await expect.poll(() => page.locator('.history tbody tr').first().locator('td').nth(1).innerText(),
+      { timeout: 5_000, interval: 100 }).toBe('rolloutFinished');
     // the chart drew the rollout: its legend counts the hosts in sync at v2
-    expect(await page.locator('.rollout-chart .legend').textContent()).toBe('hosts in sync at v2: 3/3');
+    await expect.poll(() => page.locator('.rollout-chart .legend').textContent(), { timeout: 5_000, interval: 100 })
+      .toBe('hosts in sync at v2: 3/3');
     // the page followed the change within about 2 s (one poll a second)
     expect(seenAfterMs).toBeLessThan(2_500);
   });
