@@ -4,18 +4,13 @@
  * in-process for the polling), then stopped with Ctrl-C (SIGINT).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createServer } from 'node:net';
 import { readFile, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { GroupFile } from '../../controller/local/localGroup.ts';
-import type { HostView } from '../../state/host.ts';
-import { run } from '../cli/cliHarness.ts';
 import { tempHome, waitFor } from './helpers.ts';
+import { bin, demoAllAt, freePort, repo, runBin } from './controllerProcess.ts';
 
-const repo = fileURLToPath(new URL('../..', import.meta.url));
-const bin = path.join(repo, 'bin', 'fleetsync.js');
 
 let home: string;
 let removeHome: () => Promise<void>;
@@ -24,13 +19,6 @@ let controller: ChildProcess | undefined;
 let controllerErr = '';
 let controllerExit: Promise<number | null>;
 
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port: p } = server.address() as { port: number };
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return p;
-}
 
 function env(): NodeJS.ProcessEnv {
   const out: NodeJS.ProcessEnv = { ...process.env, FLEETSYNC_HOME: home, FLEETSYNC_HTTP_PORT: String(port), FLEETSYNC_LOG_LEVEL: 'warn' };
@@ -39,28 +27,11 @@ function env(): NodeJS.ProcessEnv {
 }
 
 /** The real bin, as a user types it. */
-function fleetsync(...argv: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [bin, ...argv], { cwd: repo, env: env(), stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
-    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-    child.once('error', reject);
-    child.once('close', (code) => resolve({ code, stdout, stderr }));
-  });
+function fleetsync(...argv: string[]): ReturnType<typeof runBin> {
+  return runBin(argv, env());
 }
 
-async function hosts(): Promise<HostView[]> {
-  const result = await run(['status', 'demo', '-o', 'json'], { env: { FLEETSYNC_HOME: home } });
-  if (result.code !== 0) throw new Error(result.stderr);
-  return (JSON.parse(result.stdout) as { hosts: HostView[] }).hosts;
-}
 
-async function allAt(revision: string, count: number): Promise<boolean> {
-  const list = await hosts();
-  return list.length === count && list.every((h) => h.reportedRevision === revision && h.state === 'inSync' && h.lifecycleState === 'InService');
-}
 
 beforeAll(async () => {
   ({ home, remove: removeHome } = await tempHome('fleetsync-npmstart-'));
@@ -100,7 +71,7 @@ describe('npm start (fleetsync controller) on the embedded default', () => {
     expect((await fetch(`http://127.0.0.1:${port}/`)).headers.get('content-type')).toBe('text/html; charset=utf-8');
     const health = await fetch(`http://127.0.0.1:${port}/healthz`);
     expect(health.status).toBe(200);
-    await waitFor('the 3 demo hosts in sync at v1', () => allAt('v1', 3), 20_000, 200);
+    await waitFor('the 3 demo hosts in sync at v1', () => demoAllAt({ home, revision: 'v1', count: 3 }), 20_000, 200);
   });
 
   it('a second controller in the same home exits 1, saying one already runs', async () => {
@@ -114,11 +85,11 @@ describe('npm start (fleetsync controller) on the embedded default', () => {
     expect(deploy.code, deploy.stderr).toBe(0);
     const watch = await fleetsync('status', 'demo', '--watch', '--interval-seconds', '1');
     expect(watch.code, watch.stdout + watch.stderr).toBe(0);
-    expect(await allAt('v2', 3)).toBe(true);
+    expect(await demoAllAt({ home, revision: 'v2', count: 3 })).toBe(true);
 
     const scale = await fleetsync('local', 'scale', 'demo', '5');
     expect(scale.code, scale.stderr).toBe(0);
-    await waitFor('5 hosts in sync at v2', () => allAt('v2', 5), 20_000, 200);
+    await waitFor('5 hosts in sync at v2', () => demoAllAt({ home, revision: 'v2', count: 5 }), 20_000, 200);
     const group = JSON.parse(await readFile(path.join(home, 'hosts', 'group.json'), 'utf8')) as GroupFile;
     for (const instance of group.groups.demo ?? []) {
       expect(instance.lifecycleState).toBe('InService');

@@ -7,18 +7,14 @@
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { HostView } from '../../state/host.ts';
 import { onPath } from '../support/ensureTools.ts';
-import { run } from '../cli/cliHarness.ts';
 import { tempHome, waitFor } from './helpers.ts';
+import { bin, demoAllAt, freePort, repo, runBin } from './controllerProcess.ts';
 
-const repo = fileURLToPath(new URL('../..', import.meta.url));
-const bin = path.join(repo, 'bin', 'fleetsync.js');
 
 const COREUTILS = [
   '[', 'base64', 'basename', 'cat', 'chgrp', 'chmod', 'chown', 'cksum', 'comm', 'cp', 'cut', 'date', 'dd', 'df',
@@ -53,13 +49,6 @@ async function freshMachinePath(): Promise<string> {
   return dir;
 }
 
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port: p } = server.address() as { port: number };
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return p;
-}
 
 function env(): NodeJS.ProcessEnv {
   const out: NodeJS.ProcessEnv = {
@@ -69,29 +58,12 @@ function env(): NodeJS.ProcessEnv {
   return out;
 }
 
-/** The real bin, as a user types `npx fleetsync ...` on that machine. */
-function fleetsync(...argv: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [bin, ...argv], { cwd: repo, env: env(), stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
-    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-    child.once('error', reject);
-    child.once('close', (code) => resolve({ code, stdout, stderr }));
-  });
+/** The real bin, as a user types it. */
+function fleetsync(...argv: string[]): ReturnType<typeof runBin> {
+  return runBin(argv, env());
 }
 
-async function hosts(): Promise<HostView[]> {
-  const result = await run(['status', 'demo', '-o', 'json'], { env: { FLEETSYNC_HOME: home } });
-  if (result.code !== 0) throw new Error(result.stderr);
-  return (JSON.parse(result.stdout) as { hosts: HostView[] }).hosts;
-}
 
-async function allAt(revision: string, count: number): Promise<boolean> {
-  const list = await hosts();
-  return list.length === count && list.every((h) => h.reportedRevision === revision && h.state === 'inSync' && h.lifecycleState === 'InService');
-}
 
 beforeAll(async () => {
   freshBin = await freshMachinePath();
@@ -140,7 +112,7 @@ describe('npm start on a machine with Node, bash, coreutils and python3, without
   });
 
   it('brings the 3 demo hosts to v1', async () => {
-    await waitFor('the 3 demo hosts in sync at v1', () => allAt('v1', 3), 60_000, 200).catch((err: unknown) => {
+    await waitFor('the 3 demo hosts in sync at v1', () => demoAllAt({ home, revision: 'v1', count: 3 }), 60_000, 200).catch((err: unknown) => {
       throw new Error(`${String(err)}\ncontroller stderr:\n${controllerErr}`);
     });
     expect(controllerErr).not.toMatch(/rsync|aws CLI|aws is not installed/);
@@ -149,7 +121,7 @@ describe('npm start on a machine with Node, bash, coreutils and python3, without
   it('fleetsync deploy demo v2 converges: every host reports v2', async () => {
     const deploy = await fleetsync('deploy', 'demo', 'v2');
     expect(deploy.code, deploy.stderr).toBe(0);
-    await waitFor('the 3 demo hosts in sync at v2', () => allAt('v2', 3), 60_000, 200).catch((err: unknown) => {
+    await waitFor('the 3 demo hosts in sync at v2', () => demoAllAt({ home, revision: 'v2', count: 3 }), 60_000, 200).catch((err: unknown) => {
       throw new Error(`${String(err)}\ncontroller stderr:\n${controllerErr}`);
     });
     const status = await fleetsync('status', 'demo', '--output', 'json');
