@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EXIT } from '../../controller/hostProtocol.ts';
 import { SCRIPT, makeTempDir, requireTools, syncArgs } from '../support/hostScript.ts';
-import { FAST_PATH, mulberry32, runAgent } from '../support/hostSafety.ts';
+import { FAST_PATH, mulberry32, runAgent, syncStoppedAfter as stopAfter, type Killed } from '../support/hostSafety.ts';
 import { folderDigest, treeDigest, writeTreeFiles, type Tree } from '../support/publishedRevision.ts';
 
 const POINTS = 10;
@@ -38,29 +38,9 @@ function revisionTree(revision: string): Tree {
 }
 const TREES = Object.fromEntries(REVISIONS.map((r) => [r, revisionTree(r)])) as Record<string, Tree>;
 
-interface Stopped { code: number | null; signal: NodeJS.Signals | null; stdout: string; ms: number }
-
 /** A sync in its own process group; after delayMs, `signal` goes to the group (or to the agent alone). */
-function syncStoppedAfter(args: string[], env: Record<string, string>, delayMs: number, how: { signal: NodeJS.Signals; group: boolean }): Promise<Stopped> {
-  return new Promise((resolve, reject) => {
-    const started = Date.now();
-    const child = spawn(SCRIPT, args, { detached: true, stdio: ['ignore', 'pipe', 'ignore'], env: { ...process.env, ...env } });
-    let stdout = '';
-    child.stdout.on('data', (chunk: Buffer) => { stdout += chunk.toString(); });
-    const timer = setTimeout(() => {
-      try {
-        process.kill(how.group ? -(child.pid as number) : (child.pid as number), how.signal);
-      } catch {
-        // already gone: the sync finished before its stop point
-      }
-    }, delayMs);
-    child.on('error', reject);
-    // 'exit', not 'close': an orphaned check (agent killed alone) may keep the pipe open
-    child.on('exit', (code, signal) => {
-      clearTimeout(timer);
-      setTimeout(() => resolve({ code, signal, stdout, ms: Date.now() - started }), 20);
-    });
-  });
+function syncStoppedAfter(argv: string[], env: Record<string, string>, delayMs: number, how: { signal: NodeJS.Signals; group: boolean }): Promise<Killed> {
+  return stopAfter({ argv, env, delayMs, ...how, until: 'exit' });
 }
 
 async function readOr(path: string, fallback: string): Promise<string> {
@@ -259,7 +239,7 @@ describe('signals at random points of a sync with a check', () => {
       const target = REVISIONS.filter((r) => r !== good)[Math.floor(random() * 2)] as string;
       const delayMs = Math.floor(random() * timed.ms);
       const where = `seed ${SEED + 3}, round ${round}: SIGTERM burst to a sync ${good} -> ${target} after ${delayMs} ms`;
-      const run = await new Promise<Stopped>((resolve, reject) => {
+      const run = await new Promise<Killed>((resolve, reject) => {
         const started = Date.now();
         const child = spawn(SCRIPT, c.args(target), { detached: true, stdio: ['ignore', 'pipe', 'ignore'], env: { ...process.env, PATH: FAST_PATH, CHECK_SLEEP: '0.25' } });
         let stdout = '';

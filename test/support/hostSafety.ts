@@ -43,26 +43,39 @@ export const mulberry32 = seededRandom;
 
 export interface Killed { code: number | null; signal: NodeJS.Signals | null; stdout: string; ms: number }
 
-/** A sync in its own process group, killed (the whole group) with SIGKILL after delayMs unless it ended first. */
-export function syncKilledAfter(args: string[], env: Record<string, string>, delayMs: number): Promise<Killed> {
+/**
+ * A sync in its own process group; after delayMs, `signal` goes to the group (or to the agent alone), unless it
+ * ended first. `until: 'exit'` answers when the agent exits, for runs whose orphaned check may keep the pipe open
+ * (its stdout read 20 ms later); 'close' waits for the pipe.
+ */
+export function syncStoppedAfter(args: {
+  argv: string[]; env: Record<string, string>; delayMs: number; signal: NodeJS.Signals; group: boolean; until: 'exit' | 'close';
+}): Promise<Killed> {
   return new Promise((resolve, reject) => {
     const started = Date.now();
-    const child = spawn(SCRIPT, args, { detached: true, stdio: ['ignore', 'pipe', 'ignore'], env: { ...process.env, ...env } });
+    const child = spawn(SCRIPT, args.argv, { detached: true, stdio: ['ignore', 'pipe', 'ignore'], env: { ...process.env, ...args.env } });
     let stdout = '';
     child.stdout.on('data', (chunk: Buffer) => { stdout += chunk.toString(); });
     const timer = setTimeout(() => {
       try {
-        process.kill(-(child.pid as number), 'SIGKILL');
+        process.kill(args.group ? -(child.pid as number) : (child.pid as number), args.signal);
       } catch {
-        // the group has already gone: the sync finished before its kill point
+        // the sync finished before its stop point
       }
-    }, delayMs);
+    }, args.delayMs);
     child.on('error', reject);
-    child.on('close', (code, signal) => {
+    child.on(args.until, (code: number | null, signal: NodeJS.Signals | null) => {
       clearTimeout(timer);
-      resolve({ code, signal, stdout, ms: Date.now() - started });
+      const done = (): void => resolve({ code, signal, stdout, ms: Date.now() - started });
+      if (args.until === 'exit') setTimeout(done, 20);
+      else done();
     });
   });
+}
+
+/** A sync killed (the whole group, SIGKILL) after delayMs unless it ended first. */
+export function syncKilledAfter(argv: string[], env: Record<string, string>, delayMs: number): Promise<Killed> {
+  return syncStoppedAfter({ argv, env, delayMs, signal: 'SIGKILL', group: true, until: 'close' });
 }
 
 /** Why throwaway users cannot be made here, or '' when they can (root, with useradd and runuser). */
