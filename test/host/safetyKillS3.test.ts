@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EXIT } from '../../controller/hostProtocol.ts';
 import { requireTools, syncArgs } from '../support/hostScript.ts';
-import { FAST_PATH, mulberry32, runAgent, syncKilledAfter } from '../support/hostSafety.ts';
+import { FAST_PATH, mulberry32, publishBothWays, runAgent, syncKilledAfter } from '../support/hostSafety.ts';
 import { folderDigest, startPublishedSources, treeDigest, type PublishedSources, type Tree } from '../support/publishedRevision.ts';
 
 const POINTS = 20;
@@ -28,10 +28,7 @@ const TREES: Record<string, Tree> = { rev1: revisionTree(1), rev2: revisionTree(
 beforeAll(async () => {
   requireTools('bash', 'python3', 'aws');
   src = await startPublishedSources('safety-kill-s3');
-  for (const [name, tree] of Object.entries(TREES)) {
-    await src.publish(name, tree, 'web');
-    for (const [path, content] of Object.entries(tree)) await src.bucket.put(`plain/${name}/${path}`, content as string);
-  }
+  await publishBothWays(src, TREES);
 }, SLOW);
 afterAll(async () => {
   await src?.stop();

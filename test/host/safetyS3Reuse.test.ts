@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EXIT } from '../../controller/hostProtocol.ts';
 import { requireTools, syncArgs } from '../support/hostScript.ts';
-import { runAgent, type RawRun } from '../support/hostSafety.ts';
+import { publishBothWays, runAgent, type RawRun } from '../support/hostSafety.ts';
 import { folderDigest, startPublishedSources, treeDigest, type PublishedSources, type Tree } from '../support/publishedRevision.ts';
 
 const SLOW = 60_000;
@@ -27,10 +27,7 @@ let src: PublishedSources;
 beforeAll(async () => {
   requireTools('bash', 'python3', 'aws');
   src = await startPublishedSources('safety-s3-reuse');
-  for (const [name, tree] of Object.entries(TREES)) {
-    await src.publish(name, tree, 'web');
-    for (const [path, content] of Object.entries(tree)) await src.bucket.put(`plain/${name}/${path}`, content as string);
-  }
+  await publishBothWays(src, TREES);
 }, SLOW);
 afterAll(async () => {
   await src?.stop();

@@ -9,6 +9,7 @@ import { dirname, join, relative } from 'node:path';
 import { promisify } from 'node:util';
 import { SCRIPT, runScript, type ScriptRun } from './hostScript.ts';
 import { seededRandom } from '../../controller/sim/random.ts';
+import type { PublishedSources, Tree } from './publishedRevision.ts';
 
 const exec = promisify(execFile);
 
@@ -76,6 +77,14 @@ export function syncStoppedAfter(args: {
 /** A sync killed (the whole group, SIGKILL) after delayMs unless it ended first. */
 export function syncKilledAfter(argv: string[], env: Record<string, string>, delayMs: number): Promise<Killed> {
   return syncStoppedAfter({ argv, env, delayMs, signal: 'SIGKILL', group: true, until: 'close' });
+}
+
+/** Each tree published under web/ (manifest + objects) and uploaded as a plain prefix under plain/, in s3rver. */
+export async function publishBothWays(src: PublishedSources, trees: Record<string, Tree>): Promise<void> {
+  for (const [name, tree] of Object.entries(trees)) {
+    await src.publish(name, tree, 'web');
+    for (const [path, content] of Object.entries(tree)) await src.bucket.put(`plain/${name}/${path}`, content as string);
+  }
 }
 
 /** Why throwaway users cannot be made here, or '' when they can (root, with useradd and runuser). */
