@@ -10,6 +10,7 @@ import { createRequire } from 'node:module';
 import { mkdir } from 'node:fs/promises';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import os from 'node:os';
 import path from 'node:path';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { Artifacts } from './ports/artifacts.ts';
@@ -25,6 +26,8 @@ import { LocalFleet } from './local/localFleet.ts';
 import { LocalGroup, assertHome } from './local/localGroup.ts';
 import { LocalTraffic } from './local/localTraffic.ts';
 import { seedSampleRevisions } from './local/sampleApp.ts';
+import { releaseDeadLeases } from './local/deadLeases.ts';
+import { pidAlive } from './local/pid.ts';
 import {
   DEMO_FLEET, claimHome, demoSpec, ensureDemoHosts, removeControllerFile, writeControllerFile,
 } from './local/embedded.ts';
@@ -134,6 +137,8 @@ export async function startEmbedded(options: EmbeddedOptions): Promise<Embedded>
         if (!(err instanceof ConflictError)) throw err;
       }
     }
+
+    await releaseDeadLeases({ store, hostname: os.hostname(), pidAlive, nowMs: clock.nowMs(), log });
 
     const announce = (httpEndpoint: string): Promise<void> => writeControllerFile(home, {
       pid: process.pid, dynamoEndpoint, table: EMBEDDED_TABLE, httpEndpoint,

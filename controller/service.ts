@@ -4,6 +4,7 @@
  */
 import os from 'node:os';
 import { randomUUID } from 'node:crypto';
+import { holderName } from './holderName.ts';
 import type { ControllerConfig } from './config.ts';
 import type { Clock, Random } from './ports/clock.ts';
 import type { Logger } from './log.ts';
@@ -33,7 +34,7 @@ export async function runService(o: ServiceOptions): Promise<void> {
   try {
     // CloudWatch reads EMF lines from the task's log stream: in AWS mode only.
     const emf = runtime.mode === 'aws' ? new EmfPublisher({ log, clock, store: runtime.store, metrics }) : null;
-    const holder = `${os.hostname()}-${process.pid}-${randomUUID().slice(0, 8)}`;
+    const holder = holderName({ hostname: os.hostname(), pid: process.pid, nonce: randomUUID().slice(0, 8) });
     const manager = new Manager({
       store: runtime.store, fleetPort: runtime.fleetPort, commands: runtime.commands, traffic: runtime.traffic,
       artifacts: runtime.artifacts, clock, random: o.random, holder, log,
