@@ -122,7 +122,7 @@ function summary(r: SimulateResult): string {
     `${r.converged ? 'converged' : 'did NOT converge'}: ${r.hosts} host(s) at ${r.finalRevision}` +
       (r.convergedSeconds !== null ? ` after ${r.convergedSeconds}s` : ''),
     `  lower bound ${r.lowerBoundSeconds}s (ceil(hosts / ${r.maxUnavailableAllowed}) x ${s.syncSeconds}s); one host after another: ${r.sequentialSeconds}s`,
-    `  unavailable at once: ${r.maxUnavailableObserved} of ${r.maxUnavailableAllowed} allowed; commands per host at once: ${r.maxInFlightPerHost}; duplicate sends: ${r.duplicateSends}`,
+    `  unavailable at once: ${r.rollouts.length > 1 ? 'see each rollout below' : `${r.maxUnavailableObserved} of ${r.maxUnavailableAllowed} allowed`}; commands per host at once: ${r.maxInFlightPerHost}; duplicate sends: ${r.duplicateSends}`,
     `  API calls: ${r.apiCalls.total} (${r.apiCalls.perHost} per host, ${r.apiCalls.throttled} throttled) ` +
       Object.entries(r.apiCalls.byOperation).map(([op, n]) => `${op}=${n}`).join(' '),
     `  store: ${r.storeCalls.reads} reads, ${r.storeCalls.writes} writes`,
@@ -130,6 +130,12 @@ function summary(r: SimulateResult): string {
     `  invariant violations: ${r.invariantViolations} (${r.invariantChecks} checks)`
       + r.violations.map((v) => `\n    ${v.atMs / 1000}s ${v.invariant}: ${v.detail}`).join(''),
   ];
+  if (r.rollouts.length > 1) {
+    for (const [i, ro] of r.rollouts.entries()) {
+      lines.push(`  rollout ${i + 1}: ${ro.revision} at ${ro.startedAtSeconds}s over ${ro.inServiceAtStart} in-service host(s):`
+        + ` unavailable at once ${ro.maxUnavailableObserved} of ${ro.maxUnavailableAllowed} allowed`);
+    }
+  }
   if (r.faultPlan) {
     lines.push(`  faults injected: ${Object.entries(r.faultsInjected).map(([k, n]) => `${k}=${n}`).join(' ') || 'none'}`
       + ` until ${r.faultPlan.stopAtMs / 1000}s; convergence bound after the last fault: ${r.convergenceBoundSeconds}s`);

@@ -64,8 +64,11 @@ export interface SimulateResult {
   sequentialSeconds: number;
   maxInFlightPerHost: number;
   duplicateSends: number;
+  /** the first rollout's budget (the deploy at t0); each rollout's own is in `rollouts` */
   maxUnavailableAllowed: number;
   maxUnavailableObserved: number;
+  /** every rollout the controller ran after t0, in order, with the budget it computed from its own start */
+  rollouts: SimRollout[];
   apiCalls: { total: number; perHost: number; throttled: number; byOperation: Record<string, number> };
   storeCalls: { reads: number; writes: number };
   failedHosts: number;
@@ -87,6 +90,15 @@ export interface SimulateResult {
   faultPlan?: FaultPlan;
   convergenceBoundSeconds?: number;
   settings: Omit<SimulateOptions, 'log' | 'faultPlan'>;
+}
+
+export interface SimRollout {
+  revision: string;
+  startedAtSeconds: number;
+  inServiceAtStart: number;
+  maxUnavailableAllowed: number;
+  /** in-service hosts busy at once while this rollout was the fleet's current one */
+  maxUnavailableObserved: number;
 }
 
 const FLEET = 'sim';
@@ -169,9 +181,31 @@ export async function simulate(input: Partial<SimulateOptions> = {}): Promise<Si
     storeAtConvergence = { reads: store.reads, writes: store.writes };
   };
 
+  const rollouts: SimRollout[] = [];
+  const noteRollout = (status: FleetStatus): void => {
+    const r = status.rollout;
+    if (!watching || !r) return;
+    let current = rollouts.at(-1);
+    if (current?.revision !== r.revision || current.inServiceAtStart !== r.inServiceAtStart) {
+      // Busy hosts are counted per rollout from here: the world's running maximum starts again.
+      if (current) current.maxUnavailableObserved = Math.max(current.maxUnavailableObserved, world.maxInServiceBusy);
+      maxBusyBefore = Math.max(maxBusyBefore, world.maxInServiceBusy);
+      world.maxInServiceBusy = 0;
+      current = {
+        revision: r.revision, startedAtSeconds: 0, inServiceAtStart: r.inServiceAtStart,
+        maxUnavailableAllowed: resolveMaxUnavailable(options.maxUnavailable, r.inServiceAtStart), maxUnavailableObserved: 0,
+      };
+      rollouts.push(current);
+    }
+    current.startedAtSeconds = (r.startedAtMs - t0) / 1000;
+  };
+  let maxBusyBefore = 0;
+  let t0 = 0;
+
   const observer = {
     statusWritten: (_fleet: string, status: FleetStatus) => {
       latest = status;
+      noteRollout(status);
       // Under faults, convergence is judged at every step from the store and the world (see onStep).
       if (plan || !watching || convergedAtMs !== null || clock.nowMs() < lastEventAtMs || !isConverged(status)) return;
       noteConverged();
@@ -200,7 +234,7 @@ export async function simulate(input: Partial<SimulateOptions> = {}): Promise<Si
   if (!warm) throw new Error('the simulated fleet did not settle at its initial revision within an hour of virtual time');
 
   // t0: the deploy. Counting starts here.
-  const t0 = clock.nowMs();
+  t0 = clock.nowMs();
   const hostsAtT0 = world.live().length;
   world.resetCounts();
   (world.options as { throttleRate: number }).throttleRate = options.throttleRate;
@@ -272,6 +306,9 @@ export async function simulate(input: Partial<SimulateOptions> = {}): Promise<Si
   const storeEnd = convergedAtMs !== null ? storeAtConvergence : { reads: store.reads, writes: store.writes };
   const completions = world.completions.slice(completionsAtT0);
   const maxUnavailableAllowed = resolveMaxUnavailable(options.maxUnavailable, hostsAtT0);
+  const lastRollout = rollouts.at(-1);
+  if (lastRollout) lastRollout.maxUnavailableObserved = Math.max(lastRollout.maxUnavailableObserved, world.maxInServiceBusy);
+  const maxUnavailableObserved = Math.max(maxBusyBefore, world.maxInServiceBusy);
   const hosts = world.launchedCount();
   const final = latest as FleetStatus | null;
   const { log: _log, faultPlan: _plan, ...shown } = options;
@@ -285,7 +322,8 @@ export async function simulate(input: Partial<SimulateOptions> = {}): Promise<Si
     maxInFlightPerHost: world.maxRunningPerHost,
     duplicateSends: commands.duplicateSends,
     maxUnavailableAllowed,
-    maxUnavailableObserved: world.maxInServiceBusy,
+    maxUnavailableObserved,
+    rollouts,
     apiCalls: {
       total, perHost: Math.round((total / hosts) * 1000) / 1000,
       throttled: convergedAtMs !== null ? throttledAtConvergence : world.throttled, byOperation,

@@ -8,7 +8,8 @@ import { simulate, type SimulateResult } from '../../controller/sim/simulate.ts'
 function expectSafe(r: SimulateResult): void {
   expect(r.maxInFlightPerHost).toBe(1);
   expect(r.duplicateSends).toBe(0);
-  expect(r.maxUnavailableObserved).toBeLessThanOrEqual(r.maxUnavailableAllowed);
+  expect(r.maxUnavailableObserved).toBeLessThanOrEqual(Math.max(...r.rollouts.map((ro) => ro.maxUnavailableAllowed)));
+  for (const ro of r.rollouts) expect(ro.maxUnavailableObserved, ro.revision).toBeLessThanOrEqual(ro.maxUnavailableAllowed);
   expect(r.staleInService).toBe(0);
   // The invariant checker watched every step (issue 13).
   expect(r.invariantChecks).toBeGreaterThan(0);
@@ -61,6 +62,20 @@ describe('simulate', () => {
     expect(r.converged).toBe(true);
     expect(r.finalRevision).toBe('rev-2');
     expect(r.finalStatus).toMatchObject({ revision: 'rev-2', hostCounts: { total: 400, inSync: 400 } });
+    expectSafe(r);
+  });
+
+  it('after --bump-at over a grown fleet, reports the budget each rollout computed from its own start', async () => {
+    const r = await simulate({ hosts: 100, maxUnavailable: '10%', syncSeconds: 60, scaleOut: 100, scaleOutAt: 30, bumpAt: 900 });
+    expect(r.converged).toBe(true);
+    expect(r.rollouts.map((ro) => [ro.revision, ro.inServiceAtStart, ro.maxUnavailableAllowed])).toEqual([
+      ['rev-1', 100, 10],
+      ['rev-2', 200, 20],
+    ]);
+    expect(r.rollouts[1]!.startedAtSeconds).toBeGreaterThanOrEqual(900);
+    // The second rollout used its larger budget: it was not held to the first one's.
+    expect(r.rollouts[1]!.maxUnavailableObserved).toBe(20);
+    expect(r.maxUnavailableAllowed).toBe(10);
     expectSafe(r);
   });
 
