@@ -128,10 +128,11 @@ export class FleetReconciler implements HostMailbox {
     this.heartbeats = new LifecycleHeartbeats({
       fleetPort: o.fleetPort, clock: o.clock, log: this.log, defaultIntervalMs: o.settings.heartbeatIntervalMs,
       ref: () => this.hookRef(), signal: this.abort.signal, track,
-      // a waiting instance this term has not observed yet (the spec unreadable) is kept waiting too
+      // a waiting instance this term has not observed yet (the spec unreadable) is kept waiting too; a parked
+      // warm one has no hook of ours open
       wanted: (id) => {
         const cell = this.cells.get(id);
-        return cell === undefined || !['failed', 'completing', 'gone'].includes(cell.state);
+        return cell === undefined || !['failed', 'completing', 'gone', 'warm'].includes(cell.state);
       },
     });
     this.effects = new HostEffects({

@@ -11,6 +11,7 @@ import { nextFleetStatus } from '../../state/fleetStatus.ts';
 import { parseHostRecord } from '../../state/storedItems.ts';
 import { isHookWaiting, isLaunching, isLeaving, isWarm, leftWarmPool } from '../../state/lifecycleStates.ts';
 import { parseFleetSpec } from '../../state/validate.ts';
+import { countsLine } from '../../controller/cli/textStatus.ts';
 
 const ID = 'i-0123456789abcdef0';
 const POLICY: HostPolicy = {
@@ -205,5 +206,6 @@ describe('warm hosts in the rollout and the status', () => {
     });
     expect(status.revision).toBe('r2');
     expect(status.conditions.find((c) => c.type === 'Ready')?.status).toBe('True');
+    expect(countsLine(status)).toBe('2 total: 2 in sync, 0 syncing, 0 queued, 0 failed, 0 launching; 1 asleep in the warm pool');
   });
 });
