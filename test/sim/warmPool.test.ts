@@ -58,6 +58,23 @@ describe('a warm pool in the simulator', () => {
     expect(r.violations).toEqual([]);
   });
 
+  it('keeps every invariant under random fault plans, scale-outs drawing from the pool included', async () => {
+    let drawn = 0;
+    const failures: string[] = [];
+    for (let seed = 1; seed <= 40; seed++) {
+      const o = { hosts: 3 + (seed % 6), maxUnavailable: 1 + (seed % 2), syncSeconds: 5 + (seed % 20), faults: seed, warmPool: 1 + (seed % 3) };
+      const r = await simulate(o);
+      drawn += r.warmPool!.drawn;
+      if (!r.converged || r.violations.length > 0 || r.warmPool!.commandsToAsleep > 0) {
+        failures.push(`fleetsync simulate --hosts ${o.hosts} --max-unavailable ${o.maxUnavailable} --sync-seconds ${o.syncSeconds} `
+          + `--faults ${seed} --warm-pool ${o.warmPool}: ${JSON.stringify(r.violations.slice(0, 2))}`);
+      }
+    }
+    expect(failures).toEqual([]);
+    // the plans' scale-outs did take instances from the pool
+    expect(drawn).toBeGreaterThan(0);
+  });
+
   it('simulate --warm-pool runs from the CLI, and the same seed gives the same JSON', async () => {
     const argv = ['simulate', '--hosts', '6', '--sync-seconds', '20', '--warm-pool', '2', '--scale-out', '1', '--scale-out-at', '30', '--seed', '9'];
     const a = await run(argv);
