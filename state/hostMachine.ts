@@ -57,6 +57,11 @@ const DEFAULT_POLICY: HostPolicy = {
 
 type Ctx = HostContext & { policy: HostPolicy };
 const observed = (context: Ctx): boolean => context.desiredRevision !== null;
+/**
+ * In the warm pool with no launch hook of ours open: stopped or hibernated hosts cannot run a command, and none of
+ * them serves traffic, so they wait out rollouts there.
+ */
+const parked = (context: Ctx): boolean => isWarm(context.lifecycleState) && !context.launching;
 
 const now = (event: HostEvent): number => event.nowMs;
 const randomOf = (event: HostEvent): number => ('random' in event ? event.random : 0.5);
@@ -172,9 +177,7 @@ export const hostMachine = setup({
   guards: {
     agentOffline: ({ context }) => !context.agentOnline,
     launching: ({ context }) => context.launching,
-    // In the warm pool with its launch hook done: stopped or hibernated hosts cannot run a command, and none of
-    // them serves traffic, so they wait out rollouts there.
-    parked: ({ context }) => isWarm(context.lifecycleState) && !context.launching,
+    parked: ({ context }) => parked(context),
     pastDeadline: ({ context, event }) => context.deadlineMs !== null && now(event) >= context.deadlineMs,
     atDesired: ({ context }) => context.desiredRevision !== null && context.reportedRevision === context.desiredRevision,
     needsLifecycle: ({ context }) => context.launching && !context.lifecycleCompleted,
@@ -230,8 +233,7 @@ export const hostMachine = setup({
     discovered: {
       // Waits for its first observation, then routes at once.
       always: [
-        { guard: ({ context }) => observed(context) && isWarm(context.lifecycleState) && !context.launching, target: 'warm',
-          actions: 'stamp' },
+        { guard: ({ context }) => observed(context) && parked(context), target: 'warm', actions: 'stamp' },
         { guard: ({ context }) => observed(context) && !context.agentOnline, target: 'waitingForAgent',
           actions: ['setAgentDeadline', 'stamp'] },
         { guard: ({ context }) => observed(context) && context.launching, target: 'queued', actions: 'stamp' },
@@ -364,7 +366,7 @@ export const hostMachine = setup({
     // Parked in the warm pool: nothing is sent to it and it takes no slot. When it leaves the pool (a new launch
     // hook holds it in Pending:Wait) it starts over as a new host would, and is synced before CONTINUE.
     warm: {
-      always: [{ guard: ({ context }) => !(isWarm(context.lifecycleState) && !context.launching), target: 'discovered', actions: 'stamp' }],
+      always: [{ guard: ({ context }) => !parked(context), target: 'discovered', actions: 'stamp' }],
     },
     failed: {
       // A launching host that cannot be synced is abandoned (the group replaces it); an in-service one is
