@@ -10,7 +10,8 @@ import type { Bucket } from '../state/buckets.ts';
 import type { ReconcilerObserver, ReconcilerProbe } from './reconciler/observer.ts';
 import type { OnCall } from './aws/callCounter.ts';
 
-const BUCKETS: readonly Bucket[] = ['inSync', 'syncing', 'queued', 'failed', 'launching'];
+/** the buckets of a rollout's hosts (their sum is hostCounts.total); warm-pool hosts are counted beside them */
+const BUCKETS: ReadonlyArray<Exclude<Bucket, 'warm'>> = ['inSync', 'syncing', 'queued', 'failed', 'launching'];
 
 /** What this process knows of a fleet it leads. */
 interface LedFleet {

@@ -20,14 +20,20 @@ export const BUCKET_OF: Record<Exclude<HostState, 'gone'>, Bucket> = {
   cancelling: 'syncing',
   inSync: 'inSync',
   failed: 'failed',
+  warm: 'warm',
 };
 
 export function countHosts(states: Iterable<HostState>): HostCounts {
   const counts: HostCounts = { total: 0, inSync: 0, syncing: 0, queued: 0, failed: 0, launching: 0 };
   for (const state of states) {
     if (state === 'gone') continue;
+    // Parked in the warm pool: counted beside the rollout's hosts, not among them (a rollout never waits on them).
+    if (state === 'warm') {
+      counts.warm = (counts.warm ?? 0) + 1;
+      continue;
+    }
     counts.total += 1;
-    counts[BUCKET_OF[state]] += 1;
+    counts[BUCKET_OF[state] as Exclude<Bucket, 'warm'>] += 1;
   }
   return counts;
 }

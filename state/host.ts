@@ -2,7 +2,9 @@
 
 export type HostState =
   | 'discovered' | 'waitingForAgent' | 'probing' | 'idle' | 'inSync' | 'queued' | 'draining' | 'syncing'
-  | 'verifying' | 'restoring' | 'attemptFailed' | 'cancelling' | 'backoff' | 'completing' | 'failed' | 'gone';
+  | 'verifying' | 'restoring' | 'attemptFailed' | 'cancelling' | 'backoff' | 'completing' | 'failed' | 'gone'
+  /** parked in the warm pool (stopped, hibernated or running there): no command, no slot, synced when it leaves */
+  | 'warm';
 
 export interface HostContext {
   instanceId: string;

@@ -6,6 +6,7 @@
 import { assign, enqueueActions, setup, transition, type SnapshotFrom } from 'xstate';
 import { backoffMs } from './backoff.ts';
 import type { HostContext, HostRecord, HostState } from './host.ts';
+import { isLaunching, isWarm, leftWarmPool } from './lifecycleStates.ts';
 
 /** Settings from the fleet's spec and the controller's config, carried on every observation. */
 export interface HostPolicy {
@@ -56,6 +57,11 @@ const DEFAULT_POLICY: HostPolicy = {
 
 type Ctx = HostContext & { policy: HostPolicy };
 const observed = (context: Ctx): boolean => context.desiredRevision !== null;
+/**
+ * In the warm pool with no launch hook of ours open: stopped or hibernated hosts cannot run a command, and none of
+ * them serves traffic, so they wait out rollouts there.
+ */
+const parked = (context: Ctx): boolean => isWarm(context.lifecycleState) && !context.launching;
 
 const now = (event: HostEvent): number => event.nowMs;
 const randomOf = (event: HostEvent): number => ('random' in event ? event.random : 0.5);
@@ -80,9 +86,25 @@ export const hostMachine = setup({
 
     observe: assign(({ context, event }) => {
       if (event.type !== 'OBSERVE') return {};
+      // Out of the warm pool: a new lifecycle action holds it, and the revision it went to sleep with is not
+      // trusted (the desired one may have moved meanwhile, and its disk is not ours to vouch for): synced again.
+      if (leftWarmPool(context.lifecycleState, event.lifecycleState)) {
+        return {
+          lifecycleState: event.lifecycleState, launching: event.launching, lifecycleCompleted: false,
+          reportedRevision: null, attempt: 0, refunds: 0, deadlineMs: null,
+          desiredRevision: event.desiredRevision, policy: event.policy, agentOnline: event.agentOnline,
+          retryRequestId: event.retryRequestId,
+        };
+      }
+      // Back into the pool from service (scale-in with an instance reuse policy): the group holds it for its
+      // terminating hook, not our launch hook, so there is nothing of ours to complete; it is parked.
+      const returned = observed(context) && !isWarm(context.lifecycleState) && !isLaunching(context.lifecycleState)
+        && isWarm(event.lifecycleState);
+      const lifecycleCompleted = context.lifecycleCompleted || returned;
       return {
         lifecycleState: event.lifecycleState,
-        launching: event.launching && !context.lifecycleCompleted,
+        lifecycleCompleted,
+        launching: event.launching && !lifecycleCompleted,
         desiredRevision: event.desiredRevision,
         policy: event.policy,
         agentOnline: event.agentOnline,
@@ -155,6 +177,7 @@ export const hostMachine = setup({
   guards: {
     agentOffline: ({ context }) => !context.agentOnline,
     launching: ({ context }) => context.launching,
+    parked: ({ context }) => parked(context),
     pastDeadline: ({ context, event }) => context.deadlineMs !== null && now(event) >= context.deadlineMs,
     atDesired: ({ context }) => context.desiredRevision !== null && context.reportedRevision === context.desiredRevision,
     needsLifecycle: ({ context }) => context.launching && !context.lifecycleCompleted,
@@ -210,6 +233,7 @@ export const hostMachine = setup({
     discovered: {
       // Waits for its first observation, then routes at once.
       always: [
+        { guard: ({ context }) => observed(context) && parked(context), target: 'warm', actions: 'stamp' },
         { guard: ({ context }) => observed(context) && !context.agentOnline, target: 'waitingForAgent',
           actions: ['setAgentDeadline', 'stamp'] },
         { guard: ({ context }) => observed(context) && context.launching, target: 'queued', actions: 'stamp' },
@@ -218,6 +242,7 @@ export const hostMachine = setup({
     },
     waitingForAgent: {
       always: [
+        { guard: 'parked', target: 'warm', actions: ['clearDeadline', 'stamp'] },
         { guard: ({ context }) => context.agentOnline && context.launching, target: 'queued', actions: ['clearDeadline', 'stamp'] },
         { guard: ({ context }) => context.agentOnline, target: 'probing', actions: ['clearDeadline', 'stamp'] },
         { guard: 'pastDeadline', target: 'failed', actions: ['agentTimedOut', 'stamp'] },
@@ -235,12 +260,14 @@ export const hostMachine = setup({
     idle: {
       always: [
         { guard: 'deregistered', target: 'restoring', actions: 'stamp' },
+        { guard: 'parked', target: 'warm', actions: 'stamp' },
         { guard: 'atDesired', target: 'inSync' },
         { target: 'queued' },
       ],
     },
     inSync: {
       always: [
+        { guard: 'parked', target: 'warm', actions: 'stamp' },
         { guard: 'needsLifecycle', target: 'completing', actions: 'stamp' },
         { guard: ({ context }) => context.desiredRevision !== null && !(context.reportedRevision === context.desiredRevision),
           target: 'queued', actions: 'stamp' },
@@ -257,7 +284,10 @@ export const hostMachine = setup({
       },
     },
     queued: {
-      always: [{ guard: 'atDesired', target: 'idle', actions: 'stamp' }],
+      always: [
+        { guard: 'parked', target: 'warm', actions: 'stamp' },
+        { guard: 'atDesired', target: 'idle', actions: 'stamp' },
+      ],
       on: {
         GRANT: [
           // A grant from a plan older than the host's last observation (another revision) is not taken.
@@ -328,7 +358,15 @@ export const hostMachine = setup({
       ],
     },
     backoff: {
-      always: [{ guard: 'pastDeadline', target: 'queued', actions: ['clearDeadline', 'stamp'] }],
+      always: [
+        { guard: 'parked', target: 'warm', actions: ['clearDeadline', 'stamp'] },
+        { guard: 'pastDeadline', target: 'queued', actions: ['clearDeadline', 'stamp'] },
+      ],
+    },
+    // Parked in the warm pool: nothing is sent to it and it takes no slot. When it leaves the pool (a new launch
+    // hook holds it in Pending:Wait) it starts over as a new host would, and is synced before CONTINUE.
+    warm: {
+      always: [{ guard: ({ context }) => !parked(context), target: 'discovered', actions: 'stamp' }],
     },
     failed: {
       // A launching host that cannot be synced is abandoned (the group replaces it); an in-service one is

@@ -71,6 +71,11 @@ export interface HostCounts {
   queued: number;
   failed: number;
   launching: number;
+  /**
+   * hosts parked in the warm pool, beside `total` (they take no part in a rollout until they leave the pool);
+   * present only when there are some
+   */
+  warm?: number;
 }
 
 export interface RolloutRecord {

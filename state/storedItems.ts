@@ -8,7 +8,7 @@ import { PATTERNS, ValidationError, parseFleetSpec } from './validate.ts';
 
 const HOST_STATES = [
   'discovered', 'waitingForAgent', 'probing', 'idle', 'inSync', 'queued', 'draining', 'syncing',
-  'verifying', 'restoring', 'attemptFailed', 'cancelling', 'backoff', 'completing', 'failed', 'gone',
+  'verifying', 'restoring', 'attemptFailed', 'cancelling', 'backoff', 'completing', 'failed', 'gone', 'warm',
 ] as const satisfies readonly HostState[];
 // Fails to compile when a state is added to HostState but not here.
 const _everyState: Exclude<HostState, (typeof HOST_STATES)[number]> extends never ? true : never = true;

@@ -20,7 +20,7 @@ export class FleetsPage {
       conditionCell(f, 'Ready'), conditionCell(f, 'Progressing'), conditionCell(f, 'Degraded'),
       h('td', { text: f.paused ? 'paused' : 'no', class: f.paused ? 'paused' : '' }),
       h('td', { class: 'num', text: f.counts.total }),
-      ...BUCKETS.map((b) => h('td', { class: `num b-${b.key}-text`, text: f.counts[b.key] })),
+      ...BUCKETS.map((b) => h('td', { class: `num b-${b.key}-text`, text: f.counts[b.key] ?? 0 })),
       h('td', {}, progress(f)),
     ));
     const table = h('table', { class: 'list' },

@@ -8,6 +8,8 @@ export const BUCKETS = [
   { key: 'queued', label: 'Queued' },
   { key: 'failed', label: 'Failed' },
   { key: 'launching', label: 'Launching' },
+  // asleep in the warm pool, counted beside the total (absent from a status with none)
+  { key: 'warm', label: 'Warm pool' },
 ];
 
 /** A condition's status, coloured, with its reason and message on hover. */

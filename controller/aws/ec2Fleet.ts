@@ -1,11 +1,12 @@
 /**
  * Fleet on AWS: an Auto Scaling group's instances (Auto Scaling), their details (EC2) and whether their SSM
  * agent is online (Systems Manager). One pass costs a handful of paginated calls, never one per host:
- * 1 DescribeAutoScalingGroups page + ceil(n/100) DescribeInstances + ceil(n/50) DescribeInstanceInformation.
+ * 1 DescribeAutoScalingGroups page + ceil(n/100) DescribeInstances + ceil(n/50) DescribeInstanceInformation,
+ * and, for a group with a warm pool, ceil(w/50) DescribeWarmPool pages (its instances are not in the group's list).
  */
 import {
   type AutoScalingClient, CompleteLifecycleActionCommand, DescribeAutoScalingGroupsCommand, DescribeLifecycleHooksCommand,
-  RecordLifecycleActionHeartbeatCommand, SetInstanceHealthCommand,
+  DescribeWarmPoolCommand, RecordLifecycleActionHeartbeatCommand, SetInstanceHealthCommand,
 } from '@aws-sdk/client-auto-scaling';
 import { DescribeInstancesCommand, type EC2Client } from '@aws-sdk/client-ec2';
 import { DescribeInstanceInformationCommand, type SSMClient } from '@aws-sdk/client-ssm';
@@ -18,6 +19,8 @@ import { sdkErrorCode, sdkErrorMessage } from './sdkErrors.ts';
 export const DESCRIBE_INSTANCES_BATCH = 100;
 /** DescribeInstanceInformation takes at most 50 ids in its InstanceIds filter. */
 export const INSTANCE_INFORMATION_BATCH = 50;
+/** DescribeWarmPool returns at most 50 instances a page. */
+export const WARM_POOL_PAGE = 50;
 
 export interface Ec2FleetOptions {
   autoScaling: AutoScalingClient;
@@ -29,6 +32,25 @@ export interface Ec2FleetOptions {
 export function chunk<T>(items: readonly T[], size: number): T[][] {
   const out: T[][] = [];
   for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
+  return out;
+}
+
+interface Member {
+  instanceId: string;
+  lifecycleState: string;
+  availabilityZone?: string;
+}
+
+function toMembers(instances: Array<{ InstanceId?: string; LifecycleState?: string; AvailabilityZone?: string }> | undefined): Member[] {
+  const out: Member[] = [];
+  for (const i of instances ?? []) {
+    if (i.InstanceId === undefined) continue;
+    out.push({
+      instanceId: i.InstanceId,
+      lifecycleState: i.LifecycleState ?? 'Unknown',
+      ...(i.AvailabilityZone !== undefined ? { availabilityZone: i.AvailabilityZone } : {}),
+    });
+  }
   return out;
 }
 
@@ -80,9 +102,10 @@ export class Ec2Fleet implements Fleet {
     });
   }
 
-  private async groupMembers(groupName: string, signal?: AbortSignal) {
-    const members: Array<{ instanceId: string; lifecycleState: string; availabilityZone?: string }> = [];
+  private async groupMembers(groupName: string, signal?: AbortSignal): Promise<Member[]> {
+    const members: Member[] = [];
     let found = false;
+    let warmPool = false;
     let nextToken: string | undefined;
     do {
       const page = await callAws('DescribeAutoScalingGroups', this.onCall, () => this.autoScaling.send(
@@ -91,14 +114,8 @@ export class Ec2Fleet implements Fleet {
       for (const group of page.AutoScalingGroups ?? []) {
         if (group.AutoScalingGroupName !== groupName) continue;
         found = true;
-        for (const i of group.Instances ?? []) {
-          if (i.InstanceId === undefined) continue;
-          members.push({
-            instanceId: i.InstanceId,
-            lifecycleState: i.LifecycleState ?? 'Unknown',
-            ...(i.AvailabilityZone !== undefined ? { availabilityZone: i.AvailabilityZone } : {}),
-          });
-        }
+        warmPool ||= group.WarmPoolConfiguration !== undefined || (group.WarmPoolSize ?? 0) > 0;
+        members.push(...toMembers(group.Instances));
       }
       nextToken = page.NextToken;
     } while (nextToken);
@@ -106,6 +123,23 @@ export class Ec2Fleet implements Fleet {
       throw new NotFoundError(`Auto Scaling group ${JSON.stringify(groupName)} not found: check the fleet's `
         + 'spec.autoScalingGroupName and the controller\'s AWS_REGION');
     }
+    if (!warmPool) return members;
+    // An instance moving between the pool and the group may show in both lists for a moment: the group's wins.
+    const inGroup = new Set(members.map((m) => m.instanceId));
+    return [...members, ...(await this.warmPoolMembers(groupName, signal)).filter((m) => !inGroup.has(m.instanceId))];
+  }
+
+  /** The warm pool's instances, in Warmed:* states (the group's Instances never list them). */
+  private async warmPoolMembers(groupName: string, signal?: AbortSignal): Promise<Member[]> {
+    const members: Member[] = [];
+    let nextToken: string | undefined;
+    do {
+      const page = await callAws('DescribeWarmPool', this.onCall, () => this.autoScaling.send(
+        new DescribeWarmPoolCommand({ AutoScalingGroupName: groupName, MaxRecords: WARM_POOL_PAGE, NextToken: nextToken }),
+        { abortSignal: signal }));
+      members.push(...toMembers(page.Instances));
+      nextToken = page.NextToken;
+    } while (nextToken);
     return members;
   }
 

@@ -46,7 +46,7 @@ function maxUnavailable(value: string): string {
 interface SimulateFlags {
   hosts: number; maxUnavailable: string; syncSeconds: number; pollSeconds: number; resyncSeconds: number; seed: number;
   failRate: number; maxAttempts: number; maxFailures: number; scaleOut: number; scaleOutAt?: number; bumpAt?: number;
-  crashAt?: number; throttleRate: number; paused?: boolean; agentDelaySeconds: number; maxSeconds?: number;
+  crashAt?: number; throttleRate: number; paused?: boolean; agentDelaySeconds: number; warmPool: number; maxSeconds?: number;
   faults?: number; faultPlan?: string; output: 'json' | 'text';
 }
 
@@ -66,7 +66,9 @@ export function registerSimulate(program: Command, session: Session): void {
     .option('--fail-rate <f>', 'share of syncs that fail', fraction(1), d.failRate)
     .option('--max-attempts <n>', 'attempts per host before it is marked failed', wholeNumber(1, 100), d.maxAttempts)
     .option('--max-failures <n>', 'failed hosts that halt the rollout', wholeNumber(1, 100_000), d.maxFailures)
-    .option('--scale-out <n>', 'instances launched during the rollout (held in Pending:Wait)', wholeNumber(0, 100_000), d.scaleOut)
+    .option('--scale-out <n>', 'instances launched during the rollout (held in Pending:Wait); taken from the warm pool first', wholeNumber(0, 100_000), d.scaleOut)
+    .option('--warm-pool <n>', 'instances the group keeps stopped in a warm pool (each synced as it launches into the pool, '
+      + 'and again when it leaves it)', wholeNumber(0, 100_000), d.warmPool)
     .option('--scale-out-at <s>', 'when, in seconds after the deploy (default 0)', seconds(0, DAY))
     .option('--bump-at <s>', 'bump the desired revision again at this second', seconds(0, DAY))
     .option('--crash-at <s>', 'kill the controller at this second and start a new one at once', seconds(0, DAY))
@@ -85,7 +87,7 @@ export function registerSimulate(program: Command, session: Session): void {
         pollSeconds: flags.pollSeconds, resyncSeconds: flags.resyncSeconds, seed: flags.seed, failRate: flags.failRate,
         maxAttempts: flags.maxAttempts, maxFailures: flags.maxFailures, scaleOut: flags.scaleOut,
         scaleOutAt: flags.scaleOutAt ?? null, bumpAt: flags.bumpAt ?? null, crashAt: flags.crashAt ?? null,
-        throttleRate: flags.throttleRate, paused: flags.paused === true, agentDelaySeconds: flags.agentDelaySeconds,
+        throttleRate: flags.throttleRate, paused: flags.paused === true, agentDelaySeconds: flags.agentDelaySeconds, warmPool: flags.warmPool,
         maxSeconds: flags.maxSeconds ?? null, faults: flags.faults ?? null,
         ...(flags.faultPlan !== undefined ? { faultPlan: readFaultPlan(flags.faultPlan) } : {}),
       });
@@ -95,6 +97,7 @@ export function registerSimulate(program: Command, session: Session): void {
   example(command,
     'fleetsync simulate --hosts 400 --max-unavailable 25% --sync-seconds 60 --output text',
     'fleetsync simulate --hosts 120 --fail-rate 0.05 --crash-at 90 --scale-out 10 --scale-out-at 30',
+    'fleetsync simulate --hosts 40 --warm-pool 5 --scale-out 5 --scale-out-at 120 --output text',
     'fleetsync simulate --hosts 6 --max-unavailable 2 --sync-seconds 20 --faults 42 --output text');
 }
 
@@ -135,6 +138,10 @@ function summary(r: SimulateResult): string {
       lines.push(`  rollout ${i + 1}: ${ro.revision} at ${ro.startedAtSeconds}s over ${ro.inServiceAtStart} in-service host(s):`
         + ` unavailable at once ${ro.maxUnavailableObserved} of ${ro.maxUnavailableAllowed} allowed`);
     }
+  }
+  if (r.warmPool) {
+    lines.push(`  warm pool: ${r.warmPool.drawn} drawn by the scale-out, ${r.warmPool.asleep.length} asleep at the end; `
+      + `commands sent to stopped instances: ${r.warmPool.commandsToAsleep}`);
   }
   if (r.faultPlan) {
     lines.push(`  faults injected: ${Object.entries(r.faultsInjected).map(([k, n]) => `${k}=${n}`).join(' ') || 'none'}`

@@ -28,7 +28,8 @@ export function rolloutPhase(doc: FleetDocument): string {
 
 export function countsLine(status: FleetStatus): string {
   const c = status.hostCounts;
-  return `${c.total} total: ${c.inSync} in sync, ${c.syncing} syncing, ${c.queued} queued, ${c.failed} failed, ${c.launching} launching`;
+  return `${c.total} total: ${c.inSync} in sync, ${c.syncing} syncing, ${c.queued} queued, ${c.failed} failed, ${c.launching} launching`
+    + (c.warm ? `; ${c.warm} asleep in the warm pool` : '');
 }
 
 function indent(text: string): string {

@@ -4,13 +4,16 @@
  *   - an added host starts in Pending:Wait and is put InService only when the controller completes its
  *     lifecycle action with CONTINUE; ABANDON makes it leave the group at once;
  *   - a removed host (scaled in, or marked unhealthy) goes Terminating and leaves the group `terminatingMs`
- *     later (the next list or scale after that time removes it).
+ *     later (the next list or scale after that time removes it);
+ *   - with a warm pool, the group keeps that many hosts stopped beside it: each starts in Warmed:Pending:Wait and
+ *     is stopped (Warmed:Stopped, its agent offline) on CONTINUE; scaling up starts stopped hosts first (back to
+ *     Pending:Wait), then adds new ones, and the pool is refilled.
  * Unlike an Auto Scaling group nothing replaces a host that left: the group holds what `scale` asked for.
  * The ref's autoScalingGroupName names the local group (the demo fleet's is `demo`).
  */
 import type { Clock } from '../ports/clock.ts';
 import type { Fleet, FleetRef, Instance, LifecycleResult } from '../ports/fleet.ts';
-import { isLeaving } from '../ports/fleet.ts';
+import { isHookWaiting, isLeaving, isWarm } from '../ports/fleet.ts';
 import { NotFoundError } from '../errors.ts';
 import { ValidationError } from '../../state/validate.ts';
 import { newInstanceId, type GroupFile, type LocalGroup, type LocalInstance } from './localGroup.ts';
@@ -28,7 +31,11 @@ export interface ScaleResult {
   after: number;
   added: string[];
   removing: string[];
+  /** hosts launched into the warm pool (Warmed:Pending:Wait) to refill it */
+  warmed: string[];
 }
+
+const asleep = (i: LocalInstance): boolean => i.lifecycleState === 'Warmed:Stopped' || i.lifecycleState === 'Warmed:Hibernated';
 
 export const DEFAULT_TERMINATING_MS = 2_000;
 export const MAX_LOCAL_HOSTS = 50;
@@ -76,7 +83,8 @@ export class LocalFleet implements Fleet {
       launchTimeMs: i.launchTimeMs,
       privateIp: '127.0.0.1',
       availabilityZone: 'local',
-      agentOnline: true,
+      // a stopped host's agent is not running: nothing can reach it until it leaves the pool
+      agentOnline: !asleep(i),
     }));
   }
 
@@ -89,9 +97,9 @@ export class LocalFleet implements Fleet {
       const instance = instances[index];
       if (!instance) throw new NotFoundError(`instance ${instanceId} is not in the local group ${ref.autoScalingGroupName} (it has left)`);
       // As with Auto Scaling: completing an action that is no longer waiting changes nothing.
-      if (instance.lifecycleState !== 'Pending:Wait') return { changed: false, value: undefined };
-      if (result === 'CONTINUE') instance.lifecycleState = 'InService';
-      else instances.splice(index, 1);
+      if (!isHookWaiting(instance.lifecycleState)) return { changed: false, value: undefined };
+      if (result === 'ABANDON') instances.splice(index, 1);
+      else instance.lifecycleState = isWarm(instance.lifecycleState) ? 'Warmed:Stopped' : 'InService';
       return { changed: true, value: undefined };
     }, result === 'ABANDON' ? [instanceId] : []);
   }
@@ -114,33 +122,46 @@ export class LocalFleet implements Fleet {
   }
 
   /**
-   * Sets the number of hosts in a group that are not leaving. New hosts get a folder (with `media/` and `var/`)
-   * and start in `lifecycleState` (Pending:Wait, as under a launch hook); removing takes the newest hosts first,
-   * which go Terminating. `create` makes the group when it does not exist.
+   * Sets the number of hosts in a group that are not leaving (its warm pool aside). Stopped warm-pool hosts are
+   * started first (Pending:Wait); new hosts get a folder (with `media/` and `var/`) and start in `lifecycleState`
+   * (Pending:Wait, as under a launch hook); removing takes the newest hosts first, which go Terminating.
+   * `warmPool` sets the size of the group's warm pool (kept until changed); the pool is refilled (or shrunk)
+   * to it. `create` makes the group when it does not exist.
    */
-  async scale(args: { group: string; count: number; lifecycleState?: string; create?: boolean }): Promise<ScaleResult> {
+  async scale(args: { group: string; count: number; lifecycleState?: string; create?: boolean; warmPool?: number }): Promise<ScaleResult> {
     if (!Number.isInteger(args.count) || args.count < 0 || args.count > MAX_LOCAL_HOSTS) {
       throw new ValidationError([`a local group holds from 0 to ${MAX_LOCAL_HOSTS} hosts, not ${args.count}`]);
     }
+    if (args.warmPool !== undefined && (!Number.isInteger(args.warmPool) || args.warmPool < 0 || args.count + args.warmPool > MAX_LOCAL_HOSTS)) {
+      throw new ValidationError([`a local group and its warm pool hold from 0 to ${MAX_LOCAL_HOSTS} hosts together, not ${args.count} + ${args.warmPool}`]);
+    }
     const nowMs = this.clock.nowMs();
     const added: string[] = [];
+    const warmed: string[] = [];
+    const created: string[] = [];
+    const newHost = (instances: LocalInstance[], lifecycleState: string, into: string[]): void => {
+      const instance: LocalInstance = { instanceId: newInstanceId(), lifecycleState, launchTimeMs: nowMs + created.length };
+      instances.push(instance);
+      into.push(instance.instanceId);
+      created.push(instance.instanceId);
+    };
     return this.changeAndRetire((file) => {
       if (!file.groups[args.group]) {
         if (!args.create) throw unknownGroup(args.group, file, this.group.file);
         file.groups[args.group] = [];
       }
       const instances = file.groups[args.group]!;
-      const staying = instances.filter((i) => !isLeaving(i.lifecycleState));
+      const staying = instances.filter((i) => !isLeaving(i.lifecycleState) && !isWarm(i.lifecycleState));
       const before = staying.length;
       const removing: string[] = [];
       if (args.count > before) {
-        for (let n = before; n < args.count; n++) {
-          const instance: LocalInstance = {
-            instanceId: newInstanceId(), lifecycleState: args.lifecycleState ?? 'Pending:Wait', launchTimeMs: nowMs + added.length,
-          };
-          instances.push(instance);
+        // Stopped warm-pool hosts first, the oldest first: started, they wait for the launch hook again.
+        const drawn = instances.filter(asleep).sort((a, b) => a.launchTimeMs - b.launchTimeMs).slice(0, args.count - before);
+        for (const instance of drawn) {
+          instance.lifecycleState = args.lifecycleState ?? 'Pending:Wait';
           added.push(instance.instanceId);
         }
+        for (let n = before + drawn.length; n < args.count; n++) newHost(instances, args.lifecycleState ?? 'Pending:Wait', added);
       } else {
         const newestFirst = [...staying].sort((a, b) => b.launchTimeMs - a.launchTimeMs || b.instanceId.localeCompare(a.instanceId));
         for (const instance of newestFirst.slice(0, before - args.count)) {
@@ -149,10 +170,19 @@ export class LocalFleet implements Fleet {
           removing.push(instance.instanceId);
         }
       }
-      return { changed: true, value: { group: args.group, before, after: args.count, added, removing } };
+      if (args.warmPool !== undefined) file.warmPools = { ...file.warmPools, [args.group]: args.warmPool };
+      const poolSize = file.warmPools?.[args.group] ?? 0;
+      const pool = instances.filter((i) => isWarm(i.lifecycleState) && !isLeaving(i.lifecycleState));
+      for (let n = pool.length; n < poolSize; n++) newHost(instances, 'Warmed:Pending:Wait', warmed);
+      for (const instance of pool.sort((a, b) => b.launchTimeMs - a.launchTimeMs).slice(0, Math.max(0, pool.length - poolSize))) {
+        instance.lifecycleState = 'Warmed:Terminating';
+        instance.leaveAtMs = nowMs + this.terminatingMs;
+        removing.push(instance.instanceId);
+      }
+      return { changed: true, value: { group: args.group, before, after: args.count, added, removing, warmed } };
     }, [], async () => {
-      // Folders first, so a host is never listed without its destination.
-      for (const id of added) await this.group.createHostFolder(id);
+      // Folders first, so a host is never listed without its destination (a host drawn from the pool has one).
+      for (const id of created) await this.group.createHostFolder(id);
     });
   }
 

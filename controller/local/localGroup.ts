@@ -25,7 +25,7 @@ export const TERMINATED_FOLDER = '.terminated';
 /** One local instance, as the group file stores it. */
 export interface LocalInstance {
   instanceId: string;
-  /** Pending:Wait, InService, Terminating (the Auto Scaling names) */
+  /** Pending:Wait, InService, Terminating, Warmed:Pending:Wait, Warmed:Stopped (the Auto Scaling names) */
   lifecycleState: string;
   launchTimeMs: number;
   /** Terminating instances leave the group at this time */
@@ -34,8 +34,10 @@ export interface LocalInstance {
 
 export interface GroupFile {
   version: 1;
-  /** group name (the fleet spec's autoScalingGroupName) -> its instances */
+  /** group name (the fleet spec's autoScalingGroupName) -> its instances (its warm pool's among them, Warmed:*) */
   groups: Record<string, LocalInstance[]>;
+  /** group name -> how many instances it keeps in its warm pool (absent: none) */
+  warmPools?: Record<string, number>;
 }
 
 export interface LocalGroupOptions {
@@ -94,6 +96,10 @@ function parseGroupFile(text: string, file: string): GroupFile {
   }
   if (!isRecord(value) || value.version !== 1 || !isRecord(value.groups)) {
     throw new ControlPlaneError(`${file} does not hold { version: 1, groups: {...} }: ${fix}`);
+  }
+  const pools = value.warmPools;
+  if (pools !== undefined && !(isRecord(pools) && Object.values(pools).every((n) => Number.isInteger(n) && (n as number) >= 0))) {
+    throw new ControlPlaneError(`${file}: warmPools must map group names to whole numbers (the warm pool sizes): ${fix}`);
   }
   for (const [name, instances] of Object.entries(value.groups)) {
     const ok = Array.isArray(instances) && instances.every((i) => isRecord(i)

@@ -7,7 +7,7 @@ export interface FleetRef {
 
 export interface Instance {
   instanceId: string;
-  /** the ASG lifecycle state: Pending, Pending:Wait, InService, Terminating, Terminating:Wait, Standby, ... */
+  /** the ASG lifecycle state: Pending, Pending:Wait, InService, Terminating, Standby, Warmed:Pending:Wait, Warmed:Stopped, ... */
   lifecycleState: string;
   privateIp?: string;
   availabilityZone?: string;
@@ -19,7 +19,10 @@ export interface Instance {
 export type LifecycleResult = 'CONTINUE' | 'ABANDON';
 
 export interface Fleet {
-  /** Every instance of the group, with a bounded number of paginated list calls (never one per host). */
+  /**
+   * Every instance of the group and of its warm pool (Warmed:* states), with a bounded number of paginated list
+   * calls (never one per host).
+   */
   list(ref: FleetRef, signal?: AbortSignal): Promise<Instance[]>;
   completeLifecycle(args: { ref: FleetRef; instanceId: string; result: LifecycleResult }): Promise<void>;
   /** Extends the lifecycle hook's heartbeat timeout of a launching host still being synced. */
@@ -33,7 +36,5 @@ export interface Fleet {
   markUnhealthy(args: { ref: FleetRef; instanceId: string }): Promise<void>;
 }
 
-export const isLaunching = (lifecycleState: string): boolean =>
-  lifecycleState === 'Pending' || lifecycleState === 'Pending:Wait';
-export const isLeaving = (lifecycleState: string): boolean =>
-  lifecycleState.startsWith('Terminat') || lifecycleState === 'Detaching' || lifecycleState === 'Detached';
+// What lifecycle states mean is pure logic (the host machine needs it too): kept in state/, named here as before.
+export { isHookWaiting, isLaunching, isLeaving, isWarm, leftWarmPool } from '../../state/lifecycleStates.ts';

@@ -14,7 +14,7 @@ import type { FleetStatus } from '../../state/spec.ts';
 import type { HostContext, HostState } from '../../state/host.ts';
 import type { Clock, Random } from '../ports/clock.ts';
 import type { Commands, SyncParams } from '../ports/commands.ts';
-import { isLaunching, isLeaving, type Fleet, type FleetRef, type Instance } from '../ports/fleet.ts';
+import { isLaunching, isLeaving, leftWarmPool, type Fleet, type FleetRef, type Instance } from '../ports/fleet.ts';
 import type { FleetRecord, Lease, Store } from '../ports/store.ts';
 import type { Traffic } from '../ports/traffic.ts';
 import { MalformedItemError, StaleTokenError } from '../errors.ts';
@@ -128,10 +128,11 @@ export class FleetReconciler implements HostMailbox {
     this.heartbeats = new LifecycleHeartbeats({
       fleetPort: o.fleetPort, clock: o.clock, log: this.log, defaultIntervalMs: o.settings.heartbeatIntervalMs,
       ref: () => this.hookRef(), signal: this.abort.signal, track,
-      // a waiting instance this term has not observed yet (the spec unreadable) is kept waiting too
+      // a waiting instance this term has not observed yet (the spec unreadable) is kept waiting too; a parked
+      // warm one has no hook of ours open
       wanted: (id) => {
         const cell = this.cells.get(id);
-        return cell === undefined || !['failed', 'completing', 'gone'].includes(cell.state);
+        return cell === undefined || !['failed', 'completing', 'gone', 'warm'].includes(cell.state);
       },
     });
     this.effects = new HostEffects({
@@ -429,7 +430,10 @@ export class FleetReconciler implements HostMailbox {
         this.cells.set(inst.instanceId, cell);
       }
       const launching = isLaunching(inst.lifecycleState);
-      const desiredRevision = launching && !cell.snapshot.context.lifecycleCompleted ? plan.launchTarget : spec.revision;
+      // Leaving the warm pool starts a new lifecycle action, whatever the one into the pool ended with.
+      const completed = cell.snapshot.context.lifecycleCompleted
+        && !leftWarmPool(cell.snapshot.context.lifecycleState, inst.lifecycleState);
+      const desiredRevision = launching && !completed ? plan.launchTarget : spec.revision;
       const retryRequestId = spec.retries[inst.instanceId] ?? null;
       const key = [inst.lifecycleState, inst.agentOnline, desiredRevision, retryRequestId, policyKey].join('|');
       if (key === cell.observationKey) continue;
@@ -460,7 +464,7 @@ export class FleetReconciler implements HostMailbox {
       desiredRevision: spec.revision,
       lastCompleteRevision: this.status?.revision ?? null,
       rollout: spec.rollout,
-      inServiceAtStart: this.status?.rollout?.inServiceAtStart ?? hosts.filter((h) => !h.launching).length,
+      inServiceAtStart: this.status?.rollout?.inServiceAtStart ?? hosts.filter((h) => !h.launching && h.state !== 'warm').length,
       hosts,
       pendingGrants: this.pendingGrants,
       haltedBefore: this.status?.rollout?.haltedAtMs !== undefined && this.status.rollout.generation === this.spec!.generation,

@@ -1,10 +1,11 @@
 /**
- * Lifecycle heartbeats for hosts held in Pending:Wait by the group's launch hook, at a pace derived from the
- * hook's own HeartbeatTimeout (the stack allows it from 30 s): the first at first sight (a new instance, or
- * every waiting one right after a takeover), then at most a third of the timeout apart.
+ * Lifecycle heartbeats for hosts held in Pending:Wait (or Warmed:Pending:Wait, launching into the warm pool) by
+ * the group's launch hook, at a pace derived from the hook's own HeartbeatTimeout (the stack allows it from 30 s):
+ * the first at first sight (a new instance, or every waiting one right after a takeover), then at most a third of
+ * the timeout apart.
  */
 import type { Clock } from '../ports/clock.ts';
-import type { Fleet, FleetRef, Instance } from '../ports/fleet.ts';
+import { isHookWaiting, type Fleet, type FleetRef, type Instance } from '../ports/fleet.ts';
 import type { Logger } from '../log.ts';
 
 export interface HeartbeatsOptions {
@@ -25,7 +26,7 @@ export interface HeartbeatsOptions {
 const MIN_INTERVAL_MS = 3_000;
 
 export class LifecycleHeartbeats {
-  /** waiting instances (Pending:Wait at the last list) → when each was last heartbeaten (null: not yet) */
+  /** waiting instances (Pending:Wait or Warmed:Pending:Wait at the last list) → when each was last heartbeaten (null: not yet) */
   private readonly waiting = new Map<string, number | null>();
   private intervalMs: number;
   private timeoutFor: string | null = null;
@@ -40,7 +41,7 @@ export class LifecycleHeartbeats {
     await this.learnTimeout();
     const listed = new Set<string>();
     for (const inst of instances) {
-      if (inst.lifecycleState !== 'Pending:Wait') continue;
+      if (!isHookWaiting(inst.lifecycleState)) continue;
       listed.add(inst.instanceId);
       if (!this.waiting.has(inst.instanceId)) this.waiting.set(inst.instanceId, null);
     }

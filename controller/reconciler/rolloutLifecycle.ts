@@ -8,7 +8,7 @@ import type { FleetSpec, FleetStatus, RolloutRecord } from '../../state/spec.ts'
 import { formatSize } from '../../state/format.ts';
 import type { Artifacts } from '../ports/artifacts.ts';
 import type { Clock } from '../ports/clock.ts';
-import { isLaunching, isLeaving, type Instance } from '../ports/fleet.ts';
+import { isLaunching, isLeaving, isWarm, type Instance } from '../ports/fleet.ts';
 import type { FleetRecord, HistoryEvent, Store } from '../ports/store.ts';
 import { ConflictError } from '../errors.ts';
 import type { Logger } from '../log.ts';
@@ -48,7 +48,8 @@ export class RolloutLifecycle {
    */
   async newGeneration(fleet: FleetRecord, previous: FleetStatus | null, instances: Instance[]): Promise<FleetStatus> {
     const revision = fleet.spec.revision;
-    const inService = instances.filter((i) => !isLaunching(i.lifecycleState) && !isLeaving(i.lifecycleState)).length;
+    const inService = instances.filter((i) => !isLaunching(i.lifecycleState) && !isLeaving(i.lifecycleState)
+      && !isWarm(i.lifecycleState)).length;
     const sameRollout = previous?.rollout?.revision === revision;
     let rollout: RolloutRecord;
     if (sameRollout && previous?.rollout) {

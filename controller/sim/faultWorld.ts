@@ -105,7 +105,8 @@ export class FaultWorld {
         break;
       }
       case 'scaleOut':
-        world.launch(event.count);
+        // from the warm pool first, when the group has one (without, the same launches as ever)
+        world.scaleOut(event.count);
         break;
       case 'scaleIn': {
         const ids = this.inService();

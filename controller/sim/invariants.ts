@@ -14,11 +14,12 @@
  * - registeredAfterAttempt: an in-service host out of its target group is in an attempt (draining, syncing,
  *   verifying, restoring, attemptFailed) or its stored item says it is still out (registration owed).
  * - convergence: once the last fault has ended, the fleet converges within `convergenceBoundMs`.
+ * - noCommandAsleep: no command is sent to an instance stopped (or hibernated) in the warm pool.
  * - launchHookAlive: from one lease duration and a retry period after the last fault (the time a controller may
  *   need to take over), no launching host's hook times out (the group would abandon and replace it): the
  *   controller heartbeats it, or completes it, in time.
  */
-import { isLaunching } from '../ports/fleet.ts';
+import { isLaunching, isWarm } from '../ports/fleet.ts';
 import type { SendArgs } from '../ports/commands.ts';
 import type { Lease } from '../ports/store.ts';
 import { resolveMaxUnavailable } from '../../state/validate.ts';
@@ -27,11 +28,11 @@ import type { FleetSpec } from '../../state/spec.ts';
 import type { MemoryStore } from './memoryStore.ts';
 import type { SimCommands } from './simCommands.ts';
 import type { SimTraffic } from './simTraffic.ts';
-import type { SimWorld } from './simWorld.ts';
+import { isAsleep, type SimWorld } from './simWorld.ts';
 
 export type InvariantName =
   | 'oneCommandPerHost' | 'budget' | 'launchRevision' | 'newestToken' | 'leaderWrites' | 'registeredAfterAttempt'
-  | 'convergence' | 'launchHookAlive';
+  | 'convergence' | 'launchHookAlive' | 'noCommandAsleep';
 
 export interface Violation {
   invariant: InvariantName;
@@ -100,6 +101,8 @@ export class InvariantChecker {
     const twice = args.instanceIds.filter((id, i) => args.instanceIds.indexOf(id) !== i);
     if (twice.length > 0) this.violate('oneCommandPerHost', `${controller} named ${twice.join(',')} twice in one ${args.mode} command (${args.attemptId})`);
     for (const id of args.instanceIds) {
+      const inst = this.o.world.instances.get(id);
+      if (inst && isAsleep(inst)) this.violate('noCommandAsleep', `${controller} sent a ${args.mode} command to ${id}, ${inst.lifecycleState}`);
       const running = this.o.commands.running(id);
       if (running > 0 && this.o.world.instances.has(id)) {
         this.violate('oneCommandPerHost', `${controller} sent a ${args.mode} command (${args.attemptId}) to ${id} while ${running} command(s) ran there`);
@@ -206,9 +209,13 @@ export class InvariantChecker {
 
   // ---- the end ----------------------------------------------------------------------------------------------
 
-  /** Converged means: every live host in service at `revision`, in its target group, with nothing running. */
+  /**
+   * Converged means: every live host in service at `revision`, in its target group, with nothing running; hosts
+   * parked in the warm pool are synced when they leave it, so what they hold meanwhile does not count.
+   */
   worldConverged(revision: string): boolean {
-    return this.o.world.live().every((i) => !isLaunching(i.lifecycleState) && i.revision === revision
+    return this.o.world.live().filter((i) => isLaunching(i.lifecycleState) || !isWarm(i.lifecycleState))
+      .every((i) => !isLaunching(i.lifecycleState) && i.revision === revision
       && !this.o.traffic.isDeregistered(i.instanceId) && this.o.commands.running(i.instanceId) === 0);
   }
 

@@ -5,7 +5,7 @@
 import type { Commands, InvocationResult, SendArgs } from '../ports/commands.ts';
 import { MAX_TARGETS_PER_SEND } from '../ports/commands.ts';
 import { ControlPlaneError, NotFoundError } from '../errors.ts';
-import type { SimInstance, SimWorld } from './simWorld.ts';
+import { isAsleep, type SimInstance, type SimWorld } from './simWorld.ts';
 
 interface SimInvocation {
   instanceId: string;
@@ -82,6 +82,11 @@ export class SimCommands implements Commands {
         this.sentAttempts.add(key);
       }
       if (!host) return { instanceId, doneAtMs: now, outcome: 'failed', settled: true, cancelled: false };
+      // SSM refuses a stopped instance (InvalidInstanceId); counted, as the controller must never try.
+      if (isAsleep(host)) {
+        this.world.commandsToAsleep += 1;
+        return { instanceId, doneAtMs: now, outcome: 'failed', settled: true, cancelled: false };
+      }
       if (host.running > 0) return { instanceId, doneAtMs: now + 1000, outcome: 'busy', settled: false, cancelled: false };
       host.running += 1;
       if (args.mode === 'sync') host.syncing += 1;
@@ -123,7 +128,10 @@ export class SimCommands implements Commands {
     if (!inv.settled) {
       inv.settled = true;
       if (host && inv.outcome !== 'busy') this.release(host, command.mode);
-      if (host && inv.outcome === 'success' && command.mode === 'sync') host.revision = command.revision;
+      if (host && inv.outcome === 'success' && command.mode === 'sync') {
+        host.revision = command.revision;
+        this.world.note(host.instanceId, `synced ${command.revision}`);
+      }
     }
     if (inv.outcome === 'busy') {
       return { instanceId: inv.instanceId, status: 'busy', exitCode: 75, error: 'another sync holds the host lock' };

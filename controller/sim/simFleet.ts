@@ -1,11 +1,12 @@
 /** The Fleet port over the simulated group, counting requests as the AWS calls they stand for. */
-import type { Fleet, FleetRef, Instance, LifecycleResult } from '../ports/fleet.ts';
+import { isHookWaiting, isWarm, type Fleet, type FleetRef, type Instance, type LifecycleResult } from '../ports/fleet.ts';
 import { NotFoundError } from '../errors.ts';
 import type { SimWorld } from './simWorld.ts';
 
-/** DescribeInstances returns up to 1,000 per page, DescribeInstanceInformation up to 50. */
+/** DescribeInstances returns up to 1,000 per page, DescribeInstanceInformation and DescribeWarmPool up to 50. */
 const INSTANCES_PAGE = 1000;
 const AGENT_PAGE = 50;
+const WARM_POOL_PAGE = 50;
 
 export class SimFleet implements Fleet {
   /** Present only when the simulated hook has a timeout, as a group without one would answer nothing useful. */
@@ -25,6 +26,10 @@ export class SimFleet implements Fleet {
     const { world } = this;
     world.request('DescribeAutoScalingGroups');
     const live = world.live();
+    if ((world.options.warmPool ?? 0) > 0) {
+      const inPool = live.filter((i) => isWarm(i.lifecycleState)).length;
+      for (let i = 0; i < Math.max(1, Math.ceil(inPool / WARM_POOL_PAGE)); i++) world.request('DescribeWarmPool');
+    }
     for (let i = 0; i < Math.max(1, Math.ceil(live.length / INSTANCES_PAGE)); i++) world.request('DescribeInstances');
     for (let i = 0; i < Math.max(1, Math.ceil(live.length / AGENT_PAGE)); i++) world.request('DescribeInstanceInformation');
     const now = world.options.clock.nowMs();
@@ -40,13 +45,17 @@ export class SimFleet implements Fleet {
     this.world.request('CompleteLifecycleAction');
     const inst = this.world.instances.get(args.instanceId);
     if (!inst) return Promise.reject(new NotFoundError(`instance ${args.instanceId} is gone`));
-    if (inst.lifecycleState !== 'Pending:Wait') return Promise.resolve();
+    if (!isHookWaiting(inst.lifecycleState)) return Promise.resolve();
     this.world.completions.push({
       instanceId: inst.instanceId, result: args.result, revision: inst.revision, intended: this.world.intendedRevision(),
       atMs: this.world.options.clock.nowMs(),
     });
-    if (args.result === 'CONTINUE') inst.lifecycleState = 'InService';
-    else this.world.terminate(inst.instanceId);
+    this.world.note(inst.instanceId, args.result);
+    if (args.result === 'ABANDON') {
+      this.world.terminate(inst.instanceId);
+      if (isWarm(inst.lifecycleState)) this.world.refillPool();
+    } else if (isWarm(inst.lifecycleState)) this.world.sleep(inst);
+    else this.world.move(inst, 'InService');
     return Promise.resolve();
   }
 
@@ -54,7 +63,7 @@ export class SimFleet implements Fleet {
     this.world.request('RecordLifecycleActionHeartbeat');
     const inst = this.world.instances.get(args.instanceId);
     const timeoutMs = this.world.options.hookTimeoutMs;
-    if (inst?.lifecycleState === 'Pending:Wait' && inst.hookDeadlineMs !== undefined && timeoutMs) {
+    if (inst && isHookWaiting(inst.lifecycleState) && inst.hookDeadlineMs !== undefined && timeoutMs) {
       inst.hookDeadlineMs = this.world.options.clock.nowMs() + timeoutMs;
     }
     return Promise.resolve();

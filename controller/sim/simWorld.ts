@@ -1,8 +1,9 @@
 /**
- * The simulated world behind the sim adapters: an Auto Scaling group's instances, what each host's disk
- * holds, the commands running on them, and a count of every control-plane request by operation.
+ * The simulated world behind the sim adapters: an Auto Scaling group's instances (and its warm pool's), what
+ * each host's disk holds, the commands running on them, and a count of every control-plane request by operation.
  */
 import type { Clock, Random } from '../ports/clock.ts';
+import { isHookWaiting, isWarm } from '../ports/fleet.ts';
 import { ThrottledError } from '../errors.ts';
 
 const SDK_MAX_ATTEMPTS = 3;
@@ -18,9 +19,13 @@ export interface SimInstance {
   running: number;
   /** syncs among them: a probe reads, it does not take a host out of service */
   syncing: number;
-  /** when the launch hook times out, while in Pending:Wait with a hook timeout set */
+  /** when the launch hook times out, while in Pending:Wait (or Warmed:Pending:Wait) with a hook timeout set */
   hookDeadlineMs?: number;
 }
+
+/** A stopped instance keeps its disk, but its agent is offline and no command can reach it. */
+export const isAsleep = (inst: SimInstance): boolean =>
+  inst.lifecycleState === 'Warmed:Stopped' || inst.lifecycleState === 'Warmed:Hibernated';
 
 export interface SimWorldOptions {
   clock: Clock;
@@ -38,6 +43,11 @@ export interface SimWorldOptions {
    * is abandoned by the group (DefaultResult ABANDON) and replaced. Unset: hooks never time out.
    */
   hookTimeoutMs?: number | null;
+  /**
+   * Instances the group keeps in its warm pool (launched through Warmed:Pending:Wait, then stopped); a scale-out
+   * draws from it first and it is refilled. Unset or 0: no warm pool.
+   */
+  warmPool?: number;
 }
 
 export class SimWorld {
@@ -51,6 +61,12 @@ export class SimWorld {
   maxRunningPerHost = 0;
   /** in-service hosts running a command at once, at most */
   maxInServiceBusy = 0;
+  /** commands sent to an instance stopped in the warm pool (SSM refuses them; the controller must not try) */
+  commandsToAsleep = 0;
+  /** instances taken from the warm pool into the group */
+  drawnFromPool = 0;
+  /** what each instance launched into the warm pool went through: its lifecycle states, syncs and CONTINUEs */
+  readonly warmJourneys = new Map<string, string[]>();
   /** the revision a launching host should run when let into service (set by the simulation) */
   intendedRevision: () => string | null = () => null;
   private nextId = 1;
@@ -106,6 +122,60 @@ export class SimWorld {
     this.instances.delete(instanceId);
   }
 
+  /** Launches into the warm pool, held by the launch hook in Warmed:Pending:Wait (no hook: straight to sleep). */
+  launchWarm(count: number): string[] {
+    const ids = this.launch(count);
+    for (const id of ids) {
+      const inst = this.instances.get(id)!;
+      this.warmJourneys.set(id, []);
+      if (this.options.lifecycleHook) this.move(inst, 'Warmed:Pending:Wait');
+      else this.sleep(inst);
+    }
+    return ids;
+  }
+
+  /** Notes a step of a warm-pool instance's journey (others are not followed). */
+  note(instanceId: string, step: string): void {
+    this.warmJourneys.get(instanceId)?.push(step);
+  }
+
+  move(inst: SimInstance, lifecycleState: string): void {
+    inst.lifecycleState = lifecycleState;
+    this.note(inst.instanceId, lifecycleState);
+  }
+
+  /** Keeps the warm pool at its size, as the group does after a scale-out took from it. */
+  refillPool(): string[] {
+    const size = this.options.warmPool ?? 0;
+    const inPool = this.live().filter((i) => isWarm(i.lifecycleState)).length;
+    return size > inPool ? this.launchWarm(size - inPool) : [];
+  }
+
+  /** Stops an instance in the pool once its launch into it is complete. */
+  sleep(inst: SimInstance): void {
+    this.move(inst, 'Warmed:Stopped');
+    inst.agentOnlineAtMs = Number.POSITIVE_INFINITY;
+    delete inst.hookDeadlineMs;
+  }
+
+  /**
+   * A scale-out by `count`: stopped warm instances are started first (held again by the launch hook in
+   * Pending:Wait, their agent back after the usual delay), the rest launched new; then the pool is refilled.
+   */
+  scaleOut(count: number): string[] {
+    const now = this.options.clock.nowMs();
+    const asleep = this.live().filter(isAsleep).sort((a, b) => a.instanceId.localeCompare(b.instanceId)).slice(0, count);
+    for (const inst of asleep) {
+      this.move(inst, this.options.lifecycleHook ? 'Pending:Wait' : 'InService');
+      inst.agentOnlineAtMs = now + this.options.agentDelayMs;
+      if (this.options.lifecycleHook && this.options.hookTimeoutMs) inst.hookDeadlineMs = now + this.options.hookTimeoutMs;
+    }
+    this.drawnFromPool += asleep.length;
+    const ids = [...asleep.map((i) => i.instanceId), ...this.launch(count - asleep.length)];
+    this.refillPool();
+    return ids;
+  }
+
   /**
    * Abandons the launching instances whose hook timed out, as the group does: each is recorded as an ABANDON,
    * terminated and replaced by a new launch. Returns how many.
@@ -114,10 +184,12 @@ export class SimWorld {
     const now = this.options.clock.nowMs();
     let expired = 0;
     for (const inst of [...this.instances.values()]) {
-      if (inst.lifecycleState !== 'Pending:Wait' || inst.hookDeadlineMs === undefined || now < inst.hookDeadlineMs) continue;
+      if (!isHookWaiting(inst.lifecycleState) || inst.hookDeadlineMs === undefined || now < inst.hookDeadlineMs) continue;
       this.completions.push({ instanceId: inst.instanceId, result: 'ABANDON', revision: inst.revision, intended: this.intendedRevision(), atMs: now });
+      this.note(inst.instanceId, 'ABANDON (hook timed out)');
       this.terminate(inst.instanceId);
-      this.launch(1);
+      if (isWarm(inst.lifecycleState)) this.launchWarm(1);
+      else this.launch(1);
       expired += 1;
     }
     return expired;

@@ -9,7 +9,8 @@ import { DEFAULT_LEADER_SETTINGS } from '../leader.ts';
 import { silentLogger, type Logger } from '../log.ts';
 import { VirtualClock } from './virtualClock.ts';
 import { seededRandom } from './random.ts';
-import { SimWorld } from './simWorld.ts';
+import { SimWorld, isAsleep } from './simWorld.ts';
+import { isWarm } from '../ports/fleet.ts';
 import { SimFleet } from './simFleet.ts';
 import { SimCommands } from './simCommands.ts';
 import { SimTraffic } from './simTraffic.ts';
@@ -40,6 +41,8 @@ export interface SimulateOptions {
   paused: boolean;
   /** how long a new instance's agent takes to come online */
   agentDelaySeconds: number;
+  /** instances the group keeps in a warm pool (stopped); a scale-out draws from them first */
+  warmPool: number;
   /** give up after this much virtual time from the deploy (default: 3 x sequentialSeconds + 1 hour) */
   maxSeconds: number | null;
   /** a fault plan drawn from this seed: faults from the deploy until the plan's stop, then the run must converge */
@@ -52,7 +55,7 @@ export interface SimulateOptions {
 export const SIMULATE_DEFAULTS: SimulateOptions = {
   hosts: 100, maxUnavailable: '25%', syncSeconds: 60, pollSeconds: 5, resyncSeconds: 30, seed: 1, failRate: 0,
   maxAttempts: 3, maxFailures: 1, scaleOut: 0, scaleOutAt: null, bumpAt: null, crashAt: null, throttleRate: 0,
-  paused: false, agentDelaySeconds: 0, maxSeconds: null, faults: null,
+  paused: false, agentDelaySeconds: 0, warmPool: 0, maxSeconds: null, faults: null,
 };
 
 export interface SimulateResult {
@@ -77,6 +80,17 @@ export interface SimulateResult {
   lifecycleAbandoned: number;
   syncCommandsPerHost: number;
   finalStatus: { revision: string | null; hostCounts: FleetStatus['hostCounts'] | null };
+  /** with a warm pool: what it became (present only with --warm-pool) */
+  warmPool?: {
+    /** instances stopped in the pool at the end, and the revision each holds (synced again when it leaves) */
+    asleep: Array<{ instanceId: string; revision: string | null }>;
+    /** instances the scale-out took from the pool instead of launching new ones */
+    drawn: number;
+    /** commands sent to stopped instances (SSM would refuse them): 0 is the promise */
+    commandsToAsleep: number;
+    /** what each instance launched into the pool went through (lifecycle states, syncs, CONTINUE) */
+    journeys: Array<{ instanceId: string; steps: string[] }>;
+  };
   /** what each launched host ran when it was let into service (for tests) */
   launchedInService: Array<{ instanceId: string; revision: string | null }>;
   /** invariant violations seen at any step (see invariants.ts); 0 is the promise */
@@ -133,7 +147,7 @@ export async function simulate(input: Partial<SimulateOptions> = {}): Promise<Si
   const controllerRandom = seededRandom(options.seed);
   const world = new SimWorld({
     clock, random: seededRandom(options.seed ^ 0x5bd1e995), throttleRate: 0, lifecycleHook: true,
-    agentDelayMs: options.agentDelaySeconds * 1000, imageRevision: REVISIONS[0]!,
+    agentDelayMs: options.agentDelaySeconds * 1000, imageRevision: REVISIONS[0]!, warmPool: options.warmPool,
   });
   const allowedAtStart = resolveMaxUnavailable(options.maxUnavailable, options.hosts);
   const lowerBoundMs = Math.ceil(options.hosts / allowedAtStart) * options.syncSeconds * 1000;
@@ -158,6 +172,7 @@ export async function simulate(input: Partial<SimulateOptions> = {}): Promise<Si
   });
   const checker = new InvariantChecker({ fleet: FLEET, world, store, commands, traffic, maxUnavailable: options.maxUnavailable });
   world.launch(options.hosts, { inService: true, revision: REVISIONS[0]! });
+  world.refillPool();
   // While paused, launching hosts are meant to get what the whole fleet last reached (rev-0 here).
   world.intendedRevision = () => (plan ? checker.launchTarget : options.paused ? REVISIONS[0]! : operator.desired);
 
@@ -172,8 +187,10 @@ export async function simulate(input: Partial<SimulateOptions> = {}): Promise<Si
   let storeAtConvergence = { reads: 0, writes: 0 };
   let lastEventAtMs = 0;
 
+  // Hosts parked in the warm pool are counted beside the total; every other live instance must be in sync.
   const isConverged = (status: FleetStatus): boolean => status.revision === operator.desired
-    && status.hostCounts.inSync === status.hostCounts.total && status.hostCounts.total === world.live().length;
+    && status.hostCounts.inSync === status.hostCounts.total
+    && status.hostCounts.total + (status.hostCounts.warm ?? 0) === world.live().length;
   const noteConverged = (): void => {
     convergedAtMs = clock.nowMs();
     callsAtConvergence = new Map(world.calls);
@@ -235,7 +252,8 @@ export async function simulate(input: Partial<SimulateOptions> = {}): Promise<Si
 
   // t0: the deploy. Counting starts here.
   t0 = clock.nowMs();
-  const hostsAtT0 = world.live().length;
+  // In service at the deploy: the budget's base (instances asleep in the warm pool serve nothing).
+  const hostsAtT0 = world.live().filter((i) => !isWarm(i.lifecycleState)).length;
   world.resetCounts();
   (world.options as { throttleRate: number }).throttleRate = options.throttleRate;
   const storeAtT0 = { reads: store.reads, writes: store.writes };
@@ -251,7 +269,7 @@ export async function simulate(input: Partial<SimulateOptions> = {}): Promise<Si
   };
   const launched = new Set<string>();
   at(options.scaleOutAt ?? (options.scaleOut > 0 ? 0 : null), () => {
-    for (const id of world.launch(options.scaleOut)) launched.add(id);
+    for (const id of world.scaleOut(options.scaleOut)) launched.add(id);
   });
   const bump = async (): Promise<void> => {
     const next = REVISIONS[Math.min(REVISIONS.length - 1, REVISIONS.indexOf(operator.revision) + 1)]!;
@@ -335,6 +353,14 @@ export async function simulate(input: Partial<SimulateOptions> = {}): Promise<Si
     lifecycleAbandoned: completions.filter((c) => c.result === 'ABANDON').length,
     syncCommandsPerHost: Math.round((commands.syncsSent / hosts) * 1000) / 1000,
     finalStatus: { revision: final?.revision ?? null, hostCounts: final?.hostCounts ?? null },
+    ...(options.warmPool > 0 ? {
+      warmPool: {
+        asleep: world.live().filter(isAsleep).map((i) => ({ instanceId: i.instanceId, revision: i.revision }))
+          .sort((a, b) => a.instanceId.localeCompare(b.instanceId)),
+        drawn: world.drawnFromPool, commandsToAsleep: world.commandsToAsleep,
+        journeys: [...world.warmJourneys].map(([instanceId, steps]) => ({ instanceId, steps })),
+      },
+    } : {}),
     launchedInService: completions.filter((c) => c.result === 'CONTINUE' && launched.has(c.instanceId))
       .map((c) => ({ instanceId: c.instanceId, revision: c.revision })),
     invariantViolations: checker.violations.length,

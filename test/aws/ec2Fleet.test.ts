@@ -2,7 +2,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { mockClient } from 'aws-sdk-client-mock';
 import {
   AutoScalingClient, CompleteLifecycleActionCommand, DescribeAutoScalingGroupsCommand, DescribeLifecycleHooksCommand,
-  RecordLifecycleActionHeartbeatCommand, SetInstanceHealthCommand,
+  DescribeWarmPoolCommand, RecordLifecycleActionHeartbeatCommand, SetInstanceHealthCommand,
 } from '@aws-sdk/client-auto-scaling';
 import { DescribeInstancesCommand, EC2Client } from '@aws-sdk/client-ec2';
 import { DescribeInstanceInformationCommand, InvalidInstanceId, SSMClient } from '@aws-sdk/client-ssm';
@@ -131,6 +131,48 @@ describe('Ec2Fleet.list', () => {
     ssmMock.on(DescribeInstanceInformationCommand).resolves({ InstanceInformationList: [] });
     const hosts = await fleet.list(ref);
     expect(hosts[1]).toEqual({ instanceId: b, lifecycleState: 'Terminating', availabilityZone: 'us-east-1a', agentOnline: false });
+  });
+
+  it('lists a warm pool\'s instances (every DescribeWarmPool page) after the group\'s, in their Warmed:* states', async () => {
+    const ids = instanceIds(63);
+    const [a, b] = ids;
+    const pool = ids.slice(2);
+    asgMock.on(DescribeAutoScalingGroupsCommand).resolves({
+      AutoScalingGroups: [{ AutoScalingGroupName: ref.autoScalingGroupName, Instances: [asgInstance(a!, 'InService'), asgInstance(b!, 'Pending:Wait')],
+        WarmPoolConfiguration: { MinSize: 61, PoolState: 'Stopped' }, WarmPoolSize: 61 } as never],
+    });
+    // 61 pool instances over two pages of 50; the first one still launching into the pool, held by the hook
+    const warmState = (i: number) => (i === 0 ? 'Warmed:Pending:Wait' : i % 2 === 0 ? 'Warmed:Hibernated' : 'Warmed:Stopped');
+    asgMock.on(DescribeWarmPoolCommand)
+      .resolvesOnce({ Instances: pool.slice(0, 50).map((id, i) => asgInstance(id, warmState(i))) as never, NextToken: 'warm-2' })
+      // b is leaving the pool: listed by both for a moment
+      .resolvesOnce({ Instances: [...pool.slice(50).map((id, i) => asgInstance(id, warmState(50 + i))), asgInstance(b!, 'Warmed:Stopped')] as never });
+    ec2Mock.on(DescribeInstancesCommand).resolves({ Reservations: [] });
+    ssmMock.on(DescribeInstanceInformationCommand).resolves({ InstanceInformationList: [{ InstanceId: pool[0]!, PingStatus: 'Online' }] });
+
+    const hosts = await fleet.list(ref);
+
+    expect(hosts.map((h) => h.instanceId)).toEqual(ids);
+    expect(hosts[1]!.lifecycleState).toBe('Pending:Wait');
+    expect(hosts[2]).toMatchObject({ lifecycleState: 'Warmed:Pending:Wait', agentOnline: true });
+    expect(hosts[3]).toMatchObject({ lifecycleState: 'Warmed:Stopped', agentOnline: false });
+    expect(hosts[4]!.lifecycleState).toBe('Warmed:Hibernated');
+    expect(asgMock.commandCalls(DescribeWarmPoolCommand).map((c) => c.args[0].input)).toEqual([
+      { AutoScalingGroupName: ref.autoScalingGroupName, MaxRecords: 50 },
+      { AutoScalingGroupName: ref.autoScalingGroupName, MaxRecords: 50, NextToken: 'warm-2' },
+    ]);
+    expect(tally.get('DescribeWarmPool')).toEqual({ ok: 2, throttled: 0, error: 0 });
+  });
+
+  it('asks for no warm pool when the group has none', async () => {
+    const [a] = instanceIds(1);
+    asgMock.on(DescribeAutoScalingGroupsCommand).resolves({
+      AutoScalingGroups: [{ AutoScalingGroupName: ref.autoScalingGroupName, Instances: [asgInstance(a!, 'InService')] } as never],
+    });
+    ec2Mock.on(DescribeInstancesCommand).resolves({ Reservations: [] });
+    ssmMock.on(DescribeInstanceInformationCommand).resolves({ InstanceInformationList: [] });
+    expect(await fleet.list(ref)).toHaveLength(1);
+    expect(asgMock.commandCalls(DescribeWarmPoolCommand)).toHaveLength(0);
   });
 
   it('makes no EC2 or SSM call for an empty group', async () => {

@@ -250,6 +250,12 @@ describe('the task role', () => {
     });
   });
 
+  it('may read a group\'s warm pool (DescribeWarmPool, a describe AWS lets no policy scope to a group)', () => {
+    const reads = taskStatements(full).filter((s) => asList(s.Action as string[]).includes('autoscaling:DescribeWarmPool'));
+    expect(reads.flatMap((s) => asList(s.Resource))).toEqual(['*']);
+    expect(STAR_RESOURCE_ACTIONS).toContain('autoscaling:DescribeWarmPool');
+  });
+
   it('acts on the lifecycle of the named groups only', () => {
     const lifecycle = taskStatements(full).filter((s) => asList(s.Action as string[]).includes('autoscaling:CompleteLifecycleAction'));
     expect(lifecycle.flatMap((s) => asList(s.Resource).map(flat)).sort()).toEqual(['web-prod-asg', 'web-stage-asg'].map((name) =>

@@ -43,6 +43,20 @@ describe('fleetsync local scale', () => {
     expect((await demoGroup()).every((h) => h.lifecycleState === 'Terminating')).toBe(true);
   });
 
+  it('--warm-pool keeps hosts in a warm pool beside the fleet, launched into Warmed:Pending:Wait', async () => {
+    await new LocalFleet({ group: new LocalGroup({ home, clock: realClock }), clock: realClock })
+      .scale({ group: 'demo', count: 1, lifecycleState: 'InService', create: true });
+    const result = await run(['local', 'scale', 'demo', '1', '--warm-pool', '2'], { env: { FLEETSYNC_HOME: home } });
+    expect(result.code, result.stderr).toBe(0);
+    const hosts = await demoGroup();
+    expect(hosts.map((h) => h.lifecycleState)).toEqual(['InService', 'Warmed:Pending:Wait', 'Warmed:Pending:Wait']);
+    expect(result.stdout).toContain('launched into the warm pool');
+    for (const h of hosts.slice(1)) expect(result.stdout).toContain(h.instanceId);
+    const tooMany = await run(['local', 'scale', 'demo', '40', '--warm-pool', '20'], { env: { FLEETSYNC_HOME: home } });
+    expect(tooMany.code).not.toBe(0);
+    expect(tooMany.stderr).toMatch(/warm pool hold from 0 to 50 hosts together/);
+  });
+
   it('FLEETSYNC_HOME defaults to ./.fleetsync', async () => {
     await new LocalFleet({ group: new LocalGroup({ home: path.join(home, '.fleetsync'), clock: realClock }), clock: realClock })
       .scale({ group: 'demo', count: 0, create: true });

@@ -77,6 +77,38 @@ describe('LocalFleet', () => {
     await expect(fleet.completeLifecycle({ ref, instanceId: abandon, result: 'CONTINUE' })).rejects.toBeInstanceOf(NotFoundError);
   });
 
+  it('keeps a warm pool: launched into Warmed:Pending:Wait, stopped on CONTINUE (agent offline), started first on scale-up, refilled', async () => {
+    await fleet.scale({ group: 'demo', count: 1, lifecycleState: 'InService', create: true });
+    clock.now += 1_000;
+    const { warmed, added } = await fleet.scale({ group: 'demo', count: 1, warmPool: 1 });
+    expect(added).toEqual([]);
+    expect(warmed).toHaveLength(1);
+    const warm = warmed[0]!;
+    expect(await exists(path.join(home, 'hosts', warm, 'media'))).toBe(true);
+    expect((await fleet.list(ref)).find((i) => i.instanceId === warm)).toMatchObject({ lifecycleState: 'Warmed:Pending:Wait', agentOnline: true });
+
+    await fleet.completeLifecycle({ ref, instanceId: warm, result: 'CONTINUE' });
+    expect((await fleet.list(ref)).find((i) => i.instanceId === warm)).toMatchObject({ lifecycleState: 'Warmed:Stopped', agentOnline: false });
+    expect((await groupFile()).warmPools).toEqual({ demo: 1 });
+
+    // scaling up starts the stopped host (held by the hook again) and launches a new one into the pool
+    clock.now += 1_000;
+    const up = await fleet.scale({ group: 'demo', count: 2 });
+    expect(up.added).toEqual([warm]);
+    expect(up.warmed).toHaveLength(1);
+    const states = new Map((await fleet.list(ref)).map((i) => [i.instanceId, i.lifecycleState]));
+    expect(states.get(warm)).toBe('Pending:Wait');
+    expect(states.get(up.warmed[0]!)).toBe('Warmed:Pending:Wait');
+    await fleet.completeLifecycle({ ref, instanceId: warm, result: 'CONTINUE' });
+    expect((await fleet.list(ref)).find((i) => i.instanceId === warm)?.lifecycleState).toBe('InService');
+
+    // a smaller pool: the extra warm host leaves, the group's hosts stay
+    const down = await fleet.scale({ group: 'demo', count: 2, warmPool: 0 });
+    expect(down.removing).toEqual(up.warmed);
+    clock.now += 2_000;
+    expect((await fleet.list(ref)).map((i) => i.lifecycleState).sort()).toEqual(['InService', 'InService']);
+  });
+
   it('scaling down takes the newest hosts: Terminating first, then they leave the group', async () => {
     const { added: first } = await fleet.scale({ group: 'demo', count: 2, lifecycleState: 'InService', create: true });
     clock.now += 1_000;

@@ -88,7 +88,9 @@ export class FleetsyncStack extends Stack {
     });
 
     // Nested, so each logical id carries a hash of the exact group name (web-prod and webprod cannot collide),
-    // and keyed by name, not list position: reordering the list must not replace a hook.
+    // and keyed by name, not list position: reordering the list must not replace a hook. A launching hook also
+    // holds warm-pool launches: in Warmed:Pending:Wait going into the pool, and in Pending:Wait again leaving it,
+    // so one hook covers groups with a warm pool (the groups, and their pools, are the operator's, not the stack's).
     const hooks = new Construct(this, 'LaunchHooks');
     for (const groupName of config.autoScalingGroupNames) {
       new autoscaling.CfnLifecycleHook(hooks, groupName.replaceAll('/', '%2F'), {

@@ -9,6 +9,7 @@ import type { InfraConfig } from './config.ts';
 export const STAR_RESOURCE_ACTION_REASONS = {
   'autoscaling:DescribeAutoScalingGroups': 'task: lists a fleet\'s instances and lifecycle states',
   'autoscaling:DescribeLifecycleHooks': 'task: the launch hook\'s heartbeat timeout, which paces lifecycle heartbeats',
+  'autoscaling:DescribeWarmPool': 'task: the instances of a group\'s warm pool (Warmed:* states), which the group\'s list leaves out',
   'ec2:DescribeInstances': 'task: private IP, zone and launch time of each instance',
   'elasticloadbalancing:DescribeTargetHealth': 'task: target health before and after draining',
   'ssm:DescribeInstanceInformation': 'task: SSM agent ping status of each instance',
