@@ -7,8 +7,9 @@
 import { setMaxListeners } from 'node:events';
 import { initialTransition } from 'xstate';
 import { fromRecord, hostMachine, toRecord, transition, type HostEvent, type HostPolicy } from '../../state/hostMachine.ts';
-import { planRollout, type RolloutPlan } from '../../state/rollout.ts';
+import { planRollout, type RolloutHost, type RolloutPlan } from '../../state/rollout.ts';
 import { nextFleetStatus } from '../../state/fleetStatus.ts';
+import { planSteps, type StepPlan } from '../../state/steps.ts';
 import type { Artifacts } from '../ports/artifacts.ts';
 import type { FleetStatus } from '../../state/spec.ts';
 import type { HostContext, HostState } from '../../state/host.ts';
@@ -82,7 +83,10 @@ export class FleetReconciler implements HostMailbox {
   private statusJson = '';
   private statusWrittenAtMs = -Infinity;
   private plan: RolloutPlan | null = null;
+  private stepPlan: StepPlan | null = null;
   private planTimer: (() => void) | null = null;
+  /** the end of a step's pause: the plan looks again then */
+  private stepTimer: { atMs: number; cancel: () => void } | null = null;
   private passTimer: (() => void) | null = null;
   private passFailures = 0;
   private statusTimer: (() => void) | null = null;
@@ -172,6 +176,7 @@ export class FleetReconciler implements HostMailbox {
       this.batcher.stop();
       this.poller.stop();
       this.planTimer?.();
+      this.stepTimer?.cancel();
       this.passTimer?.();
       this.statusTimer?.();
       this.heartbeats.stop();
@@ -454,18 +459,60 @@ export class FleetReconciler implements HostMailbox {
       launching: c.snapshot.context.launching,
       reportedRevision: c.snapshot.context.reportedRevision,
       failedRevision: c.snapshot.context.failedRevision,
+      targetRevision: c.snapshot.context.targetRevision,
       deregistered: c.snapshot.context.deregistered,
     }));
+    const inServiceAtStart = this.status?.rollout?.inServiceAtStart ?? hosts.filter((h) => !h.launching).length;
+    const haltedBefore = this.status?.rollout?.haltedAtMs !== undefined && this.status.rollout.generation === this.spec!.generation;
+    this.stepPlan = this.computeSteps(hosts, haltedBefore);
     this.plan = planRollout({
       desiredRevision: spec.revision,
       lastCompleteRevision: this.status?.revision ?? null,
       rollout: spec.rollout,
-      inServiceAtStart: this.status?.rollout?.inServiceAtStart ?? hosts.filter((h) => !h.launching).length,
+      inServiceAtStart,
       hosts,
       pendingGrants: this.pendingGrants,
-      haltedBefore: this.status?.rollout?.haltedAtMs !== undefined && this.status.rollout.generation === this.spec!.generation,
+      haltedBefore,
+      ...(this.stepPlan ? { stepAllowance: this.stepPlan.allowance } : {}),
     });
     return this.plan;
+  }
+
+  /** A stepped rollout under way: its step now (null without steps, or once the rollout finished). */
+  private computeSteps(hosts: Array<RolloutHost & { targetRevision: string | null }>, haltedBefore: boolean): StepPlan | null {
+    const spec = this.spec!.spec;
+    const rollout = this.status?.rollout;
+    const steps = spec.rollout.steps;
+    if (!steps || !rollout || rollout.revision !== spec.revision || rollout.finishedAtMs !== undefined) return null;
+    const failedAtDesired = hosts.filter((h) => h.state === 'failed' && h.failedRevision === spec.revision).length;
+    return planSteps({
+      steps, inServiceAtStart: rollout.inServiceAtStart, record: rollout.step, desiredRevision: spec.revision,
+      hosts: hosts.map((h) => ({ ...h, granted: this.pendingGrants.has(h.instanceId) })),
+      nowMs: this.now(), promote: spec.rollout.promote,
+      hold: spec.rollout.paused || haltedBefore || failedAtDesired >= spec.rollout.maxFailures,
+    });
+  }
+
+  /** Stores the step the plan moved to (in the status, so a new leader resumes there) and records what happened. */
+  private applySteps(steps: StepPlan | null): void {
+    const rollout = this.status?.rollout;
+    const fleet = this.spec;
+    if (!steps || !rollout || !fleet) return;
+    if (JSON.stringify(rollout.step) !== JSON.stringify(steps.record)) {
+      rollout.step = steps.record;
+      this.statusJson = '';
+      this.scheduleStatus();
+    }
+    if (steps.events.length > 0) this.track(this.lifecycle.steps({ fleet, events: steps.events }));
+    const wakeAtMs = steps.wakeAtMs;
+    if (wakeAtMs !== null && this.stepTimer?.atMs !== wakeAtMs) {
+      this.stepTimer?.cancel();
+      const cancel = this.o.clock.setTimer(Math.max(0, wakeAtMs - this.now()), () => {
+        this.stepTimer = null;
+        this.schedulePlan();
+      });
+      this.stepTimer = { atMs: wakeAtMs, cancel };
+    }
   }
 
   private schedulePlan(): void {
@@ -480,6 +527,7 @@ export class FleetReconciler implements HostMailbox {
     const plan = this.computePlan();
     const now = this.now();
     if (this.specError) return;
+    this.applySteps(this.stepPlan);
     for (const grant of plan.grants) {
       this.pendingGrants.add(grant.instanceId);
       this.deliver(grant.instanceId, { type: 'GRANT', nowMs: now, targetRevision: grant.targetRevision });
