@@ -58,4 +58,98 @@ describe('stepped rollouts', () => {
     expect(status?.rollout?.step).toMatchObject({ index: 3, count: 4, hosts: 20 });
     expect(status?.revision).toBe('v2');
   });
+
+  it('stops at step 1 when its one host fails: halted, the rest of the fleet untouched', async () => {
+    const rollout = { maxUnavailable: 5, maxFailures: 1, maxAttempts: 2, steps: [{ hosts: 1 }, { hosts: '50%' }] };
+    const t = await settledAtV1(10, rollout);
+    t.sim.failRate = 1;
+    const sentBefore = t.commands.syncsSent;
+    await deploy(t, 'v2', rollout);
+    await t.advance(900_000);
+    const status = await t.store.getStatus('web');
+    const history = await t.store.listHistory('web');
+    await t.stop();
+    // one host tried (twice: maxAttempts 2), and no other host was sent a sync
+    expect(t.commands.syncsSent - sentBefore).toBe(2);
+    expect(status?.hostCounts).toMatchObject({ total: 10, failed: 1, queued: 9, syncing: 0 });
+    // the failed sync left its host at v1 too
+    expect(at(t, 'v1')).toBe(10);
+    expect(status?.rollout?.step).toMatchObject({ index: 0, count: 3, hosts: 1 });
+    expect(status?.rollout?.haltedAtMs).toBeTypeOf('number');
+    expect(status?.conditions.find((c) => c.type === 'Progressing')).toMatchObject({ status: 'False', reason: 'RolloutHalted' });
+    expect(stepEvents(history, 'v2')).toEqual(['stepStarted 1/3']);
+    expect(history.some((e) => e.type === 'halted' && e.revision === 'v2')).toBe(true);
+  });
+
+  it('pauses after a step until pauseSeconds have passed', async () => {
+    const rollout = { maxUnavailable: 10, steps: [{ hosts: 2, pauseSeconds: 300 }] };
+    const t = await settledAtV1(10, rollout);
+    await deploy(t, 'v2', rollout);
+    await t.advance(60_000);
+    const duringPause = at(t, 'v2');
+    const paused = (await t.store.getStatus('web'))?.rollout?.step;
+    await t.advance(200_000);
+    const laterInPause = at(t, 'v2');
+    // the pause started once step 1 was in sync (about 25 s in) and lasts 300 s
+    await t.advance(120_000);
+    const history = await t.store.listHistory('web');
+    await t.stop();
+    expect(duringPause).toBe(2);
+    expect(paused).toMatchObject({ index: 0, hosts: 2 });
+    expect(paused?.pauseUntilMs).toBe(paused!.doneAtMs! + 300_000);
+    expect(laterInPause).toBe(2);
+    expect(at(t, 'v2')).toBe(10);
+    expect(stepEvents(history, 'v2')).toEqual(['stepStarted 1/2', 'stepFinished 1/2', 'stepPaused 1/2', 'stepStarted 2/2']);
+  });
+
+  it('a promote cuts the pause short: the next step starts at once', async () => {
+    const rollout = { maxUnavailable: 10, steps: [{ hosts: 2, pauseSeconds: 3_600 }, { hosts: '50%', pauseSeconds: 3_600 }] };
+    const t = await settledAtV1(10, rollout);
+    await deploy(t, 'v2', rollout);
+    await t.advance(60_000);
+    const beforePromote = at(t, 'v2');
+    await deploy(t, 'v2', { ...rollout, promote: { revision: 'v2', step: 1 } });
+    await t.advance(60_000);
+    const afterPromote = at(t, 'v2');
+    const step = (await t.store.getStatus('web'))?.rollout?.step;
+    const history = await t.store.listHistory('web');
+    await t.stop();
+    expect(beforePromote).toBe(2);
+    // step 2 (50%) ran, and its own pause holds: the promote was for step 1 only
+    expect(afterPromote).toBe(5);
+    expect(step).toMatchObject({ index: 1, hosts: 5 });
+    expect(step?.pauseUntilMs).toBeTypeOf('number');
+    expect(stepEvents(history, 'v2')).toEqual([
+      'stepStarted 1/3', 'stepFinished 1/3', 'stepPaused 1/3', 'stepPromoted 1/3', 'stepStarted 2/3', 'stepFinished 2/3', 'stepPaused 2/3',
+    ]);
+  });
+
+  it('a new leader mid-rollout continues at the step the last one stored', async () => {
+    const rollout = { maxUnavailable: 2, steps: [{ hosts: 1 }, { hosts: '60%', pauseSeconds: 600 }] };
+    const t = await settledAtV1(10, rollout);
+    await deploy(t, 'v2', rollout);
+    // step 1 (1 host, 20 s) is done; step 2 runs 2 at a time towards 6
+    await t.advance(45_000);
+    const before = (await t.store.getStatus('web'))?.rollout?.step;
+    const atV2Before = at(t, 'v2');
+    await t.restart();
+    await t.advance(120_000);
+    const resumed = (await t.store.getStatus('web'))?.rollout?.step;
+    const inPause = at(t, 'v2');
+    await t.advance(700_000);
+    const history = await t.store.listHistory('web');
+    await t.stop();
+    expect(before).toMatchObject({ index: 1, hosts: 6 });
+    expect(atV2Before).toBeGreaterThanOrEqual(1);
+    expect(atV2Before).toBeLessThan(6);
+    // the same step, started when the first leader started it, now in its pause
+    expect(resumed).toMatchObject({ index: 1, hosts: 6, startedAtMs: before!.startedAtMs });
+    expect(resumed?.pauseUntilMs).toBeTypeOf('number');
+    expect(inPause).toBe(6);
+    expect(at(t, 'v2')).toBe(10);
+    // nothing recorded twice by the second leader
+    expect(stepEvents(history, 'v2')).toEqual([
+      'stepStarted 1/3', 'stepFinished 1/3', 'stepStarted 2/3', 'stepFinished 2/3', 'stepPaused 2/3', 'stepStarted 3/3',
+    ]);
+  });
 });
