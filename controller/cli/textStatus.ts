@@ -1,5 +1,6 @@
 /** `status` as text: a summary a person reads at a glance, then the conditions and one row per host. */
 import { formatSize } from '../../state/format.ts';
+import { stepLabel } from '../../state/steps.ts';
 import type { Condition, ConditionType, FleetStatus } from '../../state/spec.ts';
 import type { FleetDocument, FleetListDocument } from '../status/fleetDocument.ts';
 import { age, orDash, table } from './output.ts';
@@ -61,6 +62,19 @@ function desiredSize(doc: FleetDocument): string {
   return ` (${formatSize({ files: rollout.files, bytes: rollout.bytes })})`;
 }
 
+/** "step 2/4 (40 hosts): paused until ..." while a stepped rollout of the desired revision is under way */
+export function stepText(doc: FleetDocument, nowMs: number): string | null {
+  const rollout = doc.status?.rollout;
+  const step = rollout?.step;
+  if (!doc.spec.rollout.steps || !step || rollout.revision !== doc.spec.revision) return null;
+  if (rollout.finishedAtMs !== undefined) return `${step.count}/${step.count} done`;
+  const label = stepLabel(step);
+  if (step.pauseUntilMs !== undefined && step.pauseUntilMs > nowMs) {
+    return `${label} in sync; paused for ${age(step.pauseUntilMs - nowMs)} more (fleetsync promote ${doc.metadata.name} goes on now)`;
+  }
+  return step.doneAtMs !== undefined ? `${label} in sync` : `${label} in progress`;
+}
+
 /** A leader confirms its status every resync (30 s by default): several minutes without means none is acting. */
 const STALE_STATUS_MS = 120_000;
 
@@ -83,6 +97,8 @@ export function fleetText(doc: FleetDocument, nowMs: number): string {
     `  reached:   ${orDash(status?.revision)}  (the revision every live host runs)`,
     `  rollout:   ${rolloutPhase(doc)}`,
   ];
+  const step = stepText(doc, nowMs);
+  if (step !== null) lines.push(`  step:      ${step}`);
   if (!status) {
     lines.push('  status:    not observed yet: is a controller running for this table?');
   } else {
