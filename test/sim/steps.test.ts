@@ -6,6 +6,8 @@
 import { describe, expect, it } from 'vitest';
 import type { HistoryEvent } from '../../controller/ports/store.ts';
 import { startSimController, type SimController } from '../support/simController.ts';
+import { simulate } from '../../controller/sim/simulate.ts';
+import { run } from '../cli/cliHarness.ts';
 
 /** in-service hosts running `revision` */
 function at(t: SimController, revision: string): number {
@@ -151,5 +153,39 @@ describe('stepped rollouts', () => {
     expect(stepEvents(history, 'v2')).toEqual([
       'stepStarted 1/3', 'stepFinished 1/3', 'stepStarted 2/3', 'stepFinished 2/3', 'stepPaused 2/3', 'stepStarted 3/3',
     ]);
+  });
+});
+
+describe('simulate --steps', () => {
+  it('400 hosts in steps 1,10%,50%,100% converge within 5% of their own lower bound, steps in order', async () => {
+    const r = await simulate({ hosts: 400, maxUnavailable: '25%', syncSeconds: 60, steps: [{ hosts: 1 }, { hosts: '10%' }, { hosts: '50%' }, { hosts: '100%' }] });
+    expect(r.converged).toBe(true);
+    // 1 host: 1 wave; 39 more: 1; 160 more: 2 (100 at a time); 200 more: 2; 6 waves of 60 s
+    expect(r.lowerBoundSeconds).toBe(360);
+    expect(r.convergedSeconds!).toBeGreaterThanOrEqual(360);
+    expect(r.convergedSeconds!).toBeLessThanOrEqual(1.05 * 360);
+    expect(r.steps?.map((s) => s.hosts)).toEqual([1, 40, 200, 400]);
+    const finished = r.steps!.slice(0, 3).map((s) => s.finishedSeconds!);
+    const started = r.steps!.map((s) => s.startedSeconds!);
+    // each step starts when the one before is done
+    expect(started.slice(1)).toEqual(finished);
+    expect(r.maxUnavailableObserved).toBeLessThanOrEqual(100);
+    expect(r.violations).toEqual([]);
+  });
+
+  it('takes the pauses it is given in virtual time, and gives the same JSON for the same seed', async () => {
+    const options = { hosts: 40, syncSeconds: 30, steps: [{ hosts: 1, pauseSeconds: 300 }, { hosts: '50%' }], failRate: 0.05, maxFailures: 10, seed: 4 };
+    const a = await simulate(options);
+    expect(a.converged).toBe(true);
+    expect(a.steps![1]!.startedSeconds! - a.steps![0]!.finishedSeconds!).toBe(300);
+    expect(a.convergedSeconds!).toBeGreaterThanOrEqual(a.lowerBoundSeconds);
+    expect(JSON.stringify(await simulate(options))).toBe(JSON.stringify(a));
+  });
+
+  it('refuses steps that are not cumulative, saying how to write them, with exit 2', async () => {
+    const r = await run(['simulate', '--steps', '1,50%,10%']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('steps[2].hosts 10% is less than the step before (50%): shares are cumulative');
+    expect(r.stderr).toContain('like 1,10%:300,50%');
   });
 });
