@@ -19,6 +19,8 @@ export interface Promotion {
   revision: string;
   /** 1-based, as status shows it */
   step: number;
+  /** the rollout's status.rollout.startedAtMs: a later rollout of the same revision is not promoted by this */
+  rolloutStartedAtMs?: number;
 }
 
 export interface RolloutSpec {

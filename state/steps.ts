@@ -214,8 +214,10 @@ export function checkSteps(steps: unknown, where: string): string[] {
 export function checkPromotion(promote: unknown, where: string): string[] {
   if (promote === undefined) return [];
   const p = promote as Record<string, unknown> | null;
-  if (typeof p !== 'object' || p === null || Array.isArray(p) || Object.keys(p).some((k) => k !== 'revision' && k !== 'step')
-    || typeof p.revision !== 'string' || typeof p.step !== 'number' || !Number.isInteger(p.step) || p.step < 1) {
+  if (typeof p !== 'object' || p === null || Array.isArray(p)
+    || Object.keys(p).some((k) => k !== 'revision' && k !== 'step' && k !== 'rolloutStartedAtMs')
+    || typeof p.revision !== 'string' || typeof p.step !== 'number' || !Number.isInteger(p.step) || p.step < 1
+    || (p.rolloutStartedAtMs !== undefined && (typeof p.rolloutStartedAtMs !== 'number' || !Number.isFinite(p.rolloutStartedAtMs)))) {
     return [`${where} must be { revision: REVISION, step: N } (N counts from 1), as \`fleetsync promote\` writes it; remove it to promote nothing`];
   }
   return [];

@@ -402,7 +402,16 @@ export class FleetReconciler implements HostMailbox {
       return;
     }
     const instances = await this.o.fleetPort.list(this.ref(), this.abort.signal);
-    if (newGeneration) this.status = await this.lifecycle.newGeneration(fleet, this.status, instances);
+    if (newGeneration) {
+      const before = this.status;
+      const next = await this.lifecycle.newGeneration(fleet, before, instances);
+      // A step may have moved on while the new generation was being recorded: the same rollout keeps the latest.
+      const step = before?.rollout?.step;
+      if (step && next.rollout && next.rollout.revision === before.rollout?.revision && next.rollout.startedAtMs === before.rollout.startedAtMs) {
+        next.rollout.step = step;
+      }
+      this.status = next;
+    }
     this.observe(instances);
     // Only hosts restored from the store may have effects owed from before (a host just discovered has none).
     // They resume after this leader's first observation, queued behind it: a launching host restored with an
@@ -488,7 +497,10 @@ export class FleetReconciler implements HostMailbox {
     return planSteps({
       steps, inServiceAtStart: rollout.inServiceAtStart, record: rollout.step, desiredRevision: spec.revision,
       hosts: hosts.map((h) => ({ ...h, granted: this.pendingGrants.has(h.instanceId) })),
-      nowMs: this.now(), promote: spec.rollout.promote,
+      nowMs: this.now(),
+      // a promote names the rollout it was asked for: a later rollout of the same revision is not promoted by it
+      promote: spec.rollout.promote?.rolloutStartedAtMs === undefined || spec.rollout.promote.rolloutStartedAtMs === rollout.startedAtMs
+        ? spec.rollout.promote : undefined,
       hold: spec.rollout.paused || haltedBefore || failedAtDesired >= spec.rollout.maxFailures,
     });
   }

@@ -73,7 +73,7 @@ describe('promote', () => {
     const promoted = await t.run(['promote', 'web', '--reason', 'canary looks fine']);
     expect(promoted.code, promoted.stderr).toBe(0);
     expect(promoted.stdout).toContain('fleet web promoted: the pause after step 1/3 (1 host) ends now (generation 2)');
-    expect(await t.store.getFleet('web')).toMatchObject({ generation: 2, spec: { rollout: { promote: { revision: 'rev-a', step: 1 } } } });
+    expect(await t.store.getFleet('web')).toMatchObject({ generation: 2, spec: { rollout: { promote: { revision: 'rev-a', step: 1, rolloutStartedAtMs: 0 } } } });
     const [event] = await t.store.listHistory('web', { limit: 1 });
     expect(event).toMatchObject({ type: 'promote', reason: 'canary looks fine', actor: 'tester@testhost', generation: 2 });
     const again = await t.run(['promote', 'web']);

@@ -110,13 +110,19 @@ describe('stepped rollouts', () => {
     await deploy(t, 'v2', rollout);
     await t.advance(60_000);
     const beforePromote = at(t, 'v2');
-    await deploy(t, 'v2', { ...rollout, promote: { revision: 'v2', step: 1 } });
+    const startedAtMs = (await t.store.getStatus('web'))!.rollout!.startedAtMs;
+    // a promote asked for another rollout of v2 (an earlier one) does not promote this one
+    await deploy(t, 'v2', { ...rollout, promote: { revision: 'v2', step: 1, rolloutStartedAtMs: startedAtMs - 1 } });
+    await t.advance(60_000);
+    const staleIgnored = at(t, 'v2');
+    await deploy(t, 'v2', { ...rollout, promote: { revision: 'v2', step: 1, rolloutStartedAtMs: startedAtMs } });
     await t.advance(60_000);
     const afterPromote = at(t, 'v2');
     const step = (await t.store.getStatus('web'))?.rollout?.step;
     const history = await t.store.listHistory('web');
     await t.stop();
     expect(beforePromote).toBe(2);
+    expect(staleIgnored).toBe(2);
     // step 2 (50%) ran, and its own pause holds: the promote was for step 1 only
     expect(afterPromote).toBe(5);
     expect(step).toMatchObject({ index: 1, hosts: 5 });

@@ -41,8 +41,9 @@ export async function promote(args: {
   if (!waiting && !ahead) {
     return { promoted: false, message: `fleet ${fleet} is at ${label}, which has no pause to skip: nothing to promote` };
   }
-  const wanted = { revision: current.spec.revision, step: step.index + 1 };
-  if (current.spec.rollout.promote?.revision === wanted.revision && current.spec.rollout.promote.step === wanted.step) {
+  const wanted = { revision: current.spec.revision, step: step.index + 1, rolloutStartedAtMs: rollout.startedAtMs };
+  const asked = current.spec.rollout.promote;
+  if (asked?.revision === wanted.revision && asked.step === wanted.step && asked.rolloutStartedAtMs === wanted.rolloutStartedAtMs) {
     return { promoted: false, message: `fleet ${fleet}: ${label} is promoted already; the controller goes on when it reads the spec` };
   }
   const what = waiting ? `the pause after ${label} ends now` : `${label} goes on to the next step without its ${pauseSeconds}s pause`;
