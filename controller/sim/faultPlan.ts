@@ -34,6 +34,8 @@ export type WorldEvent =
   | { kind: 'bump'; atMs: number }
   | { kind: 'pause'; atMs: number; forMs: number }
   | { kind: 'retry'; atMs: number; host: number }
+  /** the operator promotes the stepped rollout's current step (`fleetsync promote`) */
+  | { kind: 'promote'; atMs: number }
   | { kind: 'malformedSpec'; atMs: number; forMs: number };
 export type WorldEventKind = WorldEvent['kind'];
 
@@ -69,6 +71,7 @@ const STEP_SHAPES: ReadonlyArray<RolloutStep[]> = [
   [{ hosts: 1 }, { hosts: '50%' }],
   [{ hosts: '34%' }, { hosts: '67%' }],
   [{ hosts: 1, pauseSeconds: 20 }, { hosts: '50%' }],
+  [{ hosts: '34%', pauseSeconds: 40 }, { hosts: '67%', pauseSeconds: 10 }],
   [{ hosts: 2 }, { hosts: '100%' }],
 ];
 
@@ -150,6 +153,10 @@ export function randomFaultPlan(seed: number, shape: { lowerBoundMs: number; lea
   const clockSkewMs = k() < 0.4 ? Array.from({ length: controllers }, () => Math.round((k() * 2 - 1) * MAX_SKEW_MS)) : undefined;
   const st = seededRandom(seed ^ 0x51e7_0b2a);
   const steps = st() < 0.4 ? STEP_SHAPES[Math.floor(st() * STEP_SHAPES.length)] : undefined;
+  if (steps?.some((step) => (step.pauseSeconds ?? 0) > 0) && st() < 0.6) {
+    events.push({ kind: 'promote', atMs: Math.floor(st() * stopAtMs) });
+    events.sort((a, b) => a.atMs - b.atMs);
+  }
   return {
     seed, stopAtMs, portFaultRate, portFaults, controllers, drain, syncSpread, hookTimeoutMs,
     ...(clockSkewMs ? { clockSkewMs } : {}), ...(steps ? { steps: steps.map((s) => ({ ...s })) } : {}), events,

@@ -267,6 +267,13 @@ export async function simulate(input: Partial<SimulateOptions> = {}): Promise<Si
           paused ? 'rollout paused' : 'rollout resumed'),
         retry: (id) => operator.edit((s) => ({ ...s, retries: { ...s.retries, [id]: `retry-${clock.nowMs()}` } }), 'retry', `retry ${id}`),
         malformed: (forMs) => operator.malformed(forMs),
+        promote: () => {
+          // as `fleetsync promote` does: the step the stored status shows, of the rollout it shows
+          const rollout = (store.peekFleet(FLEET).status as FleetStatus | undefined)?.rollout;
+          if (!rollout?.step || rollout.revision !== operator.revision) return Promise.resolve();
+          const promote = { revision: rollout.revision, step: rollout.step.index + 1, rolloutStartedAtMs: rollout.startedAtMs };
+          return operator.edit((s) => ({ ...s, rollout: { ...s.rollout, promote } }), 'promote', `promote step ${promote.step}`);
+        },
       },
     });
     faultWorld.schedule();
