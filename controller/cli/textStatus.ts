@@ -3,7 +3,7 @@ import { formatSize } from '../../state/format.ts';
 import { stepLabel } from '../../state/steps.ts';
 import type { Condition, ConditionType, FleetStatus } from '../../state/spec.ts';
 import type { FleetDocument, FleetListDocument } from '../status/fleetDocument.ts';
-import { age, orDash, table } from './output.ts';
+import { age, isoTime, orDash, table } from './output.ts';
 
 export function condition(status: FleetStatus | undefined, type: ConditionType): Condition | undefined {
   return status?.conditions.find((c) => c.type === type);
@@ -62,15 +62,19 @@ function desiredSize(doc: FleetDocument): string {
   return ` (${formatSize({ files: rollout.files, bytes: rollout.bytes })})`;
 }
 
-/** "step 2/4 (40 hosts): paused until ..." while a stepped rollout of the desired revision is under way */
-export function stepText(doc: FleetDocument, nowMs: number): string | null {
+/**
+ * "step 2/4 (40 hosts) in progress" while a stepped rollout of the desired revision is under way; a pause says how
+ * long it has left, or without `nowMs` (a line that must not change every second) when it ends.
+ */
+export function stepText(doc: FleetDocument, nowMs?: number): string | null {
   const rollout = doc.status?.rollout;
   const step = rollout?.step;
   if (!doc.spec.rollout.steps || !step || rollout.revision !== doc.spec.revision) return null;
   if (rollout.finishedAtMs !== undefined) return `${step.count}/${step.count} done`;
   const label = stepLabel(step);
-  if (step.pauseUntilMs !== undefined && step.pauseUntilMs > nowMs) {
-    return `${label} in sync; paused for ${age(step.pauseUntilMs - nowMs)} more (fleetsync promote ${doc.metadata.name} goes on now)`;
+  if (step.pauseUntilMs !== undefined && (nowMs === undefined || step.pauseUntilMs > nowMs)) {
+    const left = nowMs === undefined ? `until ${isoTime(step.pauseUntilMs)}` : `for ${age(step.pauseUntilMs - nowMs)} more`;
+    return `${label} in sync; paused ${left} (fleetsync promote ${doc.metadata.name} goes on now)`;
   }
   return step.doneAtMs !== undefined ? `${label} in sync` : `${label} in progress`;
 }

@@ -70,6 +70,8 @@ describe('promote', () => {
     const t = await fleetAt(PAUSED);
     const status = await t.run(['status', 'web']);
     expect(status.stdout).toMatch(/step:\s+step 1\/3 \(1 host\) in sync; paused for (59|60)m more \(fleetsync promote web goes on now\)/);
+    const json = JSON.parse((await t.run(['status', 'web', '--output', 'json'])).stdout) as { status: FleetStatus };
+    expect(json.status.rollout?.step).toEqual(PAUSED);
     const promoted = await t.run(['promote', 'web', '--reason', 'canary looks fine']);
     expect(promoted.code, promoted.stderr).toBe(0);
     expect(promoted.stdout).toContain('fleet web promoted: the pause after step 1/3 (1 host) ends now (generation 2)');
