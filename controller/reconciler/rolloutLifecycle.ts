@@ -148,8 +148,8 @@ export class RolloutLifecycle {
           this.o.log.info({ revision, step: e.index + 1, hosts: e.hosts, durationMs: e.durationMs }, `${step} of the rollout of ${revision} done`);
           await this.append({
             ...base, type: 'stepFinished', durationMs: e.durationMs,
-            message: `${step} of the rollout of ${revision} done: ${e.hosts} in-service host(s) at ${revision}`
-              + `${e.failed > 0 ? ` (${e.failed} failed)` : ''} after ${Math.round(e.durationMs / 1000)}s`,
+            message: `${step} of the rollout of ${revision} done: ${e.hosts - e.failed} in-service host(s) in sync at ${revision}`
+              + `${e.failed > 0 ? `, ${e.failed} failed (under maxFailures)` : ''} after ${Math.round(e.durationMs / 1000)}s`,
           });
           break;
         case 'stepPaused':

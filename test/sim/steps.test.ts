@@ -5,6 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { HistoryEvent } from '../../controller/ports/store.ts';
+import type { InvocationResult } from '../../controller/ports/commands.ts';
 import { startSimController, type SimController } from '../support/simController.ts';
 import { simulate } from '../../controller/sim/simulate.ts';
 import { run } from '../cli/cliHarness.ts';
@@ -81,6 +82,37 @@ describe('stepped rollouts', () => {
     expect(status?.conditions.find((c) => c.type === 'Progressing')).toMatchObject({ status: 'False', reason: 'RolloutHalted' });
     expect(stepEvents(history, 'v2')).toEqual(['stepStarted 1/3']);
     expect(history.some((e) => e.type === 'halted' && e.revision === 'v2')).toBe(true);
+  });
+
+  it('a failure under maxFailures settles its step and the rollout goes on; reaching maxFailures halts before the next step', async () => {
+    const rollout = { maxUnavailable: 3, maxFailures: 2, maxAttempts: 1, steps: [{ hosts: 3 }, { hosts: 6 }] };
+    const t = await settledAtV1(10, rollout);
+    // the first host (in the order hosts are granted) fails every sync
+    const failing = new Set([[...t.hosts].sort()[0]!]);
+    const results = t.commands.results.bind(t.commands);
+    t.commands.results = async (commandId: string): Promise<InvocationResult[]> => (await results(commandId)).map((r) => (
+      failing.has(r.instanceId) && r.status === 'success' ? { instanceId: r.instanceId, status: 'failed', exitCode: 3, error: 'sync failed (simulated)' } : r));
+    await deploy(t, 'v2', rollout);
+    await t.advance(600_000);
+    const oneFailed = { status: await t.store.getStatus('web') };
+    // a second failing host, in the next rollout's first step: maxFailures 2 is reached there
+    failing.add([...t.hosts].sort()[1]!);
+    await deploy(t, 'v3', rollout);
+    await t.advance(600_000);
+    const status = await t.store.getStatus('web');
+    const history = await t.store.listHistory('web');
+    await t.stop();
+    expect(oneFailed.status?.hostCounts).toMatchObject({ total: 10, inSync: 9, failed: 1 });
+    expect(oneFailed.status?.rollout?.step).toMatchObject({ index: 2, count: 3 });
+    expect(stepEvents(history, 'v2')).toEqual(['stepStarted 1/3', 'stepFinished 1/3', 'stepStarted 2/3', 'stepFinished 2/3', 'stepStarted 3/3']);
+    expect(history.filter((e) => e.type === 'stepFinished' && e.revision === 'v2').at(-1)?.message)
+      .toContain('step 1/3 of the rollout of v2 done: 2 in-service host(s) in sync at v2, 1 failed (under maxFailures)');
+    // v3 (a new revision takes the failed host back): step 1 is the two failing hosts and a third, which syncs;
+    // the two failures halt the rollout there, and no host past step 1 is touched
+    expect(status?.hostCounts).toMatchObject({ total: 10, failed: 2, inSync: 1, queued: 7, syncing: 0 });
+    expect(status?.rollout?.step).toMatchObject({ index: 0 });
+    expect(status?.conditions.find((c) => c.type === 'Degraded')).toMatchObject({ status: 'True', reason: 'MaxFailuresReached' });
+    expect(stepEvents(history, 'v3')).toEqual(['stepStarted 1/3']);
   });
 
   it('pauses after a step until pauseSeconds have passed', async () => {
