@@ -24,6 +24,8 @@ export function rolloutPhase(doc: FleetDocument): string {
   if (doc.spec.rollout.paused) return 'paused';
   if (!status || status.observedGeneration < doc.metadata.generation) return 'waiting for the controller';
   if (condition(status, 'Ready')?.status === 'True') return 'finished';
+  const step = doc.spec.rollout.steps && status.rollout?.revision === doc.spec.revision ? status.rollout.step : undefined;
+  if (step) return step.pauseUntilMs !== undefined ? `paused after step ${step.index + 1}/${step.count}` : `in progress, step ${step.index + 1}/${step.count}`;
   return 'in progress';
 }
 

@@ -69,6 +69,8 @@ describe('promote', () => {
   it('asks the controller to end the pause after the step the status shows, with history; a repeat writes nothing', async () => {
     const t = await fleetAt(PAUSED);
     const status = await t.run(['status', 'web']);
+    expect(status.stdout).toMatch(/rollout:\s+paused after step 1\/3\n/);
+    expect((await t.run(['status'])).stdout).toMatch(/web .* paused after step 1\/3/);
     expect(status.stdout).toMatch(/step:\s+step 1\/3 \(1 host\) in sync; paused for (59|60)m more \(fleetsync promote web goes on now\)/);
     const json = JSON.parse((await t.run(['status', 'web', '--output', 'json'])).stdout) as { status: FleetStatus };
     expect(json.status.rollout?.step).toEqual(PAUSED);
