@@ -540,6 +540,13 @@ export class FleetReconciler implements HostMailbox {
     const now = this.now();
     if (this.specError) return;
     this.applySteps(this.stepPlan);
+    const current = this.status?.rollout;
+    if (current?.step && !this.spec?.spec.rollout.steps && current.finishedAtMs === undefined) {
+      // steps were taken out of the spec mid-rollout: the rest goes at once, and the status says no step
+      delete current.step;
+      this.statusJson = '';
+      this.scheduleStatus();
+    }
     for (const grant of plan.grants) {
       this.pendingGrants.add(grant.instanceId);
       this.deliver(grant.instanceId, { type: 'GRANT', nowMs: now, targetRevision: grant.targetRevision });

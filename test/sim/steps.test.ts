@@ -121,7 +121,8 @@ describe('stepped rollouts', () => {
     await deploy(t, 'v2', rollout);
     await t.advance(60_000);
     const duringPause = at(t, 'v2');
-    const paused = (await t.store.getStatus('web'))?.rollout?.step;
+    const pausedStatus = await t.store.getStatus('web');
+    const paused = pausedStatus?.rollout?.step;
     await t.advance(200_000);
     const laterInPause = at(t, 'v2');
     // the pause started once step 1 was in sync (about 25 s in) and lasts 300 s
@@ -131,6 +132,10 @@ describe('stepped rollouts', () => {
     expect(duringPause).toBe(2);
     expect(paused).toMatchObject({ index: 0, hosts: 2 });
     expect(paused?.pauseUntilMs).toBe(paused!.doneAtMs! + 300_000);
+    expect(pausedStatus?.conditions.find((c) => c.type === 'Progressing')).toMatchObject({
+      status: 'False', reason: 'StepPaused',
+      message: `2/10 hosts at v2; paused after step 1/2 (2 hosts) until ${new Date(paused!.pauseUntilMs!).toISOString()} (fleetsync promote goes on now)`,
+    });
     expect(laterInPause).toBe(2);
     expect(at(t, 'v2')).toBe(10);
     expect(stepEvents(history, 'v2')).toEqual(['stepStarted 1/2', 'stepFinished 1/2', 'stepPaused 1/2', 'stepStarted 2/2']);
