@@ -164,7 +164,9 @@ export function parseStepsText(text: string): RolloutStep[] {
     const m = /^\s*([^:\s]+)\s*(?::\s*(\S+)\s*)?$/.exec(part);
     if (!m) throw new Error(`step ${i + 1} ${JSON.stringify(part)} is not HOSTS or HOSTS:PAUSE_SECONDS (like 10% or 10%:300)`);
     const hosts = /^\d+$/.test(m[1]!) ? Number(m[1]) : m[1]!;
-    return m[2] === undefined ? { hosts } : { hosts, pauseSeconds: /^\d+$/.test(m[2]) ? Number(m[2]) : (m[2] as unknown as number) };
+    if (m[2] === undefined) return { hosts };
+    if (!/^\d+$/.test(m[2])) throw new Error(`step ${i + 1} ${JSON.stringify(part)}: the pause after the colon must be whole seconds (like 10%:300)`);
+    return { hosts, pauseSeconds: Number(m[2]) };
   });
 }
 

@@ -144,5 +144,6 @@ describe('--steps text', () => {
   it('reads hosts and pauses', () => {
     expect(parseStepsText('1,10%:300,50%')).toEqual([{ hosts: 1 }, { hosts: '10%', pauseSeconds: 300 }, { hosts: '50%' }]);
     expect(() => parseStepsText('1,,5')).toThrow('step 2 "" is not HOSTS or HOSTS:PAUSE_SECONDS');
+    expect(() => parseStepsText('1:5m,50%')).toThrow('step 1 "1:5m": the pause after the colon must be whole seconds (like 10%:300)');
   });
 });
