@@ -112,6 +112,14 @@ describe('promote', () => {
     expect(s.stderr).toContain('fleet web has no stepped rollout of rev-a under way');
   });
 
+  it('resume of a running fleet whose step is still running says so and writes nothing', async () => {
+    const t = await fleetAt({ index: 0, count: 3, hosts: 1, startedAtMs: 0 });
+    const r = await t.run(['resume', 'web']);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain('fleet web is already running: nothing to do');
+    expect((await t.store.getFleet('web'))?.generation).toBe(1);
+  });
+
   it('resume of a running fleet held by a step pause promotes it', async () => {
     const t = await fleetAt(PAUSED);
     const r = await t.run(['resume', 'web']);

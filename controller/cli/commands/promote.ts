@@ -1,7 +1,8 @@
 /**
  * `fleetsync promote`: a stepped rollout waiting out the pause after a step goes on now (Argo Rollouts' promote).
- * The controller owns the status, so the request goes in the spec (rollout.promote names the revision and the
- * step) like any change: conditional on the generation read, and recorded in history with who asked.
+ * The controller owns the status, so the request goes in the spec (rollout.promote names the revision, the step
+ * and the rollout's start) like any change: conditional on the generation read, and recorded in history with who
+ * asked.
  */
 import type { Command } from 'commander';
 import type { Session } from '../session.ts';
@@ -16,7 +17,8 @@ export type PromoteOutcome = { promoted: true; message: string; historyWarning?:
 
 /**
  * Promotes the step `current` is at, when it has a pause to skip. A fleet with no stepped rollout under way
- * throws OperationError, or with `lenient` (resume asks) is answered with promoted: false.
+ * throws OperationError; with `lenient` (resume asks) it is answered with promoted: false, and only a pause
+ * under way is ended.
  */
 export async function promote(args: {
   store: Store; clock: Clock; current: FleetRecord; requester: Requester; lenient?: boolean;
@@ -38,7 +40,8 @@ export async function promote(args: {
   const pauseSeconds = steps[step.index]?.pauseSeconds ?? 0;
   const waiting = step.pauseUntilMs !== undefined && step.pauseUntilMs > args.clock.nowMs();
   const ahead = step.doneAtMs === undefined && step.index < step.count - 1 && pauseSeconds > 0;
-  if (!waiting && !ahead) {
+  // resume (lenient) only ends a pause under way: it does not skip one still to come
+  if (!waiting && (!ahead || args.lenient === true)) {
     return { promoted: false, message: `fleet ${fleet} is at ${label}, which has no pause to skip: nothing to promote` };
   }
   const wanted = { revision: current.spec.revision, step: step.index + 1, rolloutStartedAtMs: rollout.startedAtMs };
