@@ -47,7 +47,8 @@ function rolloutRunning(status: FleetStatus | null): status is FleetStatus & { r
   if (!status || !rollout || rollout.finishedAtMs !== undefined) return false;
   if (status.lastAttemptedRevision !== undefined && rollout.revision !== status.lastAttemptedRevision) return false;
   const progressing = status.conditions.find((c) => c.type === 'Progressing');
-  return progressing?.reason !== 'RolloutPaused';
+  // a step's pause (stepped rollouts) stops progress on purpose too
+  return progressing?.reason !== 'RolloutPaused' && progressing?.reason !== 'StepPaused';
 }
 
 export class Metrics {

@@ -9,6 +9,8 @@ export interface ConditionInput {
   halted: boolean;
   paused: boolean;
   failedAtDesired: number;
+  /** a stepped rollout waits out the pause after a step: what to say about it */
+  stepPause?: string | undefined;
   previous: Condition[];
   nowIso: string;
 }
@@ -31,6 +33,7 @@ export function fleetConditions(input: ConditionInput): Condition[] {
   if (done) progressing = condition(input, 'Progressing', 'False', 'RolloutComplete', progress);
   else if (input.halted) progressing = condition(input, 'Progressing', 'False', 'RolloutHalted', progress);
   else if (input.paused) progressing = condition(input, 'Progressing', 'False', 'RolloutPaused', progress);
+  else if (input.stepPause !== undefined) progressing = condition(input, 'Progressing', 'False', 'StepPaused', `${progress}; ${input.stepPause}`);
   else progressing = condition(input, 'Progressing', 'True', 'RolloutInProgress', progress);
   const degraded = input.halted
     ? condition(input, 'Degraded', 'True', 'MaxFailuresReached',

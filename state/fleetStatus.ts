@@ -3,6 +3,7 @@ import { countHosts } from './buckets.ts';
 import { fleetConditions } from './conditions.ts';
 import type { HostState } from './host.ts';
 import type { FleetStatus, RolloutRecord } from './spec.ts';
+import { stepLabel } from './steps.ts';
 
 export interface FleetStatusInput {
   generation: number;
@@ -30,6 +31,9 @@ export function nextFleetStatus(input: FleetStatusInput): { status: FleetStatus;
     rollout = { ...rollout, finishedAtMs: nowMs };
     finished = rollout;
   }
+  const step = rollout?.revision === desiredRevision && rollout.finishedAtMs === undefined ? rollout.step : undefined;
+  const stepPause = step?.pauseUntilMs !== undefined
+    ? `paused after ${stepLabel(step)} until ${new Date(step.pauseUntilMs).toISOString()} (fleetsync promote goes on now)` : undefined;
   const status: FleetStatus = {
     observedGeneration: input.generation,
     // the revision every live host has reached, when it has; else the last one they all reached
@@ -38,7 +42,7 @@ export function nextFleetStatus(input: FleetStatusInput): { status: FleetStatus;
     hostCounts: counts,
     conditions: fleetConditions({
       desiredRevision, counts, atDesired, halted: input.halted, paused: input.paused,
-      failedAtDesired: input.failedAtDesired, previous: previous?.conditions ?? [], nowIso: new Date(nowMs).toISOString(),
+      failedAtDesired: input.failedAtDesired, stepPause, previous: previous?.conditions ?? [], nowIso: new Date(nowMs).toISOString(),
     }),
     ...(rollout ? { rollout } : {}),
     ...(input.errors.length > 0 ? { errors: input.errors } : {}),

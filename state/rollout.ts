@@ -27,6 +27,8 @@ export interface RolloutInput {
   pendingGrants?: ReadonlySet<string>;
   /** this rollout was halted before (the halt holds until a new generation, whatever the hosts say now) */
   haltedBefore?: boolean;
+  /** a stepped rollout: in-service hosts its current step may still grant (see steps.ts); absent: no steps */
+  stepAllowance?: number;
 }
 
 export interface RolloutPlan {
@@ -76,7 +78,7 @@ export function planRollout(input: RolloutInput): RolloutPlan {
 
   const grants: RolloutPlan['grants'] = [];
   let launchBudget = rollout.maxLaunching - launchingInFlight;
-  let budget = halted || paused ? 0 : maxUnavailable - unavailable;
+  let budget = halted || paused ? 0 : Math.min(maxUnavailable - unavailable, input.stepAllowance ?? Infinity);
   for (const host of queued) {
     if (host.launching) {
       if (launchBudget <= 0) continue;

@@ -4,6 +4,25 @@ export const API_VERSION = 'fleetsync.dev/v1';
 
 export type Strategy = 'release' | 'inplace';
 
+/**
+ * One step of a stepped rollout. `hosts` is cumulative: the share of the in-service hosts at the rollout's start
+ * that runs the new revision once this step is done (a count, or "N%").
+ */
+export interface RolloutStep {
+  hosts: number | string;
+  /** once the step's hosts are in sync, wait this long before the next step (an operator may promote sooner) */
+  pauseSeconds?: number;
+}
+
+/** An operator let a step of one rollout go on without waiting out its pause (`fleetsync promote`). */
+export interface Promotion {
+  revision: string;
+  /** 1-based, as status shows it */
+  step: number;
+  /** the rollout's status.rollout.startedAtMs: a later rollout of the same revision is not promoted by this */
+  rolloutStartedAtMs?: number;
+}
+
 export interface RolloutSpec {
   /** a count ("3" or 3) or a percent ("25%") of the in-service hosts at the start of the rollout */
   maxUnavailable: number | string;
@@ -14,6 +33,9 @@ export interface RolloutSpec {
   drain: boolean;
   syncTimeoutSeconds: number;
   maxAttempts: number;
+  /** absent: every host at once within maxUnavailable; else these shares in order, the rest of the fleet last */
+  steps?: RolloutStep[];
+  promote?: Promotion;
 }
 
 export interface FleetSpec {
@@ -93,6 +115,21 @@ export interface RolloutRecord {
   /** the revision's size, when its manifest tells it (a published revision) */
   files?: number;
   bytes?: number;
+  /** stepped rollouts only: the step running now (0-based; see state/steps.ts) and where it stands */
+  step?: StepRecord;
+}
+
+export interface StepRecord {
+  /** 0-based index into the rollout's steps; the last one is the rest of the fleet */
+  index: number;
+  /** the steps of this rollout, the final "rest of the fleet" one included */
+  count: number;
+  /** in-service hosts at the new revision once this step is done (cumulative) */
+  hosts: number;
+  startedAtMs: number;
+  /** set once the step's hosts are in sync: then the pause, if any, runs until pauseUntilMs */
+  doneAtMs?: number;
+  pauseUntilMs?: number;
 }
 
 export interface FleetStatus {

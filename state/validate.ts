@@ -3,6 +3,7 @@ import {
   API_VERSION, DEFAULT_EXCLUDES, DEFAULT_KEEP_RELEASES, DEFAULT_LIFECYCLE_HOOK, DEFAULT_ROLLOUT,
   type FleetSpec, type RolloutSpec,
 } from './spec.ts';
+import { checkPromotion, checkSteps } from './steps.ts';
 
 export const PATTERNS = {
   fleetName: /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/,
@@ -217,7 +218,7 @@ function checkKeys(obj: Record<string, unknown>, allowed: readonly string[], whe
     .map((k) => `${where}.${k} is not a known field (known: ${allowed.join(', ')})`);
 }
 
-const ROLLOUT_KEYS = Object.keys(DEFAULT_ROLLOUT);
+const ROLLOUT_KEYS = [...Object.keys(DEFAULT_ROLLOUT), 'steps', 'promote'];
 const SPEC_KEYS = ['autoScalingGroupName', 'lifecycleHookName', 'targetGroupArns', 'source', 'destination',
   'revision', 'strategy', 'excludes', 'links', 'rollout', 'check', 'checkUser', 'keepReleases', 'retries'] as const;
 
@@ -237,6 +238,8 @@ export function parseFleetSpec(input: unknown, where = 'spec'): FleetSpec {
   for (const flag of ['autoRollback', 'paused', 'drain'] as const) {
     if (typeof rollout[flag] !== 'boolean') problems.push(`${where}.rollout.${flag} must be true or false`);
   }
+  problems.push(...checkSteps(rollout.steps, `${where}.rollout.steps`));
+  problems.push(...checkPromotion(rollout.promote, `${where}.rollout.promote`));
 
   const spec: FleetSpec = {
     autoScalingGroupName: input.autoScalingGroupName as string,

@@ -8,7 +8,7 @@ import { s, utc } from './dom.js';
 const W = 720, H = 180, LEFT = 40, RIGHT = 12, TOP = 14, BOTTOM = 26;
 const MARKS = {
   halted: 'halt', autoRollback: 'auto rollback', pause: 'pause', resume: 'resume', rollback: 'rollback', rolloutStarted: 'start',
-  rolloutFinished: 'done',
+  rolloutFinished: 'done', stepStarted: 'step', promote: 'promote',
 };
 
 export function rolloutChart(fleet, nowMs) {

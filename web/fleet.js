@@ -54,6 +54,8 @@ export class FleetPage {
     const rows = [
       ['Deploy a revision', `${cli} deploy ${n} <revision> --reason "<why>"`],
       f.paused ? ['Resume the rollout', `${cli} resume ${n} --reason "<why>"`] : ['Pause the rollout', `${cli} pause ${n} --reason "<why>"`],
+      ...(f.rollout?.step?.pauseUntilMs !== undefined && f.rollout.finishedAtMs === undefined
+        ? [[`Go on after step ${f.rollout.step.index + 1} now`, `${cli} promote ${n} --reason "<why>"`]] : []),
       ['Roll back to the previous revision', `${cli} rollback ${n} --reason "<why>"`],
       ['Follow it in a terminal', `${cli} status ${n} --watch`],
       ['History', `${cli} history ${n}`],

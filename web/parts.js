@@ -27,7 +27,11 @@ export function progress(fleet) {
   const done = Math.min(fleet.atDesired, total);
   const rollout = fleet.rollout;
   const running = rollout && rollout.finishedAtMs === undefined;
-  const steps = rollout && Number.isInteger(rollout.step) && Number.isInteger(rollout.steps) ? ` · step ${rollout.step} of ${rollout.steps}` : '';
+  // status.rollout.step (state/spec.ts StepRecord): the step running, counted from 0, of `count`; a pause end is
+  // set once the step is done, and the controller starts the next step (a new record) when it passes
+  const step = running && fleet.desired === rollout.revision ? rollout.step : undefined;
+  const paused = step && step.pauseUntilMs !== undefined ? ', paused' : '';
+  const steps = step && Number.isInteger(step.index) && Number.isInteger(step.count) ? ` · step ${step.index + 1} of ${step.count}${paused}` : '';
   return h('span', { class: `progress ${running ? 'running' : 'settled'}` },
     h('progress', { max: Math.max(total, 1), value: done }),
     h('span', { class: 'progress-text', text: `${done}/${total} at ${fleet.desired}${steps}` }));

@@ -15,6 +15,7 @@ import { registerDeploy } from './commands/deploy.ts';
 import { registerStatus } from './commands/status.ts';
 import { registerRollback } from './commands/rollback.ts';
 import { registerPauseResume } from './commands/pauseResume.ts';
+import { registerPromote } from './commands/promote.ts';
 import { registerHistory } from './commands/history.ts';
 import { registerRetry } from './commands/retry.ts';
 import { registerPublish } from './commands/publish.ts';
@@ -63,6 +64,7 @@ Example:
   registerStatus(program, session);
   registerRollback(program, session);
   registerPauseResume(program, session);
+  registerPromote(program, session);
   registerHistory(program, session);
   registerRetry(program, session);
   registerPublish(program, session);

@@ -1,6 +1,8 @@
 /** `fleetsync simulate`: one rollout against a simulated Auto Scaling group in virtual time. */
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import { checkMaxUnavailable } from '../../state/validate.ts';
+import { checkSteps, parseStepsText } from '../../state/steps.ts';
+import type { RolloutStep } from '../../state/spec.ts';
 import { simulate, SIMULATE_DEFAULTS, type SimulateResult } from '../sim/simulate.ts';
 import { EXIT_FAILED, EXIT_OK, UsageError } from './cliErrors.ts';
 import type { Session } from './session.ts';
@@ -37,6 +39,19 @@ function fraction(max: number) {
   };
 }
 
+/** `1,10%:300,50%`: the cumulative hosts of each step, each with an optional pause in seconds after a colon */
+function steps(value: string): RolloutStep[] {
+  let parsed: RolloutStep[];
+  try {
+    parsed = parseStepsText(value);
+  } catch (error) {
+    throw new InvalidArgumentError(error instanceof Error ? error.message : String(error));
+  }
+  const problems = checkSteps(parsed, 'steps');
+  if (problems.length > 0) throw new InvalidArgumentError(`${problems.join('; ')} (write steps like 1,10%:300,50%)`);
+  return parsed;
+}
+
 function maxUnavailable(value: string): string {
   const problem = checkMaxUnavailable(value, 'value');
   if (problem) throw new InvalidArgumentError(problem);
@@ -47,7 +62,7 @@ interface SimulateFlags {
   hosts: number; maxUnavailable: string; syncSeconds: number; pollSeconds: number; resyncSeconds: number; seed: number;
   failRate: number; maxAttempts: number; maxFailures: number; scaleOut: number; scaleOutAt?: number; bumpAt?: number;
   crashAt?: number; throttleRate: number; paused?: boolean; agentDelaySeconds: number; warmPool: number; maxSeconds?: number;
-  faults?: number; faultPlan?: string; output: 'json' | 'text';
+  faults?: number; faultPlan?: string; steps?: RolloutStep[]; output: 'json' | 'text';
 }
 
 const DAY = 86_400;
@@ -74,6 +89,8 @@ export function registerSimulate(program: Command, session: Session): void {
     .option('--crash-at <s>', 'kill the controller at this second and start a new one at once', seconds(0, DAY))
     .option('--throttle-rate <f>', 'share of control-plane requests throttled', fraction(0.9), d.throttleRate)
     .option('--paused', 'deploy with the rollout paused (launching hosts are still synced)')
+    .option('--steps <list>', 'a stepped rollout: cumulative hosts per step, a count or a percent, each with an optional '
+      + 'pause in seconds after a colon (like 1,10%:300,50%; the rest of the fleet goes last; no pause unless given)', steps)
     .option('--agent-delay-seconds <s>', 'how long a new instance takes to register its agent', seconds(0, DAY), d.agentDelaySeconds)
     .option('--max-seconds <s>', 'give up after this long from the deploy (default: 3 x hosts x sync + 1 hour)', seconds(1, 365 * DAY))
     .option('--faults <seed>', 'inject a random fault plan drawn from this seed (port faults, crashes, zombies, '
@@ -88,7 +105,7 @@ export function registerSimulate(program: Command, session: Session): void {
         maxAttempts: flags.maxAttempts, maxFailures: flags.maxFailures, scaleOut: flags.scaleOut,
         scaleOutAt: flags.scaleOutAt ?? null, bumpAt: flags.bumpAt ?? null, crashAt: flags.crashAt ?? null,
         throttleRate: flags.throttleRate, paused: flags.paused === true, agentDelaySeconds: flags.agentDelaySeconds, warmPool: flags.warmPool,
-        maxSeconds: flags.maxSeconds ?? null, faults: flags.faults ?? null,
+        maxSeconds: flags.maxSeconds ?? null, faults: flags.faults ?? null, steps: flags.steps ?? null,
         ...(flags.faultPlan !== undefined ? { faultPlan: readFaultPlan(flags.faultPlan) } : {}),
       });
       session.out(flags.output === 'json' ? JSON.stringify(result) : summary(result));
@@ -98,7 +115,8 @@ export function registerSimulate(program: Command, session: Session): void {
     'fleetsync simulate --hosts 400 --max-unavailable 25% --sync-seconds 60 --output text',
     'fleetsync simulate --hosts 120 --fail-rate 0.05 --crash-at 90 --scale-out 10 --scale-out-at 30',
     'fleetsync simulate --hosts 40 --warm-pool 5 --scale-out 5 --scale-out-at 120 --output text',
-    'fleetsync simulate --hosts 6 --max-unavailable 2 --sync-seconds 20 --faults 42 --output text');
+    'fleetsync simulate --hosts 6 --max-unavailable 2 --sync-seconds 20 --faults 42 --output text',
+    'fleetsync simulate --hosts 400 --max-unavailable 25% --sync-seconds 60 --steps 1,10%,50%,100% --output text');
 }
 
 function readFaultPlan(file: string): FaultPlan {
@@ -124,7 +142,10 @@ function summary(r: SimulateResult): string {
   const lines = [
     `${r.converged ? 'converged' : 'did NOT converge'}: ${r.hosts} host(s) at ${r.finalRevision}` +
       (r.convergedSeconds !== null ? ` after ${r.convergedSeconds}s` : ''),
-    `  lower bound ${r.lowerBoundSeconds}s (ceil(hosts / ${r.maxUnavailableAllowed}) x ${s.syncSeconds}s); one host after another: ${r.sequentialSeconds}s`,
+    r.steps
+      ? `  lower bound ${r.lowerBoundSeconds}s (sum over the steps of ceil(step's new hosts / ${r.maxUnavailableAllowed}) x ${s.syncSeconds}s, plus pauses); one host after another: ${r.sequentialSeconds}s`
+      : `  lower bound ${r.lowerBoundSeconds}s (ceil(hosts / ${r.maxUnavailableAllowed}) x ${s.syncSeconds}s); one host after another: ${r.sequentialSeconds}s`,
+    ...(r.steps ?? []).map((st) => `  step ${st.step}/${r.steps!.length}: ${st.hosts} host(s), started ${st.startedSeconds ?? '-'}s, done ${st.finishedSeconds ?? (st.step === r.steps!.length && r.converged ? r.convergedSeconds : '-')}s`),
     `  unavailable at once: ${r.rollouts.length > 1 ? 'see each rollout below' : `${r.maxUnavailableObserved} of ${r.maxUnavailableAllowed} allowed`}; commands per host at once: ${r.maxInFlightPerHost}; duplicate sends: ${r.duplicateSends}`,
     `  API calls: ${r.apiCalls.total} (${r.apiCalls.perHost} per host, ${r.apiCalls.throttled} throttled) ` +
       Object.entries(r.apiCalls.byOperation).map(([op, n]) => `${op}=${n}`).join(' '),

@@ -1,8 +1,9 @@
 /** `status` as text: a summary a person reads at a glance, then the conditions and one row per host. */
 import { formatSize } from '../../state/format.ts';
+import { stepLabel } from '../../state/steps.ts';
 import type { Condition, ConditionType, FleetStatus } from '../../state/spec.ts';
 import type { FleetDocument, FleetListDocument } from '../status/fleetDocument.ts';
-import { age, orDash, table } from './output.ts';
+import { age, isoTime, orDash, table } from './output.ts';
 
 export function condition(status: FleetStatus | undefined, type: ConditionType): Condition | undefined {
   return status?.conditions.find((c) => c.type === type);
@@ -23,6 +24,8 @@ export function rolloutPhase(doc: FleetDocument): string {
   if (doc.spec.rollout.paused) return 'paused';
   if (!status || status.observedGeneration < doc.metadata.generation) return 'waiting for the controller';
   if (condition(status, 'Ready')?.status === 'True') return 'finished';
+  const step = doc.spec.rollout.steps && status.rollout?.revision === doc.spec.revision ? status.rollout.step : undefined;
+  if (step) return step.pauseUntilMs !== undefined ? `paused after step ${step.index + 1}/${step.count}` : `in progress, step ${step.index + 1}/${step.count}`;
   return 'in progress';
 }
 
@@ -62,6 +65,23 @@ function desiredSize(doc: FleetDocument): string {
   return ` (${formatSize({ files: rollout.files, bytes: rollout.bytes })})`;
 }
 
+/**
+ * "step 2/4 (40 hosts) in progress" while a stepped rollout of the desired revision is under way; a pause says how
+ * long it has left, or without `nowMs` (a line that must not change every second) when it ends.
+ */
+export function stepText(doc: FleetDocument, nowMs?: number): string | null {
+  const rollout = doc.status?.rollout;
+  const step = rollout?.step;
+  if (!doc.spec.rollout.steps || !step || rollout.revision !== doc.spec.revision) return null;
+  if (rollout.finishedAtMs !== undefined) return `${step.count}/${step.count} done`;
+  const label = stepLabel(step);
+  if (step.pauseUntilMs !== undefined && (nowMs === undefined || step.pauseUntilMs > nowMs)) {
+    const left = nowMs === undefined ? `until ${isoTime(step.pauseUntilMs)}` : `for ${age(step.pauseUntilMs - nowMs)} more`;
+    return `${label} in sync; paused ${left} (fleetsync promote ${doc.metadata.name} goes on now)`;
+  }
+  return step.doneAtMs !== undefined ? `${label} in sync` : `${label} in progress`;
+}
+
 /** A leader confirms its status every resync (30 s by default): several minutes without means none is acting. */
 const STALE_STATUS_MS = 120_000;
 
@@ -84,6 +104,8 @@ export function fleetText(doc: FleetDocument, nowMs: number): string {
     `  reached:   ${orDash(status?.revision)}  (the revision every live host runs)`,
     `  rollout:   ${rolloutPhase(doc)}`,
   ];
+  const step = stepText(doc, nowMs);
+  if (step !== null) lines.push(`  step:      ${step}`);
   if (!status) {
     lines.push('  status:    not observed yet: is a controller running for this table?');
   } else {

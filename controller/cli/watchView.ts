@@ -5,7 +5,7 @@
 import type { HostView } from '../../state/host.ts';
 import type { FleetDocument } from '../status/fleetDocument.ts';
 import { age, isoTime, orDash, table } from './output.ts';
-import { condition, rolloutPhase } from './textStatus.ts';
+import { condition, rolloutPhase, stepText } from './textStatus.ts';
 
 export interface WatchOutcome {
   exitCode: 0 | 1;
@@ -70,6 +70,8 @@ export function watchFrame(doc: FleetDocument, args: { nowMs: number; intervalMs
       + `${status ? `, observed ${status.observedGeneration}` : ', not observed yet'})  rollout ${rolloutPhase(doc)}`,
     progressBar(atDesired(doc), hosts.length, 30),
   ];
+  const step = stepText(doc, args.nowMs);
+  if (step !== null) lines.push(step);
   if (status) {
     const c = status.hostCounts;
     lines.push(`in sync ${c.inSync}  syncing ${c.syncing}  queued ${c.queued}  failed ${c.failed}  launching ${c.launching}`
@@ -102,7 +104,8 @@ function summaryOf(doc: FleetDocument): string {
   const conds = status.conditions.map((x) => `${x.type}=${x.status}`).join(' ');
   return `desired ${doc.spec.revision} (generation ${doc.metadata.generation}, observed ${status.observedGeneration}),`
     + ` ${atDesired(doc)}/${live(doc).length} at it; in sync ${c.inSync} syncing ${c.syncing} queued ${c.queued}`
-    + ` failed ${c.failed} launching ${c.launching}; ${conds}; rollout ${rolloutPhase(doc)}`;
+    + ` failed ${c.failed} launching ${c.launching}; ${conds}; rollout ${rolloutPhase(doc)}`
+    + (stepText(doc) !== null ? `; ${stepText(doc)}` : '');
 }
 
 function hostLine(h: HostView): string {

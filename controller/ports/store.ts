@@ -23,7 +23,8 @@ export interface Lease {
 
 export type HistoryType =
   | 'deploy' | 'rollback' | 'autoRollback' | 'pause' | 'resume' | 'retry' | 'apply'
-  | 'rolloutStarted' | 'rolloutFinished' | 'halted' | 'hostFailed' | 'leaderChanged';
+  | 'rolloutStarted' | 'rolloutFinished' | 'halted' | 'hostFailed' | 'leaderChanged'
+  | 'promote' | 'stepStarted' | 'stepFinished' | 'stepPaused' | 'stepPromoted';
 
 export interface HistoryEvent {
   type: HistoryType;

@@ -7,8 +7,9 @@
 import { setMaxListeners } from 'node:events';
 import { initialTransition } from 'xstate';
 import { fromRecord, hostMachine, toRecord, transition, type HostEvent, type HostPolicy } from '../../state/hostMachine.ts';
-import { planRollout, type RolloutPlan } from '../../state/rollout.ts';
+import { planRollout, type RolloutHost, type RolloutPlan } from '../../state/rollout.ts';
 import { nextFleetStatus } from '../../state/fleetStatus.ts';
+import { planSteps, type StepPlan } from '../../state/steps.ts';
 import type { Artifacts } from '../ports/artifacts.ts';
 import type { FleetStatus } from '../../state/spec.ts';
 import type { HostContext, HostState } from '../../state/host.ts';
@@ -82,7 +83,10 @@ export class FleetReconciler implements HostMailbox {
   private statusJson = '';
   private statusWrittenAtMs = -Infinity;
   private plan: RolloutPlan | null = null;
+  private stepPlan: StepPlan | null = null;
   private planTimer: (() => void) | null = null;
+  /** the end of a step's pause: the plan looks again then */
+  private stepTimer: { atMs: number; cancel: () => void } | null = null;
   private passTimer: (() => void) | null = null;
   private passFailures = 0;
   private statusTimer: (() => void) | null = null;
@@ -173,6 +177,7 @@ export class FleetReconciler implements HostMailbox {
       this.batcher.stop();
       this.poller.stop();
       this.planTimer?.();
+      this.stepTimer?.cancel();
       this.passTimer?.();
       this.statusTimer?.();
       this.heartbeats.stop();
@@ -398,7 +403,16 @@ export class FleetReconciler implements HostMailbox {
       return;
     }
     const instances = await this.o.fleetPort.list(this.ref(), this.abort.signal);
-    if (newGeneration) this.status = await this.lifecycle.newGeneration(fleet, this.status, instances);
+    if (newGeneration) {
+      const before = this.status;
+      const next = await this.lifecycle.newGeneration(fleet, before, instances);
+      // A step may have moved on while the new generation was being recorded: the same rollout keeps the latest.
+      const step = before?.rollout?.step;
+      if (step && next.rollout && next.rollout.revision === before.rollout?.revision && next.rollout.startedAtMs === before.rollout.startedAtMs) {
+        next.rollout.step = step;
+      }
+      this.status = next;
+    }
     this.observe(instances);
     // Only hosts restored from the store may have effects owed from before (a host just discovered has none).
     // They resume after this leader's first observation, queued behind it: a launching host restored with an
@@ -458,18 +472,63 @@ export class FleetReconciler implements HostMailbox {
       launching: c.snapshot.context.launching,
       reportedRevision: c.snapshot.context.reportedRevision,
       failedRevision: c.snapshot.context.failedRevision,
+      targetRevision: c.snapshot.context.targetRevision,
       deregistered: c.snapshot.context.deregistered,
     }));
+    const inServiceAtStart = this.status?.rollout?.inServiceAtStart ?? hosts.filter((h) => !h.launching && h.state !== 'warm').length;
+    const haltedBefore = this.status?.rollout?.haltedAtMs !== undefined && this.status.rollout.generation === this.spec!.generation;
+    this.stepPlan = this.computeSteps(hosts, haltedBefore);
     this.plan = planRollout({
       desiredRevision: spec.revision,
       lastCompleteRevision: this.status?.revision ?? null,
       rollout: spec.rollout,
-      inServiceAtStart: this.status?.rollout?.inServiceAtStart ?? hosts.filter((h) => !h.launching && h.state !== 'warm').length,
+      inServiceAtStart,
       hosts,
       pendingGrants: this.pendingGrants,
-      haltedBefore: this.status?.rollout?.haltedAtMs !== undefined && this.status.rollout.generation === this.spec!.generation,
+      haltedBefore,
+      ...(this.stepPlan ? { stepAllowance: this.stepPlan.allowance } : {}),
     });
     return this.plan;
+  }
+
+  /** A stepped rollout under way: its step now (null without steps, or once the rollout finished). */
+  private computeSteps(hosts: Array<RolloutHost & { targetRevision: string | null }>, haltedBefore: boolean): StepPlan | null {
+    const spec = this.spec!.spec;
+    const rollout = this.status?.rollout;
+    const steps = spec.rollout.steps;
+    if (!steps || !rollout || rollout.revision !== spec.revision || rollout.finishedAtMs !== undefined) return null;
+    const failedAtDesired = hosts.filter((h) => h.state === 'failed' && h.failedRevision === spec.revision).length;
+    return planSteps({
+      steps, inServiceAtStart: rollout.inServiceAtStart, record: rollout.step, desiredRevision: spec.revision,
+      hosts: hosts.map((h) => ({ ...h, granted: this.pendingGrants.has(h.instanceId) })),
+      nowMs: this.now(),
+      // a promote names the rollout it was asked for: a later rollout of the same revision is not promoted by it
+      promote: spec.rollout.promote?.rolloutStartedAtMs === undefined || spec.rollout.promote.rolloutStartedAtMs === rollout.startedAtMs
+        ? spec.rollout.promote : undefined,
+      hold: spec.rollout.paused || haltedBefore || failedAtDesired >= spec.rollout.maxFailures,
+    });
+  }
+
+  /** Stores the step the plan moved to (in the status, so a new leader resumes there) and records what happened. */
+  private applySteps(steps: StepPlan | null): void {
+    const rollout = this.status?.rollout;
+    const fleet = this.spec;
+    if (!steps || !rollout || !fleet) return;
+    if (JSON.stringify(rollout.step) !== JSON.stringify(steps.record)) {
+      rollout.step = steps.record;
+      this.statusJson = '';
+      this.scheduleStatus();
+    }
+    if (steps.events.length > 0) this.track(this.lifecycle.steps({ fleet, events: steps.events }));
+    const wakeAtMs = steps.wakeAtMs;
+    if (wakeAtMs !== null && this.stepTimer?.atMs !== wakeAtMs) {
+      this.stepTimer?.cancel();
+      const cancel = this.o.clock.setTimer(Math.max(0, wakeAtMs - this.now()), () => {
+        this.stepTimer = null;
+        this.schedulePlan();
+      });
+      this.stepTimer = { atMs: wakeAtMs, cancel };
+    }
   }
 
   private schedulePlan(): void {
@@ -484,6 +543,14 @@ export class FleetReconciler implements HostMailbox {
     const plan = this.computePlan();
     const now = this.now();
     if (this.specError) return;
+    this.applySteps(this.stepPlan);
+    const current = this.status?.rollout;
+    if (current?.step && !this.spec?.spec.rollout.steps && current.finishedAtMs === undefined) {
+      // steps were taken out of the spec mid-rollout: the rest goes at once, and the status says no step
+      delete current.step;
+      this.statusJson = '';
+      this.scheduleStatus();
+    }
     for (const grant of plan.grants) {
       this.pendingGrants.add(grant.instanceId);
       this.deliver(grant.instanceId, { type: 'GRANT', nowMs: now, targetRevision: grant.targetRevision });

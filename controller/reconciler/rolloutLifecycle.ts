@@ -6,6 +6,7 @@
 import type { RolloutPlan } from '../../state/rollout.ts';
 import type { FleetSpec, FleetStatus, RolloutRecord } from '../../state/spec.ts';
 import { formatSize } from '../../state/format.ts';
+import type { StepEvent } from '../../state/steps.ts';
 import type { Artifacts } from '../ports/artifacts.ts';
 import type { Clock } from '../ports/clock.ts';
 import { isLaunching, isLeaving, isWarm, type Instance } from '../ports/fleet.ts';
@@ -130,6 +131,39 @@ export class RolloutLifecycle {
       type: 'rolloutFinished', revision, generation: fleet.generation, durationMs,
       message: `every host runs ${revision} (${hosts} host(s), ${Math.round(durationMs / 1000)}s)`,
     });
+  }
+
+  /** A stepped rollout started, finished, paused or was promoted past a step: each goes in history. */
+  async steps(args: { fleet: FleetRecord; events: StepEvent[] }): Promise<void> {
+    const { fleet } = args;
+    const revision = fleet.spec.revision;
+    for (const e of args.events) {
+      const step = `step ${e.index + 1}/${e.count}`;
+      const base = { revision, generation: fleet.generation };
+      switch (e.type) {
+        case 'stepStarted':
+          this.o.log.info({ revision, step: e.index + 1, steps: e.count, hosts: e.hosts }, `${step} of the rollout of ${revision} started`);
+          await this.append({ ...base, type: 'stepStarted', message: `${step} of the rollout of ${revision} started: ${e.hosts} in-service host(s) at ${revision} when it is done` });
+          break;
+        case 'stepFinished':
+          this.o.log.info({ revision, step: e.index + 1, hosts: e.hosts, durationMs: e.durationMs }, `${step} of the rollout of ${revision} done`);
+          await this.append({
+            ...base, type: 'stepFinished', durationMs: e.durationMs,
+            message: `${step} of the rollout of ${revision} done: ${e.hosts - e.failed} in-service host(s) in sync at ${revision}`
+              + `${e.failed > 0 ? `, ${e.failed} failed (under maxFailures)` : ''} after ${Math.round(e.durationMs / 1000)}s`,
+          });
+          break;
+        case 'stepPaused':
+          await this.append({
+            ...base, type: 'stepPaused',
+            message: `rollout of ${revision} pauses after ${step} until ${new Date(e.untilMs).toISOString()} (fleetsync promote ${this.o.fleet} goes on now)`,
+          });
+          break;
+        case 'stepPromoted':
+          await this.append({ ...base, type: 'stepPromoted', message: `the pause after ${step} of the rollout of ${revision} was cut short by a promote` });
+          break;
+      }
+    }
   }
 
   /**

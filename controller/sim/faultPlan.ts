@@ -5,6 +5,7 @@
  * test can shrink it and print the smaller plan.
  */
 import { seededRandom } from './random.ts';
+import type { RolloutStep } from '../../state/spec.ts';
 
 export const PORTS = ['fleet', 'traffic', 'commands', 'artifacts', 'store'] as const;
 export type PortName = (typeof PORTS)[number];
@@ -33,6 +34,8 @@ export type WorldEvent =
   | { kind: 'bump'; atMs: number }
   | { kind: 'pause'; atMs: number; forMs: number }
   | { kind: 'retry'; atMs: number; host: number }
+  /** the operator promotes the stepped rollout's current step (`fleetsync promote`) */
+  | { kind: 'promote'; atMs: number }
   | { kind: 'malformedSpec'; atMs: number; forMs: number };
 export type WorldEventKind = WorldEvent['kind'];
 
@@ -58,8 +61,19 @@ export interface FaultPlan {
    * the clocks of the controllers, so the design needs them within a few seconds); absent: all exact.
    */
   clockSkewMs?: number[];
+  /** the fleet rolls out in these steps (rollout.steps); absent: all at once */
+  steps?: RolloutStep[];
   events: WorldEvent[];
 }
+
+const STEP_SHAPES: ReadonlyArray<RolloutStep[]> = [
+  [{ hosts: 1 }],
+  [{ hosts: 1 }, { hosts: '50%' }],
+  [{ hosts: '34%' }, { hosts: '67%' }],
+  [{ hosts: 1, pauseSeconds: 20 }, { hosts: '50%' }],
+  [{ hosts: '34%', pauseSeconds: 40 }, { hosts: '67%', pauseSeconds: 10 }],
+  [{ hosts: 2 }, { hosts: '100%' }],
+];
 
 const EVENT_WEIGHTS: ReadonlyArray<[WorldEventKind, number]> = [
   ['crash', 3], ['zombie', 2], ['terminate', 2], ['scaleOut', 1], ['scaleIn', 1], ['agentOffline', 1.5],
@@ -137,7 +151,16 @@ export function randomFaultPlan(seed: number, shape: { lowerBoundMs: number; lea
   events.sort((a, b) => a.atMs - b.atMs);
   const k = seededRandom(seed ^ 0x1f2e_3d4c);
   const clockSkewMs = k() < 0.4 ? Array.from({ length: controllers }, () => Math.round((k() * 2 - 1) * MAX_SKEW_MS)) : undefined;
-  return { seed, stopAtMs, portFaultRate, portFaults, controllers, drain, syncSpread, hookTimeoutMs, ...(clockSkewMs ? { clockSkewMs } : {}), events };
+  const st = seededRandom(seed ^ 0x51e7_0b2a);
+  const steps = st() < 0.4 ? STEP_SHAPES[Math.floor(st() * STEP_SHAPES.length)] : undefined;
+  if (steps?.some((step) => (step.pauseSeconds ?? 0) > 0) && st() < 0.6) {
+    events.push({ kind: 'promote', atMs: Math.floor(st() * stopAtMs) });
+    events.sort((a, b) => a.atMs - b.atMs);
+  }
+  return {
+    seed, stopAtMs, portFaultRate, portFaults, controllers, drain, syncSpread, hookTimeoutMs,
+    ...(clockSkewMs ? { clockSkewMs } : {}), ...(steps ? { steps: steps.map((s) => ({ ...s })) } : {}), events,
+  };
 }
 
 /** When the last fault ends: port faults stop at stopAtMs, but a pause, a zombie or an outage may outlast it. */

@@ -18,6 +18,7 @@ export interface FaultActors {
   setPaused(paused: boolean): Promise<void>;
   retry(instanceId: string): Promise<void>;
   malformed(forMs: number): Promise<void>;
+  promote(): Promise<void>;
 }
 
 /** A terminated instance's replacement launches this long after it (the group's health check and launch). */
@@ -158,6 +159,9 @@ export class FaultWorld {
       }
       case 'malformedSpec':
         await actors.malformed(event.forMs);
+        break;
+      case 'promote':
+        await actors.promote();
         break;
     }
     faults.count(event.kind);

@@ -54,9 +54,14 @@ const IN_ATTEMPT = new Set(['draining', 'syncing', 'verifying', 'restoring', 'at
 export function convergenceBoundMs(a: {
   hosts: number; budget: number; maxSyncMs: number; leaseDurationMs: number; backoffCapMs: number; syncTimeoutMs: number;
   pollMs: number; batchWindowMs: number; resyncMs: number;
+  /** a stepped rollout: each step may cost one wave more (its last wave part full) and its pause */
+  steps?: ReadonlyArray<{ pauseSeconds?: number }> | null;
 }): number {
-  const waves = Math.ceil(a.hosts / Math.max(1, a.budget));
-  return a.leaseDurationMs + a.backoffCapMs + a.syncTimeoutMs + a.resyncMs
+  const steps = a.steps ?? [];
+  // the steps given, and the rest of the fleet as the last one
+  const waves = Math.ceil(a.hosts / Math.max(1, a.budget)) + (steps.length > 0 ? steps.length + 1 : 0);
+  const pausesMs = steps.reduce((sum, s) => sum + (s.pauseSeconds ?? 0) * 1000, 0);
+  return a.leaseDurationMs + a.backoffCapMs + a.syncTimeoutMs + a.resyncMs + pausesMs
     + waves * (a.maxSyncMs + a.pollMs + a.batchWindowMs);
 }
 

@@ -3,7 +3,8 @@
  * reconciler and host machines, over the sim adapters. Planning, tests and benchmarks share it.
  */
 import { parseFleetSpec, resolveMaxUnavailable } from '../../state/validate.ts';
-import type { FleetSpec, FleetStatus } from '../../state/spec.ts';
+import type { FleetSpec, FleetStatus, RolloutStep } from '../../state/spec.ts';
+import { stepTargets } from '../../state/steps.ts';
 import { DEFAULT_SETTINGS, type ReconcilerSettings } from '../reconciler/settings.ts';
 import { DEFAULT_LEADER_SETTINGS } from '../leader.ts';
 import { silentLogger, type Logger } from '../log.ts';
@@ -49,6 +50,8 @@ export interface SimulateOptions {
   faults: number | null;
   /** a fault plan given whole (a shrunk one, to replay a property test's failure); wins over `faults` */
   faultPlan?: FaultPlan;
+  /** a stepped rollout (rollout.steps); a fault plan's own steps win */
+  steps?: RolloutStep[] | null;
   log?: Logger;
 }
 
@@ -97,6 +100,8 @@ export interface SimulateResult {
   invariantViolations: number;
   /** the first few, to read */
   violations: Violation[];
+  /** a stepped rollout: each step's cumulative hosts and when it was done (null: never) and started, from the deploy */
+  steps?: Array<{ step: number; hosts: number; startedSeconds: number | null; finishedSeconds: number | null }>;
   invariantChecks: number;
   /** fault kind -> how many were injected (port faults and world events) */
   faultsInjected: Record<string, number>;
@@ -135,8 +140,24 @@ function fleetSpec(options: SimulateOptions, revision: string, drain = false): F
       maxFailures: options.maxFailures,
       paused: options.paused,
       syncTimeoutSeconds: Math.max(900, Math.ceil(options.syncSeconds * 3)),
+      ...(options.steps ? { steps: options.steps } : {}),
     },
   });
+}
+
+/**
+ * The fastest a rollout can go: each step waits for its own hosts, in waves of maxUnavailable, and for its
+ * pause, so a stepped rollout's bound is the sum over its steps (the steps' hosts are new ones only).
+ */
+export function lowerBoundMs(a: { hosts: number; budget: number; syncMs: number; steps?: RolloutStep[] | null | undefined }): number {
+  if (!a.steps) return Math.ceil(a.hosts / a.budget) * a.syncMs;
+  const targets = stepTargets(a.steps, a.hosts);
+  let total = 0;
+  targets.forEach((target, i) => {
+    total += Math.ceil((target - (targets[i - 1] ?? 0)) / a.budget) * a.syncMs;
+    if (i < targets.length - 1) total += (a.steps?.[i]?.pauseSeconds ?? 0) * 1000;
+  });
+  return total;
 }
 
 export async function simulate(input: Partial<SimulateOptions> = {}): Promise<SimulateResult> {
@@ -150,9 +171,10 @@ export async function simulate(input: Partial<SimulateOptions> = {}): Promise<Si
     agentDelayMs: options.agentDelaySeconds * 1000, imageRevision: REVISIONS[0]!, warmPool: options.warmPool,
   });
   const allowedAtStart = resolveMaxUnavailable(options.maxUnavailable, options.hosts);
-  const lowerBoundMs = Math.ceil(options.hosts / allowedAtStart) * options.syncSeconds * 1000;
+  const planBoundMs = Math.ceil(options.hosts / allowedAtStart) * options.syncSeconds * 1000;
   const plan = options.faultPlan ?? (options.faults !== null
-    ? randomFaultPlan(options.faults, { lowerBoundMs, leaseDurationMs: DEFAULT_LEADER_SETTINGS.leaseDurationMs }) : null);
+    ? randomFaultPlan(options.faults, { lowerBoundMs: planBoundMs, leaseDurationMs: DEFAULT_LEADER_SETTINGS.leaseDurationMs }) : null);
+  if (plan?.steps) options.steps = plan.steps;
   if (plan?.hookTimeoutMs) (world.options as { hookTimeoutMs?: number | null }).hookTimeoutMs = plan.hookTimeoutMs;
   const faults = plan ? new PortFaults(plan, clock, (port) => seededRandom(plan.seed ^ 0x1b873593 ^ PORTS.indexOf(port) * 0x9e3779b1)) : null;
   let faultWorld: FaultWorld | null = null;
@@ -297,6 +319,13 @@ export async function simulate(input: Partial<SimulateOptions> = {}): Promise<Si
           paused ? 'rollout paused' : 'rollout resumed'),
         retry: (id) => operator.edit((s) => ({ ...s, retries: { ...s.retries, [id]: `retry-${clock.nowMs()}` } }), 'retry', `retry ${id}`),
         malformed: (forMs) => operator.malformed(forMs),
+        promote: () => {
+          // as `fleetsync promote` does: the step the stored status shows, of the rollout it shows
+          const rollout = (store.peekFleet(FLEET).status as FleetStatus | undefined)?.rollout;
+          if (!rollout?.step || rollout.revision !== operator.revision) return Promise.resolve();
+          const promote = { revision: rollout.revision, step: rollout.step.index + 1, rolloutStartedAtMs: rollout.startedAtMs };
+          return operator.edit((s) => ({ ...s, rollout: { ...s.rollout, promote } }), 'promote', `promote step ${promote.step}`);
+        },
       },
     });
     faultWorld.schedule();
@@ -306,7 +335,7 @@ export async function simulate(input: Partial<SimulateOptions> = {}): Promise<Si
       budget: allowedAtStart, maxSyncMs: faultWorld.maxSyncMs(options.syncSeconds * 1000),
       leaseDurationMs: DEFAULT_LEADER_SETTINGS.leaseDurationMs, backoffCapMs: settings.backoffCapMs,
       syncTimeoutMs: fleetSpec(options, REVISIONS[0]!).rollout.syncTimeoutSeconds * 1000, pollMs: settings.pollMs, batchWindowMs: settings.batchWindowMs,
-      resyncMs: settings.resyncMs,
+      resyncMs: settings.resyncMs, steps: options.steps ?? null,
     });
   }
 
@@ -329,13 +358,15 @@ export async function simulate(input: Partial<SimulateOptions> = {}): Promise<Si
   const maxUnavailableObserved = Math.max(maxBusyBefore, world.maxInServiceBusy);
   const hosts = world.launchedCount();
   const final = latest as FleetStatus | null;
-  const { log: _log, faultPlan: _plan, ...shown } = options;
+  const { log: _log, faultPlan: _plan, steps: _steps, ...rest } = options;
+  const shown = options.steps ? { ...rest, steps: options.steps } : rest;
+  const steps = options.steps ? await stepTimes({ store, t0, revision: REVISIONS[1]!, hosts: hostsAtT0, steps: options.steps }) : null;
   return {
     hosts,
     converged: convergedAtMs !== null,
     finalRevision: operator.desired,
     convergedSeconds: convergedAtMs !== null ? (convergedAtMs - t0) / 1000 : null,
-    lowerBoundSeconds: Math.ceil(hostsAtT0 / maxUnavailableAllowed) * options.syncSeconds,
+    lowerBoundSeconds: lowerBoundMs({ hosts: hostsAtT0, budget: maxUnavailableAllowed, syncMs: options.syncSeconds * 1000, steps: options.steps }) / 1000,
     sequentialSeconds,
     maxInFlightPerHost: world.maxRunningPerHost,
     duplicateSends: commands.duplicateSends,
@@ -366,8 +397,21 @@ export async function simulate(input: Partial<SimulateOptions> = {}): Promise<Si
     invariantViolations: checker.violations.length,
     violations: checker.violations.slice(0, 20),
     invariantChecks: checker.checks,
+    ...(steps ? { steps } : {}),
     faultsInjected: faults?.countsObject() ?? {},
     ...(plan ? { faultPlan: plan, convergenceBoundSeconds: boundMs / 1000 } : {}),
     settings: shown,
   };
+}
+
+/** When each step of the deploy's rollout started and was done, from the history the controller wrote. */
+async function stepTimes(a: { store: MemoryStore; t0: number; revision: string; hosts: number; steps: RolloutStep[] }): Promise<NonNullable<SimulateResult['steps']>> {
+  const history = (await a.store.listHistory(FLEET)).filter((e) => e.revision === a.revision && e.atMs >= a.t0).reverse();
+  const at = (type: string, step: number): number | null => {
+    const event = history.find((e) => e.type === type && e.message.startsWith(`step ${step}/`));
+    return event ? (event.atMs - a.t0) / 1000 : null;
+  };
+  return stepTargets(a.steps, a.hosts).map((hosts, i) => ({
+    step: i + 1, hosts, startedSeconds: at('stepStarted', i + 1), finishedSeconds: at('stepFinished', i + 1),
+  }));
 }

@@ -60,6 +60,7 @@ function* smaller(s: FaultSchedule): Generator<FaultSchedule> {
   if (p.hookTimeoutMs) yield with_({ hookTimeoutMs: null });
   if (p.clockSkewMs) yield with_({ clockSkewMs: undefined });
   if (p.syncSpread > 0) yield with_({ syncSpread: 0 });
+  if (p.steps) yield with_({ steps: undefined });
   if (s.hosts > 2) yield with_({}, { hosts: s.hosts - 1 });
 }
 
