@@ -45,7 +45,8 @@ function maxUnavailable(value: string): string {
 
 interface SimulateFlags {
   hosts: number; maxUnavailable: string; syncSeconds: number; pollSeconds: number; resyncSeconds: number; seed: number;
-  failRate: number; maxAttempts: number; maxFailures: number; scaleOut: number; scaleOutAt?: number; bumpAt?: number;
+  failRate: number; maxAttempts: number; maxFailures: number; scaleOut: number; scaleOutAt?: number; scaleOutOver: number;
+  events: boolean; bumpAt?: number;
   crashAt?: number; throttleRate: number; paused?: boolean; agentDelaySeconds: number; maxSeconds?: number;
   faults?: number; faultPlan?: string; output: 'json' | 'text';
 }
@@ -68,6 +69,9 @@ export function registerSimulate(program: Command, session: Session): void {
     .option('--max-failures <n>', 'failed hosts that halt the rollout', wholeNumber(1, 100_000), d.maxFailures)
     .option('--scale-out <n>', 'instances launched during the rollout (held in Pending:Wait)', wholeNumber(0, 100_000), d.scaleOut)
     .option('--scale-out-at <s>', 'when, in seconds after the deploy (default 0)', seconds(0, DAY))
+    .option('--scale-out-over <s>', 'spread the scale-out\'s launches evenly over this many seconds (default 0: all at once)',
+      seconds(0, DAY), d.scaleOutOverSeconds)
+    .option('--no-events', 'the group\'s launch events do not reach the controller: launches wait for the resync (for comparison)')
     .option('--bump-at <s>', 'bump the desired revision again at this second', seconds(0, DAY))
     .option('--crash-at <s>', 'kill the controller at this second and start a new one at once', seconds(0, DAY))
     .option('--throttle-rate <f>', 'share of control-plane requests throttled', fraction(0.9), d.throttleRate)
@@ -84,7 +88,7 @@ export function registerSimulate(program: Command, session: Session): void {
         hosts: flags.hosts, maxUnavailable: flags.maxUnavailable, syncSeconds: flags.syncSeconds,
         pollSeconds: flags.pollSeconds, resyncSeconds: flags.resyncSeconds, seed: flags.seed, failRate: flags.failRate,
         maxAttempts: flags.maxAttempts, maxFailures: flags.maxFailures, scaleOut: flags.scaleOut,
-        scaleOutAt: flags.scaleOutAt ?? null, bumpAt: flags.bumpAt ?? null, crashAt: flags.crashAt ?? null,
+        scaleOutAt: flags.scaleOutAt ?? null, scaleOutOverSeconds: flags.scaleOutOver, events: flags.events, bumpAt: flags.bumpAt ?? null, crashAt: flags.crashAt ?? null,
         throttleRate: flags.throttleRate, paused: flags.paused === true, agentDelaySeconds: flags.agentDelaySeconds,
         maxSeconds: flags.maxSeconds ?? null, faults: flags.faults ?? null,
         ...(flags.faultPlan !== undefined ? { faultPlan: readFaultPlan(flags.faultPlan) } : {}),
@@ -116,6 +120,10 @@ function readFaultPlan(file: string): FaultPlan {
   return plan as FaultPlan;
 }
 
+function shown(p: SimulateResult['launchToServiceSeconds']): string {
+  return p.max === null ? 'no launches' : `p50 ${p.p50}s p99 ${p.p99}s max ${p.max}s`;
+}
+
 function summary(r: SimulateResult): string {
   const s = r.settings;
   const lines = [
@@ -127,6 +135,8 @@ function summary(r: SimulateResult): string {
       Object.entries(r.apiCalls.byOperation).map(([op, n]) => `${op}=${n}`).join(' '),
     `  store: ${r.storeCalls.reads} reads, ${r.storeCalls.writes} writes`,
     `  failed hosts: ${r.failedHosts}; lifecycle CONTINUE: ${r.lifecycleCompleted}, ABANDON: ${r.lifecycleAbandoned}; stale in service: ${r.staleInService}`,
+    `  launch to service: ${shown(r.launchToServiceSeconds)}; delay added to a launch: ${shown(r.extraLaunchDelaySeconds)}`
+      + ` (launch events ${r.launchEvents ? 'on' : 'off'})`,
     `  invariant violations: ${r.invariantViolations} (${r.invariantChecks} checks)`
       + r.violations.map((v) => `\n    ${v.atMs / 1000}s ${v.invariant}: ${v.detail}`).join(''),
   ];

@@ -53,6 +53,8 @@ export class SimWorld {
   maxInServiceBusy = 0;
   /** the revision a launching host should run when let into service (set by the simulation) */
   intendedRevision: () => string | null = () => null;
+  /** told of each instance that enters Pending:Wait, as the group's launch lifecycle event would be */
+  onLaunchWait: (instanceId: string) => void = () => {};
   private nextId = 1;
 
   constructor(readonly options: SimWorldOptions) {}
@@ -99,6 +101,7 @@ export class SimWorld {
       });
       ids.push(instanceId);
     }
+    for (const id of ids) if (this.instances.get(id)?.lifecycleState === 'Pending:Wait') this.onLaunchWait(id);
     return ids;
   }
 
