@@ -13,6 +13,7 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { EC2Client } from '@aws-sdk/client-ec2';
 import { ElasticLoadBalancingV2Client } from '@aws-sdk/client-elastic-load-balancing-v2';
 import { S3Client } from '@aws-sdk/client-s3';
+import { SQSClient } from '@aws-sdk/client-sqs';
 import { SSMClient } from '@aws-sdk/client-ssm';
 import { attachCallCounter, type OnCall } from './callCounter.ts';
 
@@ -26,6 +27,8 @@ export interface AwsClients {
   elb: ElasticLoadBalancingV2Client;
   s3: S3Client;
   dynamodb: DynamoDBClient;
+  /** launch events; its long polls hold a request open for up to 20 s, so it gets no request timeout */
+  sqs: SQSClient;
 }
 
 export interface AwsClientOptions {
@@ -65,6 +68,7 @@ export function makeAwsClients(options: AwsClientOptions = {}): AwsClients {
     elb: new ElasticLoadBalancingV2Client(common),
     // A bucket in another region answers 301: follow it rather than fail the artifact check.
     s3: new S3Client({ ...common, followRegionRedirects: true, forcePathStyle: s3Override }),
+    sqs: new SQSClient(common),
     dynamodb: new DynamoDBClient({
       ...common,
       requestHandler: {
