@@ -8,12 +8,14 @@
  * Unlike an Auto Scaling group nothing replaces a host that left: the group holds what `scale` asked for.
  * The ref's autoScalingGroupName names the local group (the demo fleet's is `demo`).
  */
+import path from 'node:path';
 import type { Clock } from '../ports/clock.ts';
 import type { Fleet, FleetRef, Instance, LifecycleResult } from '../ports/fleet.ts';
 import { isLeaving } from '../ports/fleet.ts';
 import { NotFoundError } from '../errors.ts';
 import { ValidationError } from '../../state/validate.ts';
 import { newInstanceId, type GroupFile, type LocalGroup, type LocalInstance } from './localGroup.ts';
+import { LocalLaunchEvents } from './localLaunchEvents.ts';
 
 export interface LocalFleetOptions {
   group: LocalGroup;
@@ -56,11 +58,14 @@ export class LocalFleet implements Fleet {
   private readonly group: LocalGroup;
   private readonly clock: Clock;
   private readonly terminatingMs: number;
+  /** what an Auto Scaling group's launch hook sends to EventBridge, sent here for each host added in Pending:Wait */
+  private readonly launchEvents: LocalLaunchEvents;
 
   constructor(options: LocalFleetOptions) {
     this.group = options.group;
     this.clock = options.clock;
     this.terminatingMs = options.terminatingMs ?? DEFAULT_TERMINATING_MS;
+    this.launchEvents = new LocalLaunchEvents({ home: path.dirname(options.group.hostsDir), clock: options.clock });
   }
 
   async list(ref: FleetRef): Promise<Instance[]> {
@@ -124,7 +129,7 @@ export class LocalFleet implements Fleet {
     }
     const nowMs = this.clock.nowMs();
     const added: string[] = [];
-    return this.changeAndRetire((file) => {
+    const result = await this.changeAndRetire((file) => {
       if (!file.groups[args.group]) {
         if (!args.create) throw unknownGroup(args.group, file, this.group.file);
         file.groups[args.group] = [];
@@ -154,6 +159,14 @@ export class LocalFleet implements Fleet {
       // Folders first, so a host is never listed without its destination.
       for (const id of added) await this.group.createHostFolder(id);
     });
+    // After the group file lists them, so the pass an event asks for finds them. Best effort, as in AWS: a host
+    // whose event is not written is found by the resync.
+    if ((args.lifecycleState ?? 'Pending:Wait') === 'Pending:Wait') {
+      for (const instanceId of added) {
+        await this.launchEvents.publish({ autoScalingGroupName: args.group, instanceId }).catch(() => undefined);
+      }
+    }
+    return result;
   }
 
   private async find(ref: FleetRef, instanceId: string): Promise<LocalInstance> {
