@@ -340,8 +340,8 @@ export async function simulate(input: Partial<SimulateOptions> = {}): Promise<Si
     finalStatus: { revision: final?.revision ?? null, hostCounts: final?.hostCounts ?? null },
     launchedInService: completions.filter((c) => c.result === 'CONTINUE' && launched.has(c.instanceId))
       .map((c) => ({ instanceId: c.instanceId, revision: c.revision })),
-    launchToServiceSeconds: percentiles(launchToServiceMs.map((ms) => ms / 1000)),
-    extraLaunchDelaySeconds: percentiles(launchToServiceMs.map((ms) => ms / 1000 - options.syncSeconds)),
+    launchToServiceSeconds: percentiles(launchToServiceMs.map((ms) => Math.round(ms) / 1000)),
+    extraLaunchDelaySeconds: percentiles(launchToServiceMs.map((ms) => Math.round(ms - options.syncSeconds * 1000) / 1000)),
     launchEvents: launchEvents ? { published: launchEvents.published, lost: launchEvents.lost, delivered: launchEvents.delivered } : null,
     invariantViolations: checker.violations.length,
     violations: checker.violations.slice(0, 20),
