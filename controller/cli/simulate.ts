@@ -121,7 +121,7 @@ function readFaultPlan(file: string): FaultPlan {
 }
 
 function shown(p: SimulateResult['launchToServiceSeconds']): string {
-  return p.max === null ? 'no launches' : `p50 ${p.p50}s p99 ${p.p99}s max ${p.max}s`;
+  return `p50 ${p.p50}s p99 ${p.p99}s max ${p.max}s`;
 }
 
 function summary(r: SimulateResult): string {
@@ -135,8 +135,9 @@ function summary(r: SimulateResult): string {
       Object.entries(r.apiCalls.byOperation).map(([op, n]) => `${op}=${n}`).join(' '),
     `  store: ${r.storeCalls.reads} reads, ${r.storeCalls.writes} writes`,
     `  failed hosts: ${r.failedHosts}; lifecycle CONTINUE: ${r.lifecycleCompleted}, ABANDON: ${r.lifecycleAbandoned}; stale in service: ${r.staleInService}`,
-    `  launch to service: ${shown(r.launchToServiceSeconds)}; delay added to a launch: ${shown(r.extraLaunchDelaySeconds)}`
-      + ` (launch events ${r.launchEvents ? 'on' : 'off'})`,
+    ...(r.launchToServiceSeconds.max === null ? [] : [
+      `  launch to service: ${shown(r.launchToServiceSeconds)}; delay added to a launch: ${shown(r.extraLaunchDelaySeconds)}`
+        + ` (launch events ${r.launchEvents ? 'on' : 'off'})`]),
     `  invariant violations: ${r.invariantViolations} (${r.invariantChecks} checks)`
       + r.violations.map((v) => `\n    ${v.atMs / 1000}s ${v.invariant}: ${v.detail}`).join(''),
   ];
