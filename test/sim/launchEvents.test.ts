@@ -4,7 +4,8 @@
  * whose event was lost, and an event that comes twice changes nothing.
  */
 import { describe, expect, it } from 'vitest';
-import { simulate, type SimulateOptions } from '../../controller/sim/simulate.ts';
+import { simulate, type SimulateOptions, type SimulateResult } from '../../controller/sim/simulate.ts';
+import { run } from '../cli/cliHarness.ts';
 
 // A long resync, so any launch served quickly was served by its event. Launches come 40 s into the rollout.
 const LAUNCHES: Partial<SimulateOptions> = { hosts: 20, syncSeconds: 20, resyncSeconds: 600, scaleOut: 5, scaleOutAt: 40, scaleOutOverSeconds: 50 };
@@ -68,5 +69,27 @@ describe('launch events', () => {
     expect(JSON.stringify(a)).toBe(JSON.stringify(b));
     expect(a.launchEvents!.lost).toBeGreaterThan(0);
     expect(a.launchEvents!.lost).toBeLessThan(12);
+  });
+});
+
+describe('fleetsync simulate and launch events', () => {
+  it('reports the launch delays as p50/p99/max, and --no-events turns the events off', async () => {
+    const args = ['simulate', '--hosts', '20', '--sync-seconds', '20', '--scale-out', '3', '--scale-out-over', '30'];
+    const on = await run(args);
+    expect(on.code).toBe(0);
+    const withEvents = JSON.parse(on.stdout) as SimulateResult;
+    expect(withEvents.settings).toMatchObject({ events: true, scaleOutOverSeconds: 30 });
+    expect(withEvents.launchEvents).toEqual({ published: 3, lost: 0, delivered: 3 });
+    expect(Object.keys(withEvents.extraLaunchDelaySeconds)).toEqual(['p50', 'p99', 'max']);
+    expect(withEvents.launchToServiceSeconds.max! - withEvents.extraLaunchDelaySeconds.max!).toBe(20);
+
+    const off = JSON.parse((await run([...args, '--no-events'])).stdout) as SimulateResult;
+    expect(off.settings.events).toBe(false);
+    expect(off.launchEvents).toBeNull();
+    expect(off.extraLaunchDelaySeconds.p99!).toBeGreaterThan(withEvents.extraLaunchDelaySeconds.p99!);
+
+    const bad = await run([...args, '--scale-out-over', 'soon']);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain('--scale-out-over');
   });
 });
