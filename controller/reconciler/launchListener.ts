@@ -15,6 +15,12 @@ import type { Clock } from '../ports/clock.ts';
 import type { LaunchEvent, LaunchEvents } from '../ports/launchEvents.ts';
 import type { Logger } from '../log.ts';
 
+/**
+ * Follow-ups last at most this long per launch: an SSM agent registers within a minute or two of boot, and one
+ * that takes longer is left to the resync rather than costing a pass of the whole group every poll.
+ */
+export const FOLLOW_UP_MAX_MS = 180_000;
+
 /** Host states in which a launched instance still needs its fleet observed again. */
 const AWAITING_OBSERVATION = new Set(['discovered', 'waitingForAgent']);
 
@@ -30,7 +36,7 @@ export interface LaunchListenerOptions {
   /** the host's machine state; null when the fleet has not observed it yet */
   stateOf: (instanceId: string) => string | null;
   followUpMs: number;
-  /** a launched host still waiting for its agent after this long is left to the resync */
+  /** a launched host still waiting for its agent after this long (at most FOLLOW_UP_MAX_MS) is left to the resync */
   followUpForMs: number;
   /** a host no pass has found after this long is left to the resync (it left the group, or never was in it) */
   unseenForMs: number;
@@ -101,7 +107,7 @@ export class LaunchListener {
       for (const [id, sinceMs] of this.watched) {
         const state = this.o.stateOf(id);
         const done = state === null ? now - sinceMs >= this.o.unseenForMs
-          : !AWAITING_OBSERVATION.has(state) || now - sinceMs >= this.o.followUpForMs;
+          : !AWAITING_OBSERVATION.has(state) || now - sinceMs >= Math.min(this.o.followUpForMs, FOLLOW_UP_MAX_MS);
         if (done) this.watched.delete(id);
       }
       if (this.watched.size > 0) this.observeNow();

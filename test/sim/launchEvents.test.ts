@@ -5,6 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { simulate, type SimulateOptions, type SimulateResult } from '../../controller/sim/simulate.ts';
+import { FOLLOW_UP_MAX_MS } from '../../controller/reconciler/launchListener.ts';
 import { run } from '../cli/cliHarness.ts';
 
 // A long resync, so any launch served quickly was served by its event. Launches come 40 s into the rollout.
@@ -61,6 +62,18 @@ describe('launch events', () => {
     expect(r.extraLaunchDelaySeconds.max!).toBeLessThanOrEqual(agentDelaySeconds + 5 + 10);
     const noEvents = await simulate({ ...LAUNCHES, agentDelaySeconds, events: false });
     expect(noEvents.extraLaunchDelaySeconds.p50!).toBeGreaterThan(400);
+  });
+
+  it('stop following up a launch whose agent takes longer than FOLLOW_UP_MAX_MS: the resync takes over', async () => {
+    const agentDelaySeconds = 400;
+    const options = { hosts: 4, syncSeconds: 10, scaleOut: 1, scaleOutAt: 0, agentDelaySeconds };
+    const [withEvents, withoutEvents] = [await simulate(options), await simulate({ ...options, events: false })];
+    expect(withEvents.converged && withoutEvents.converged).toBe(true);
+    const followUps = withEvents.apiCalls.byOperation.DescribeAutoScalingGroups! - withoutEvents.apiCalls.byOperation.DescribeAutoScalingGroups!;
+    // one pass for the event, then one per 5 s poll for 3 minutes, not for the agent's whole 400 s
+    expect(followUps).toBeGreaterThanOrEqual(FOLLOW_UP_MAX_MS / 5_000 - 2);
+    expect(followUps).toBeLessThanOrEqual(FOLLOW_UP_MAX_MS / 5_000 + 2);
+    expect(withEvents.launchedInService.map((h) => h.revision)).toEqual(['rev-1']);
   });
 
   it('replay the same run for the same seed', async () => {
