@@ -9,6 +9,11 @@ import { z } from 'zod';
 import { PATTERNS } from '../state/validate.ts';
 import { ConfigError } from './errors.ts';
 
+/** https://sqs.REGION.amazonaws.com/ACCOUNT/NAME, or an emulator's http://host:port/ACCOUNT/NAME */
+const SQS_QUEUE_URL = /^https?:\/\/[A-Za-z0-9.:-]+\/[0-9]{12}\/[A-Za-z0-9_-]{1,80}$/;
+const QUEUE_URL_EXAMPLE = 'https://sqs.eu-west-1.amazonaws.com/123456789012/fleetsync-launches';
+const QUEUE_URL_HINT = `must be an SQS queue URL like ${QUEUE_URL_EXAMPLE}`;
+
 const seconds = (max: number) => z.number({ error: 'must be a number of seconds' }).positive('must be more than 0').max(max, `must be at most ${max}`);
 
 export const ConfigSchema = z.object({
@@ -35,6 +40,15 @@ export const ConfigSchema = z.object({
   stuckAfterSeconds: seconds(3600).default(120),
   /** the embedded default's folder */
   home: z.string().default('./.fleetsync'),
+  /**
+   * Auto Scaling group → the URL of its launch-event SQS queue (the stack sets it): a fleet of that group learns
+   * of launches at once; a group without one waits for the resync
+   */
+  launchQueues: z.record(
+    z.string().regex(PATTERNS.asgName, 'keys must be Auto Scaling group names'),
+    z.string({ error: QUEUE_URL_HINT }).regex(SQS_QUEUE_URL, QUEUE_URL_HINT),
+    { error: `must be a JSON object of Auto Scaling group name to queue URL, like {"web-asg":"${QUEUE_URL_EXAMPLE}"}` },
+  ).default({}),
 }).strict().refine((c) => c.renewDeadlineSeconds < c.leaseDurationSeconds, {
   message: 'must be shorter than leaseDurationSeconds, so a leader stops before its lease can expire',
   path: ['renewDeadlineSeconds'],
@@ -43,7 +57,7 @@ export const ConfigSchema = z.object({
 export type ControllerConfig = z.infer<typeof ConfigSchema>;
 
 /** Environment variables and the keys they set. */
-const ENV_KEYS: Array<[string, keyof ControllerConfig, 'string' | 'number' | 'list']> = [
+const ENV_KEYS: Array<[string, keyof ControllerConfig, 'string' | 'number' | 'list' | 'json']> = [
   ['FLEETSYNC_TABLE', 'table', 'string'],
   ['AWS_REGION', 'region', 'string'],
   ['FLEETSYNC_FLEETS', 'fleets', 'list'],
@@ -55,6 +69,7 @@ const ENV_KEYS: Array<[string, keyof ControllerConfig, 'string' | 'number' | 'li
   ['FLEETSYNC_LOG_LEVEL', 'logLevel', 'string'],
   ['FLEETSYNC_DOCUMENT_NAME', 'documentName', 'string'],
   ['FLEETSYNC_HOME', 'home', 'string'],
+  ['FLEETSYNC_LAUNCH_QUEUES', 'launchQueues', 'json'],
 ];
 
 function fromEnv(env: Record<string, string | undefined>): { values: Record<string, unknown>; names: Map<string, string> } {
@@ -66,9 +81,19 @@ function fromEnv(env: Record<string, string | undefined>): { values: Record<stri
     names.set(key, name);
     if (kind === 'number') values[key] = /^-?\d+(\.\d+)?$/.test(raw.trim()) ? Number(raw) : raw;
     else if (kind === 'list') values[key] = raw.split(',').map((s) => s.trim()).filter(Boolean);
+    else if (kind === 'json') values[key] = jsonOrText(raw);
     else values[key] = raw;
   }
   return { values, names };
+}
+
+/** Parsed when it is JSON; else the text itself, which the schema then refuses with its own message. */
+function jsonOrText(raw: string): unknown {
+  try {
+    return JSON.parse(raw);
+  } catch {
+    return raw;
+  }
 }
 
 async function fromFile(file: string): Promise<Record<string, unknown>> {

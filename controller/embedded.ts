@@ -24,6 +24,7 @@ import { LocalArtifacts } from './local/localArtifacts.ts';
 import { DEFAULT_SCRIPT_PATH, LocalCommands } from './local/localCommands.ts';
 import { LocalFleet } from './local/localFleet.ts';
 import { LocalGroup, assertHome } from './local/localGroup.ts';
+import { LocalLaunchEvents } from './local/localLaunchEvents.ts';
 import { LocalTraffic } from './local/localTraffic.ts';
 import { seedSampleRevisions } from './local/sampleApp.ts';
 import { releaseDeadLeases } from './local/deadLeases.ts';
@@ -61,6 +62,8 @@ export interface Embedded {
   commands: LocalCommands;
   traffic: LocalTraffic;
   artifacts: Artifacts;
+  /** written by `fleetsync local scale` for each host it adds, followed by the demo fleet's leader */
+  launchEvents: LocalLaunchEvents;
   home: string;
   dynamoEndpoint: string;
   table: string;
@@ -120,6 +123,7 @@ export async function startEmbedded(options: EmbeddedOptions): Promise<Embedded>
     const group = new LocalGroup({ home, clock });
     const fleetPort = new LocalFleet({ group, clock, ...(options.terminatingMs !== undefined ? { terminatingMs: options.terminatingMs } : {}) });
     const commands = new LocalCommands({ home, clock, scriptPath });
+    const launchEvents = new LocalLaunchEvents({ home, clock, log });
     cleanups.push(() => commands.close());
 
     const spec = demoSpec(home);
@@ -160,7 +164,7 @@ export async function startEmbedded(options: EmbeddedOptions): Promise<Embedded>
 
     let closing: Promise<void> | undefined;
     return {
-      store, fleetPort, commands, traffic: new LocalTraffic(), artifacts: new LocalArtifacts(), home, dynamoEndpoint,
+      store, fleetPort, commands, traffic: new LocalTraffic(), artifacts: new LocalArtifacts(), launchEvents, home, dynamoEndpoint,
       table: EMBEDDED_TABLE, describe, announce,
       close: () => (closing ??= cleanUp()),
     };

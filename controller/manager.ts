@@ -8,6 +8,7 @@ import type { Commands } from './ports/commands.ts';
 import type { Fleet } from './ports/fleet.ts';
 import type { FleetRecord, Store } from './ports/store.ts';
 import type { Traffic } from './ports/traffic.ts';
+import type { LaunchEvents } from './ports/launchEvents.ts';
 import type { Logger } from './log.ts';
 import { LeaderElector, LeaseTurns, type LeaderSettings } from './leader.ts';
 import { FleetReconciler } from './reconciler/fleetReconciler.ts';
@@ -32,6 +33,8 @@ export interface ManagerOptions {
   observer?: ReconcilerObserver;
   /** checked once per rollout for the revision's size (and whether it is complete) */
   artifacts?: Artifacts;
+  /** each fleet's reconciler follows its group's launch events while this process leads the fleet */
+  launchEvents?: LaunchEvents;
 }
 
 export class Manager {
@@ -112,6 +115,7 @@ export class Manager {
         store: this.o.store, fleetPort: this.o.fleetPort, commands: this.o.commands, traffic: this.o.traffic,
         clock: this.o.clock, random: this.o.random, settings: this.o.settings, log: this.o.log, observer: this.o.observer,
         ...(this.o.artifacts ? { artifacts: this.o.artifacts } : {}),
+        ...(this.o.launchEvents ? { launchEvents: this.o.launchEvents } : {}),
       }).run(leadSignal)).catch((error: unknown) => this.o.log.error({ fleet, err: error }, 'leader election stopped'));
       this.elections.set(fleet, election);
     }

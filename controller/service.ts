@@ -37,7 +37,7 @@ export async function runService(o: ServiceOptions): Promise<void> {
     const holder = holderName({ hostname: os.hostname(), pid: process.pid, nonce: randomUUID().slice(0, 8) });
     const manager = new Manager({
       store: runtime.store, fleetPort: runtime.fleetPort, commands: runtime.commands, traffic: runtime.traffic,
-      artifacts: runtime.artifacts, clock, random: o.random, holder, log,
+      artifacts: runtime.artifacts, launchEvents: runtime.launchEvents, clock, random: o.random, holder, log,
       settings: {
         ...DEFAULT_SETTINGS, resyncMs: config.resyncSeconds * 1000,
         pollMs: (config.pollSeconds ?? (runtime.mode === 'embedded' ? 1 : 5)) * 1000, workers: config.concurrency,

@@ -13,11 +13,13 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { EC2Client } from '@aws-sdk/client-ec2';
 import { ElasticLoadBalancingV2Client } from '@aws-sdk/client-elastic-load-balancing-v2';
 import { S3Client } from '@aws-sdk/client-s3';
+import { SQSClient } from '@aws-sdk/client-sqs';
 import { SSMClient } from '@aws-sdk/client-ssm';
 import { attachCallCounter, type OnCall } from './callCounter.ts';
 
 const DEFAULT_STORE_REQUEST_TIMEOUT_MS = 5_000;
 const STORE_CONNECT_TIMEOUT_MS = 2_000;
+const SQS_MAX_SOCKETS = 512;
 
 export interface AwsClients {
   autoScaling: AutoScalingClient;
@@ -26,6 +28,8 @@ export interface AwsClients {
   elb: ElasticLoadBalancingV2Client;
   s3: S3Client;
   dynamodb: DynamoDBClient;
+  /** launch events; its long polls hold a request open for up to 20 s, so it gets no request timeout and many sockets */
+  sqs: SQSClient;
 }
 
 export interface AwsClientOptions {
@@ -65,6 +69,12 @@ export function makeAwsClients(options: AwsClientOptions = {}): AwsClients {
     elb: new ElasticLoadBalancingV2Client(common),
     // A bucket in another region answers 301: follow it rather than fail the artifact check.
     s3: new S3Client({ ...common, followRegionRedirects: true, forcePathStyle: s3Override }),
+    // One long poll stays open per fleet this process leads: the SDK's default of 50 sockets would queue the
+    // 51st fleet's poll, and every delete, behind the others' 20 s waits.
+    sqs: new SQSClient({
+      ...common,
+      requestHandler: { httpsAgent: { keepAlive: true, maxSockets: SQS_MAX_SOCKETS }, httpAgent: { keepAlive: true, maxSockets: SQS_MAX_SOCKETS } },
+    }),
     dynamodb: new DynamoDBClient({
       ...common,
       requestHandler: {

@@ -60,7 +60,8 @@ function maxUnavailable(value: string): string {
 
 interface SimulateFlags {
   hosts: number; maxUnavailable: string; syncSeconds: number; pollSeconds: number; resyncSeconds: number; seed: number;
-  failRate: number; maxAttempts: number; maxFailures: number; scaleOut: number; scaleOutAt?: number; bumpAt?: number;
+  failRate: number; maxAttempts: number; maxFailures: number; scaleOut: number; scaleOutAt?: number; scaleOutOver: number;
+  events: boolean; bumpAt?: number;
   crashAt?: number; throttleRate: number; paused?: boolean; agentDelaySeconds: number; warmPool: number; maxSeconds?: number;
   faults?: number; faultPlan?: string; steps?: RolloutStep[]; output: 'json' | 'text';
 }
@@ -85,6 +86,9 @@ export function registerSimulate(program: Command, session: Session): void {
     .option('--warm-pool <n>', 'instances the group keeps stopped in a warm pool (each synced as it launches into the pool, '
       + 'and again when it leaves it)', wholeNumber(0, 100_000), d.warmPool)
     .option('--scale-out-at <s>', 'when, in seconds after the deploy (default 0)', seconds(0, DAY))
+    .option('--scale-out-over <s>', 'spread the scale-out\'s launches evenly over this many seconds (default 0: all at once)',
+      seconds(0, DAY), d.scaleOutOverSeconds)
+    .option('--no-events', 'the group\'s launch events do not reach the controller: launches wait for the resync (for comparison)')
     .option('--bump-at <s>', 'bump the desired revision again at this second', seconds(0, DAY))
     .option('--crash-at <s>', 'kill the controller at this second and start a new one at once', seconds(0, DAY))
     .option('--throttle-rate <f>', 'share of control-plane requests throttled', fraction(0.9), d.throttleRate)
@@ -103,7 +107,7 @@ export function registerSimulate(program: Command, session: Session): void {
         hosts: flags.hosts, maxUnavailable: flags.maxUnavailable, syncSeconds: flags.syncSeconds,
         pollSeconds: flags.pollSeconds, resyncSeconds: flags.resyncSeconds, seed: flags.seed, failRate: flags.failRate,
         maxAttempts: flags.maxAttempts, maxFailures: flags.maxFailures, scaleOut: flags.scaleOut,
-        scaleOutAt: flags.scaleOutAt ?? null, bumpAt: flags.bumpAt ?? null, crashAt: flags.crashAt ?? null,
+        scaleOutAt: flags.scaleOutAt ?? null, scaleOutOverSeconds: flags.scaleOutOver, events: flags.events, bumpAt: flags.bumpAt ?? null, crashAt: flags.crashAt ?? null,
         throttleRate: flags.throttleRate, paused: flags.paused === true, agentDelaySeconds: flags.agentDelaySeconds, warmPool: flags.warmPool,
         maxSeconds: flags.maxSeconds ?? null, faults: flags.faults ?? null, steps: flags.steps ?? null,
         ...(flags.faultPlan !== undefined ? { faultPlan: readFaultPlan(flags.faultPlan) } : {}),
@@ -137,6 +141,10 @@ function readFaultPlan(file: string): FaultPlan {
   return plan as FaultPlan;
 }
 
+function shown(p: SimulateResult['launchToServiceSeconds']): string {
+  return `p50 ${p.p50}s p99 ${p.p99}s max ${p.max}s`;
+}
+
 function summary(r: SimulateResult): string {
   const s = r.settings;
   const lines = [
@@ -151,6 +159,9 @@ function summary(r: SimulateResult): string {
       Object.entries(r.apiCalls.byOperation).map(([op, n]) => `${op}=${n}`).join(' '),
     `  store: ${r.storeCalls.reads} reads, ${r.storeCalls.writes} writes`,
     `  failed hosts: ${r.failedHosts}; lifecycle CONTINUE: ${r.lifecycleCompleted}, ABANDON: ${r.lifecycleAbandoned}; stale in service: ${r.staleInService}`,
+    ...(r.launchToServiceSeconds.max === null ? [] : [
+      `  launch to service: ${shown(r.launchToServiceSeconds)}; delay added to a launch: ${shown(r.extraLaunchDelaySeconds)}`
+        + ` (launch events ${r.launchEvents ? 'on' : 'off'})`]),
     `  invariant violations: ${r.invariantViolations} (${r.invariantChecks} checks)`
       + r.violations.map((v) => `\n    ${v.atMs / 1000}s ${v.invariant}: ${v.detail}`).join(''),
   ];

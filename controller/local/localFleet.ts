@@ -11,12 +11,14 @@
  * Unlike an Auto Scaling group nothing replaces a host that left: the group holds what `scale` asked for.
  * The ref's autoScalingGroupName names the local group (the demo fleet's is `demo`).
  */
+import path from 'node:path';
 import type { Clock } from '../ports/clock.ts';
 import type { Fleet, FleetRef, Instance, LifecycleResult } from '../ports/fleet.ts';
 import { isHookWaiting, isLeaving, isWarm } from '../ports/fleet.ts';
 import { NotFoundError } from '../errors.ts';
 import { ValidationError } from '../../state/validate.ts';
 import { newInstanceId, type GroupFile, type LocalGroup, type LocalInstance } from './localGroup.ts';
+import { LocalLaunchEvents } from './localLaunchEvents.ts';
 
 export interface LocalFleetOptions {
   group: LocalGroup;
@@ -63,11 +65,14 @@ export class LocalFleet implements Fleet {
   private readonly group: LocalGroup;
   private readonly clock: Clock;
   private readonly terminatingMs: number;
+  /** what an Auto Scaling group's launch hook sends to EventBridge, sent here for each host added in Pending:Wait */
+  private readonly launchEvents: LocalLaunchEvents;
 
   constructor(options: LocalFleetOptions) {
     this.group = options.group;
     this.clock = options.clock;
     this.terminatingMs = options.terminatingMs ?? DEFAULT_TERMINATING_MS;
+    this.launchEvents = new LocalLaunchEvents({ home: path.dirname(options.group.hostsDir), clock: options.clock });
   }
 
   async list(ref: FleetRef): Promise<Instance[]> {
@@ -145,7 +150,7 @@ export class LocalFleet implements Fleet {
       into.push(instance.instanceId);
       created.push(instance.instanceId);
     };
-    return this.changeAndRetire((file) => {
+    const result = await this.changeAndRetire((file) => {
       if (!file.groups[args.group]) {
         if (!args.create) throw unknownGroup(args.group, file, this.group.file);
         file.groups[args.group] = [];
@@ -184,6 +189,13 @@ export class LocalFleet implements Fleet {
       // Folders first, so a host is never listed without its destination (a host drawn from the pool has one).
       for (const id of created) await this.group.createHostFolder(id);
     });
+    // After the group file lists them, so the pass an event asks for finds them. Best effort, as in AWS: a host
+    // whose event is not written is found by the resync.
+    const waiting = [...((args.lifecycleState ?? 'Pending:Wait') === 'Pending:Wait' ? added : []), ...result.warmed];
+    for (const instanceId of waiting) {
+      await this.launchEvents.publish({ autoScalingGroupName: args.group, instanceId }).catch(() => undefined);
+    }
+    return result;
   }
 
   private async find(ref: FleetRef, instanceId: string): Promise<LocalInstance> {

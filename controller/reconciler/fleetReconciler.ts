@@ -18,6 +18,7 @@ import type { Commands, SyncParams } from '../ports/commands.ts';
 import { isLaunching, isLeaving, leftWarmPool, type Fleet, type FleetRef, type Instance } from '../ports/fleet.ts';
 import type { FleetRecord, Lease, Store } from '../ports/store.ts';
 import type { Traffic } from '../ports/traffic.ts';
+import type { LaunchEvents } from '../ports/launchEvents.ts';
 import { MalformedItemError, StaleTokenError } from '../errors.ts';
 import { WorkQueue, runWorkers } from '../workqueue/workQueue.ts';
 import { ExponentialFailureRateLimiter } from '../workqueue/rateLimiter.ts';
@@ -33,6 +34,7 @@ import type { ReconcilerSettings } from './settings.ts';
 import { RolloutLifecycle } from './rolloutLifecycle.ts';
 import { ACTING, fenced } from './fence.ts';
 import { LifecycleHeartbeats } from './heartbeats.ts';
+import { LaunchListener } from './launchListener.ts';
 
 export interface FleetReconcilerOptions {
   fleet: string;
@@ -59,6 +61,8 @@ export interface FleetReconcilerOptions {
   observer?: ReconcilerObserver;
   /** looked at once per rollout: the revision's size goes in status and history */
   artifacts?: Artifacts;
+  /** followed while this reconciler runs (only under the lease): a launch is observed at once */
+  launchEvents?: LaunchEvents;
 }
 
 type Action = ReturnType<typeof transition>[1][number];
@@ -76,6 +80,7 @@ export class FleetReconciler implements HostMailbox {
   private readonly effects: HostEffects;
   private readonly lifecycle: RolloutLifecycle;
   private readonly heartbeats: LifecycleHeartbeats;
+  private readonly launches: LaunchListener | null;
   private readonly abort = new AbortController();
   private readonly work = new Set<Promise<void>>();
   private spec: FleetRecord | null = null;
@@ -150,6 +155,11 @@ export class FleetReconciler implements HostMailbox {
         this.passSoon();
       },
     });
+    this.launches = o.launchEvents ? new LaunchListener({
+      launchEvents: o.launchEvents, clock: o.clock, log: this.log, signal: this.abort.signal, track,
+      observe: () => this.safePass(), stateOf: (id) => this.cells.get(id)?.state ?? null,
+      followUpMs: o.settings.pollMs, followUpForMs: o.settings.agentWaitMs, unseenForMs: o.settings.resyncMs,
+    }) : null;
   }
 
   /** Runs until `signal` aborts (leadership lost or shutdown). */
@@ -181,6 +191,7 @@ export class FleetReconciler implements HostMailbox {
       this.passTimer?.();
       this.statusTimer?.();
       this.heartbeats.stop();
+      this.launches?.stop();
       await workers;
       await Promise.allSettled([...this.work]);
       this.o.observer?.reconcilerStopped?.(this.o.fleet);
@@ -393,6 +404,7 @@ export class FleetReconciler implements HostMailbox {
     const newGeneration = fleet.generation !== this.status?.observedGeneration;
     this.spec = fleet;
     this.o.onSpecRead?.(fleet);
+    this.launches?.follow(fleet.spec.autoScalingGroupName);
     this.specError = null;
     const sharing = this.o.sharingGroup?.(fleet) ?? [];
     if (sharing.length > 0) {

@@ -13,6 +13,7 @@ import type { Commands } from '../ports/commands.ts';
 import type { Fleet } from '../ports/fleet.ts';
 import type { Store } from '../ports/store.ts';
 import type { Traffic } from '../ports/traffic.ts';
+import type { LaunchEvents } from '../ports/launchEvents.ts';
 import type { Logger } from '../log.ts';
 import type { VirtualClock } from './virtualClock.ts';
 import { PausableClock } from './pausableClock.ts';
@@ -38,6 +39,8 @@ export class SimControllers {
     observer: ReconcilerObserver;
     /** per controller slot: how far its clock is off (a restarted process keeps its machine's clock) */
     clockSkewMs?: number[];
+    /** followed by each fleet's leader */
+    launchEvents?: LaunchEvents;
   }) {}
 
   start(count: number): void {
@@ -89,6 +92,7 @@ export class SimControllers {
       traffic: wrap(o.traffic, 'traffic'), clock: own, random: o.random, holder: name, settings: o.settings,
       leader: DEFAULT_LEADER_SETTINGS, fleetScanMs: 10_000, log: this.started > 1 ? o.log.child({ holder: name }) : o.log,
       observer: o.observer, ...(o.artifacts ? { artifacts: wrap(o.artifacts, 'artifacts') } : {}),
+      ...(o.launchEvents ? { launchEvents: o.launchEvents } : {}),
     });
     running.done = manager.run(abort.signal);
     running.stop = () => {

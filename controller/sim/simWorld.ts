@@ -69,6 +69,9 @@ export class SimWorld {
   readonly warmJourneys = new Map<string, string[]>();
   /** the revision a launching host should run when let into service (set by the simulation) */
   intendedRevision: () => string | null = () => null;
+  /** told of each instance that enters Pending:Wait, as the group's launch lifecycle event would be */
+  /** an instance entered a launch hook's wait (Pending:Wait, or Warmed:Pending:Wait going into the pool) */
+  onLaunchWait: (instanceId: string, lifecycleState: string) => void = () => {};
   private nextId = 1;
 
   constructor(readonly options: SimWorldOptions) {}
@@ -97,7 +100,7 @@ export class SimWorld {
     return total;
   }
 
-  launch(count: number, options: { inService?: boolean; revision?: string | null } = {}): string[] {
+  launch(count: number, options: { inService?: boolean; revision?: string | null; intoPool?: boolean } = {}): string[] {
     const now = this.options.clock.nowMs();
     const ids: string[] = [];
     for (let i = 0; i < count; i++) {
@@ -115,6 +118,8 @@ export class SimWorld {
       });
       ids.push(instanceId);
     }
+    if (options.intoPool) return ids;
+    for (const id of ids) if (this.instances.get(id)?.lifecycleState === 'Pending:Wait') this.onLaunchWait(id, 'Pending:Wait');
     return ids;
   }
 
@@ -124,12 +129,14 @@ export class SimWorld {
 
   /** Launches into the warm pool, held by the launch hook in Warmed:Pending:Wait (no hook: straight to sleep). */
   launchWarm(count: number): string[] {
-    const ids = this.launch(count);
+    const ids = this.launch(count, { intoPool: true });
     for (const id of ids) {
       const inst = this.instances.get(id)!;
       this.warmJourneys.set(id, []);
-      if (this.options.lifecycleHook) this.move(inst, 'Warmed:Pending:Wait');
-      else this.sleep(inst);
+      if (this.options.lifecycleHook) {
+        this.move(inst, 'Warmed:Pending:Wait');
+        this.onLaunchWait(id, 'Warmed:Pending:Wait');
+      } else this.sleep(inst);
     }
     return ids;
   }
@@ -170,6 +177,8 @@ export class SimWorld {
       inst.agentOnlineAtMs = now + this.options.agentDelayMs;
       if (this.options.lifecycleHook && this.options.hookTimeoutMs) inst.hookDeadlineMs = now + this.options.hookTimeoutMs;
     }
+    // Leaving the pool is a launch event too (detail.Origin WarmPool), after the pool's bookkeeping above.
+    if (this.options.lifecycleHook) for (const inst of asleep) this.onLaunchWait(inst.instanceId, 'Pending:Wait');
     this.drawnFromPool += asleep.length;
     const ids = [...asleep.map((i) => i.instanceId), ...this.launch(count - asleep.length)];
     this.refillPool();

@@ -19,6 +19,8 @@ import { SimArtifacts } from './simArtifacts.ts';
 import { MemoryStore } from './memoryStore.ts';
 import { SimOperator } from './simOperator.ts';
 import { SimControllers } from './simControllers.ts';
+import { SimLaunchEvents } from './simLaunchEvents.ts';
+import { percentiles, type Percentiles } from './percentiles.ts';
 import { PORTS, randomFaultPlan, quietAtMs, type FaultPlan } from './faultPlan.ts';
 import { PortFaults } from './portFaults.ts';
 import { FaultWorld } from './faultWorld.ts';
@@ -36,6 +38,13 @@ export interface SimulateOptions {
   maxFailures: number;
   scaleOut: number;
   scaleOutAt: number | null;
+  /** the scale-out's launches spread evenly over this many seconds from scaleOutAt (0: all at once) */
+  scaleOutOverSeconds: number;
+  /** the group's launch events reach the controller (EventBridge into SQS); off: launches wait for the resync */
+  events: boolean;
+  /** share of launch events lost, and delivered twice (best-effort delivery) */
+  eventLossRate: number;
+  eventDuplicateRate: number;
   bumpAt: number | null;
   crashAt: number | null;
   throttleRate: number;
@@ -57,7 +66,8 @@ export interface SimulateOptions {
 
 export const SIMULATE_DEFAULTS: SimulateOptions = {
   hosts: 100, maxUnavailable: '25%', syncSeconds: 60, pollSeconds: 5, resyncSeconds: 30, seed: 1, failRate: 0,
-  maxAttempts: 3, maxFailures: 1, scaleOut: 0, scaleOutAt: null, bumpAt: null, crashAt: null, throttleRate: 0,
+  maxAttempts: 3, maxFailures: 1, scaleOut: 0, scaleOutAt: null, scaleOutOverSeconds: 0, events: true, eventLossRate: 0,
+  eventDuplicateRate: 0, bumpAt: null, crashAt: null, throttleRate: 0,
   paused: false, agentDelaySeconds: 0, warmPool: 0, maxSeconds: null, faults: null,
 };
 
@@ -96,6 +106,12 @@ export interface SimulateResult {
   };
   /** what each launched host ran when it was let into service (for tests) */
   launchedInService: Array<{ instanceId: string; revision: string | null }>;
+  /** from an instance's launch (after the deploy) to its lifecycle CONTINUE; null with no such launch */
+  launchToServiceSeconds: Percentiles;
+  /** the same minus the sync itself (syncSeconds): the delay fleetsync adds to a launch */
+  extraLaunchDelaySeconds: Percentiles;
+  /** launch events sent by the group, lost on the way, and handed to a controller */
+  launchEvents: { published: number; lost: number; delivered: number } | null;
   /** invariant violations seen at any step (see invariants.ts); 0 is the promise */
   invariantViolations: number;
   /** the first few, to read */
@@ -124,6 +140,8 @@ const FLEET = 'sim';
 /** after the last fault, how long the controllers have before a launch hook must not time out any more */
 const HOOK_GRACE_MS = DEFAULT_LEADER_SETTINGS.leaseDurationMs + DEFAULT_LEADER_SETTINGS.retryPeriodMs;
 const REVISIONS = ['rev-0', 'rev-1', 'rev-2', 'rev-3'];
+/** EventBridge into SQS: usually well under a second; a long poll returns as soon as the message lands */
+const EVENT_DELAY_MS = 1_000;
 const TARGET_GROUP = 'arn:aws:elasticloadbalancing:eu-west-1:123456789012:targetgroup/sim/0123456789abcdef';
 
 function fleetSpec(options: SimulateOptions, revision: string, drain = false): FleetSpec {
@@ -194,6 +212,18 @@ export async function simulate(input: Partial<SimulateOptions> = {}): Promise<Si
   });
   const checker = new InvariantChecker({ fleet: FLEET, world, store, commands, traffic, maxUnavailable: options.maxUnavailable });
   world.launch(options.hosts, { inService: true, revision: REVISIONS[0]! });
+  const launchEvents = options.events ? new SimLaunchEvents({
+    clock, random: seededRandom(options.seed ^ 0x27d4eb2f), delayMs: EVENT_DELAY_MS,
+    lossRate: options.eventLossRate, duplicateRate: options.eventDuplicateRate,
+  }) : null;
+  /** when each instance entered its launch wait */
+  const launchedAtMs = new Map<string, number>();
+  world.onLaunchWait = (instanceId, lifecycleState) => {
+    // Launch to service counts from the wait that ends in service: a launch into the warm pool serves nothing.
+    if (lifecycleState === 'Pending:Wait') launchedAtMs.set(instanceId, clock.nowMs());
+    else launchedAtMs.delete(instanceId);
+    launchEvents?.publish({ autoScalingGroupName: fleetSpec(options, REVISIONS[0]!).autoScalingGroupName, instanceId });
+  };
   world.refillPool();
   // While paused, launching hosts are meant to get what the whole fleet last reached (rev-0 here).
   world.intendedRevision = () => (plan ? checker.launchTarget : options.paused ? REVISIONS[0]! : operator.desired);
@@ -266,7 +296,7 @@ export async function simulate(input: Partial<SimulateOptions> = {}): Promise<Si
   await operator.deploy(REVISIONS[0]!);
   const controllers = new SimControllers({
     clock, random: controllerRandom, store, fleetPort, commands, traffic, artifacts: plan ? artifacts : null, checker, faults,
-    settings, log, observer, ...(plan?.clockSkewMs ? { clockSkewMs: plan.clockSkewMs } : {}),
+    settings, log, observer, ...(launchEvents ? { launchEvents } : {}), ...(plan?.clockSkewMs ? { clockSkewMs: plan.clockSkewMs } : {}),
   });
   controllers.start(plan?.controllers ?? 1);
   const warm = await clock.run({ untilMs: 3_600_000, done: () => latest !== null && isConverged(latest) });
@@ -290,9 +320,18 @@ export async function simulate(input: Partial<SimulateOptions> = {}): Promise<Si
     clock.setTimer(seconds * 1000, fn);
   };
   const launched = new Set<string>();
-  at(options.scaleOutAt ?? (options.scaleOut > 0 ? 0 : null), () => {
-    for (const id of world.scaleOut(options.scaleOut)) launched.add(id);
-  });
+  const scaleOutAt = options.scaleOutAt ?? (options.scaleOut > 0 ? 0 : null);
+  if (options.scaleOutOverSeconds > 0 && scaleOutAt !== null) {
+    for (let k = 0; k < options.scaleOut; k++) {
+      at(scaleOutAt + (k * options.scaleOutOverSeconds) / options.scaleOut, () => {
+        for (const id of world.scaleOut(1)) launched.add(id);
+      });
+    }
+  } else {
+    at(scaleOutAt, () => {
+      for (const id of world.scaleOut(options.scaleOut)) launched.add(id);
+    });
+  }
   const bump = async (): Promise<void> => {
     const next = REVISIONS[Math.min(REVISIONS.length - 1, REVISIONS.indexOf(operator.revision) + 1)]!;
     await artifacts.check({ source: 's3://sim-bucket/app', revision: next });
@@ -352,6 +391,10 @@ export async function simulate(input: Partial<SimulateOptions> = {}): Promise<Si
   const total = [...calls.values()].reduce((a, b) => a + b, 0);
   const storeEnd = convergedAtMs !== null ? storeAtConvergence : { reads: store.reads, writes: store.writes };
   const completions = world.completions.slice(completionsAtT0);
+  const launchToServiceMs = completions.flatMap((c) => {
+    const since = launchedAtMs.get(c.instanceId);
+    return c.result === 'CONTINUE' && since !== undefined && since >= t0 ? [c.atMs - since] : [];
+  });
   const maxUnavailableAllowed = resolveMaxUnavailable(options.maxUnavailable, hostsAtT0);
   const lastRollout = rollouts.at(-1);
   if (lastRollout) lastRollout.maxUnavailableObserved = Math.max(lastRollout.maxUnavailableObserved, world.maxInServiceBusy);
@@ -394,6 +437,9 @@ export async function simulate(input: Partial<SimulateOptions> = {}): Promise<Si
     } : {}),
     launchedInService: completions.filter((c) => c.result === 'CONTINUE' && launched.has(c.instanceId))
       .map((c) => ({ instanceId: c.instanceId, revision: c.revision })),
+    launchToServiceSeconds: percentiles(launchToServiceMs.map((ms) => Math.round(ms) / 1000)),
+    extraLaunchDelaySeconds: percentiles(launchToServiceMs.map((ms) => Math.round(ms - options.syncSeconds * 1000) / 1000)),
+    launchEvents: launchEvents ? { published: launchEvents.published, lost: launchEvents.lost, delivered: launchEvents.delivered } : null,
     invariantViolations: checker.violations.length,
     violations: checker.violations.slice(0, 20),
     invariantChecks: checker.checks,

@@ -197,6 +197,8 @@ describe('the controller service', () => {
       FLEETSYNC_HTTP_PORT: '9870',
       FLEETSYNC_LOG_LEVEL: 'info',
       FLEETSYNC_DOCUMENT_NAME: { Ref: Object.keys(minimal.findResources('AWS::SSM::Document'))[0] },
+      // checked in 'launch events' below
+      FLEETSYNC_LAUNCH_QUEUES: expect.anything(),
     });
     const check = ((container as Json).HealthCheck as Json).Command as string[];
     expect(check.slice(0, 3)).toEqual(['CMD', 'node', '-e']);
@@ -310,6 +312,11 @@ const S3: Record<string, string[]> = {
   ListObjectsV2: ['ListBucket'], ListObjects: ['ListBucket'], HeadBucket: ['ListBucket'], HeadObject: ['GetObject'],
   GetObject: ['GetObject'], PutObject: ['PutObject'], DeleteObject: ['DeleteObject'],
 };
+const SQS: Record<string, string[]> = {
+  ReceiveMessage: ['ReceiveMessage'], DeleteMessage: ['DeleteMessage'], DeleteMessageBatch: ['DeleteMessage'],
+  ChangeMessageVisibility: ['ChangeMessageVisibility'], ChangeMessageVisibilityBatch: ['ChangeMessageVisibility'],
+  GetQueueAttributes: ['GetQueueAttributes'], GetQueueUrl: ['GetQueueUrl'],
+};
 const WAITERS: Record<string, string> = { waitUntilTableExists: 'DescribeTable', waitUntilTableNotExists: 'DescribeTable' };
 
 /** IAM actions of the SDK commands, paginators and waiters imported (as values) by controller/aws/*.ts. */
@@ -331,6 +338,7 @@ function adapterCalls(): { calls: Set<string>; unmapped: string[] } {
         if (waited !== undefined) actions = sdk === 'client-dynamodb' ? [`dynamodb:${waited}`] : undefined;
         else if (sdk === 'lib-dynamodb') actions = DOCUMENT_CLIENT[command as string]?.map((a) => `dynamodb:${a}`);
         else if (sdk === 'client-s3') actions = S3[command as string]?.map((a) => `s3:${a}`);
+        else if (sdk === 'client-sqs') actions = SQS[command as string]?.map((a) => `sqs:${a}`);
         else if (sdk === 'client-dynamodb' && command === 'TransactWriteItems') actions = DOCUMENT_CLIENT.TransactWrite?.map((a) => `dynamodb:${a}`);
         else if (SDK_PREFIX[sdk] !== undefined) actions = [`${SDK_PREFIX[sdk]}:${command as string}`];
         if (actions === undefined) unmapped.push(`${file}: ${name} from @aws-sdk/${sdk}`);
@@ -340,6 +348,76 @@ function adapterCalls(): { calls: Set<string>; unmapped: string[] } {
   }
   return { calls, unmapped };
 }
+
+describe('launch events', () => {
+  const resourcesOf = (template: Template, type: string): Array<[string, Json]> =>
+    Object.entries(template.findResources(type)) as Array<[string, Json]>;
+  const props = (resource: Json): Json => resource.Properties as Json;
+
+  it('send each named group\'s launch lifecycle events (warm-pool moves too) to a queue of its own, under SSE-SQS', () => {
+    const rules = resourcesOf(full, 'AWS::Events::Rule');
+    const queues = resourcesOf(full, 'AWS::SQS::Queue');
+    expect(rules).toHaveLength(2);
+    expect(queues).toHaveLength(2);
+    const groups = rules.map(([, rule]) => {
+      const pattern = props(rule).EventPattern as Json;
+      // No Origin/Destination filter: a warm-pool move is the same detail-type and must reach the queue too.
+      expect(Object.keys(pattern).sort()).toEqual(['detail', 'detail-type', 'source']);
+      expect(pattern.source).toEqual(['aws.autoscaling']);
+      expect(pattern['detail-type']).toEqual(['EC2 Instance-launch Lifecycle Action']);
+      expect(Object.keys(pattern.detail as Json)).toEqual(['AutoScalingGroupName']);
+      const targets = props(rule).Targets as Json[];
+      expect(targets).toHaveLength(1);
+      return { group: ((pattern.detail as Json).AutoScalingGroupName as string[]).join(), queue: flat((targets[0] as Json).Arn) };
+    });
+    expect(groups.map((g) => g.group).sort()).toEqual(['web-prod-asg', 'web-stage-asg']);
+    expect(new Set(groups.map((g) => g.queue)).size).toBe(2);
+    for (const [id, queue] of queues) {
+      expect(groups.map((g) => g.queue)).toContain(`\${${id}.Arn}`);
+      // SSE-SQS: EventBridge cannot send to a queue under the aws/sqs KMS key.
+      expect(props(queue).SqsManagedSseEnabled).toBe(true);
+      expect(props(queue).KmsMasterKeyId).toBeUndefined();
+    }
+  });
+
+  it('let only the group\'s own rule send to its queue', () => {
+    const rules = Object.fromEntries(resourcesOf(full, 'AWS::Events::Rule')
+      .map(([id, rule]) => [flat(((props(rule).Targets as Json[])[0] as Json).Arn), id]));
+    const policies = resourcesOf(full, 'AWS::SQS::QueuePolicy');
+    expect(policies).toHaveLength(2);
+    for (const [, policy] of policies) {
+      const queues = (props(policy).Queues as unknown[]).map(flat);
+      expect(queues).toHaveLength(1);
+      const queueArn = `\${${(queues[0] as string).slice(2, -1)}.Arn}`;
+      const statements = asList((props(policy).PolicyDocument as Json).Statement as Json[]);
+      expect(statements.map((s) => ({ ...s, Resource: flat(s.Resource), Condition: JSON.parse(flat(s.Condition)) as unknown }))).toEqual([{
+        Effect: 'Allow', Principal: { Service: 'events.amazonaws.com' }, Action: 'sqs:SendMessage', Resource: queueArn,
+        Condition: { ArnEquals: { 'aws:SourceArn': { 'Fn::GetAtt': [rules[queueArn], 'Arn'] } } },
+      }]);
+    }
+  });
+
+  it('are taken by the controller from those queues only, with no * action anywhere in the stack', () => {
+    const queueArns = resourcesOf(full, 'AWS::SQS::Queue').map(([id]) => `\${${id}.Arn}`).sort();
+    const sqsStatements = permissionStatements(full.toJSON()).filter((s) => asList(s.Action as string[]).some((a) => a.startsWith('sqs:')));
+    expect(sqsStatements).toHaveLength(1);
+    expect(asList(sqsStatements[0]!.Action as string[]).sort()).toEqual(['sqs:DeleteMessage', 'sqs:ReceiveMessage']);
+    expect(asList(sqsStatements[0]!.Resource).map(flat).sort()).toEqual(queueArns);
+    const everyAction = JSON.stringify(full.toJSON()).match(/"(Not)?Action":("[^"]*"|\[[^\]]*\])/g) ?? [];
+    expect(everyAction.length).toBeGreaterThan(5);
+    expect(everyAction.filter((a) => /"\*"|:\*"/.test(a))).toEqual([]);
+  });
+
+  it('reach the controller as FLEETSYNC_LAUNCH_QUEUES, group name to its queue\'s URL', () => {
+    const container = ((props(only(full, 'AWS::ECS::TaskDefinition')).ContainerDefinitions as Json[])[0]) as Json;
+    const variable = (container.Environment as Json[]).find((e) => e.Name === 'FLEETSYNC_LAUNCH_QUEUES');
+    const queueIds = resourcesOf(full, 'AWS::SQS::Queue').map(([id]) => id);
+    const value = JSON.parse(flat(variable?.Value)) as Record<string, string>;
+    expect(Object.keys(value).sort()).toEqual(['web-prod-asg', 'web-stage-asg']);
+    // Ref of a queue is its URL.
+    expect(Object.values(value).map((ref) => ref.slice(2, -1)).sort()).toEqual(queueIds.sort());
+  });
+});
 
 describe('the SSM command document', () => {
   it('is deploy/ssm/fleetsync-sync.json as is, under the name the controller sends', () => {

@@ -82,4 +82,14 @@ describe('loadConfig', () => {
   it('refuses a table name DynamoDB would refuse', async () => {
     expect(await failure({ env: { FLEETSYNC_TABLE: 'my table' } })).toContain('table (from FLEETSYNC_TABLE): must be a DynamoDB table name');
   });
+
+  it('reads FLEETSYNC_LAUNCH_QUEUES as a JSON object of group name to queue URL, and says how to fix a bad one', async () => {
+    const url = 'https://sqs.eu-west-1.amazonaws.com/123456789012/fleetsync-launches-web';
+    expect((await loadConfig({ env: {} })).launchQueues).toEqual({});
+    expect((await loadConfig({ env: { FLEETSYNC_LAUNCH_QUEUES: JSON.stringify({ 'web-asg': url }) } })).launchQueues).toEqual({ 'web-asg': url });
+    expect(await failure({ env: { FLEETSYNC_LAUNCH_QUEUES: `web-asg=${url}` } }))
+      .toContain('launchQueues (from FLEETSYNC_LAUNCH_QUEUES): must be a JSON object of Auto Scaling group name to queue URL, like {"web-asg":');
+    expect(await failure({ env: { FLEETSYNC_LAUNCH_QUEUES: '{"web-asg":"fleetsync-launches-web"}' } }))
+      .toContain('launchQueues.web-asg (from FLEETSYNC_LAUNCH_QUEUES): must be an SQS queue URL like https://sqs.');
+  });
 });

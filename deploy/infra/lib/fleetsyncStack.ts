@@ -1,6 +1,6 @@
 /**
  * Everything fleetsync needs next to an existing Auto Scaling group: the table, the controller service, its
- * least-privilege role, the SSM document, the launch lifecycle hook and the alarms. The VPC, subnets and groups
+ * least-privilege role, the SSM document, the launch lifecycle hook, the launch-event queues and the alarms. The VPC, subnets and groups
  * are imported by id, so synth needs no AWS account and makes no lookups.
  */
 import {
@@ -13,6 +13,7 @@ import { TABLE_KEYS } from '../../../controller/aws/tableSchema.ts';
 import { ConfigError } from '../../../controller/errors.ts';
 import { DEFAULT_DOCUMENT_NAME } from '../../../controller/hostProtocol.ts';
 import { FleetsyncAlarms } from './alarms.ts';
+import { LaunchEventQueues } from './launchEvents.ts';
 import type { InfraConfig } from './config.ts';
 import { controllerStatements } from './permissions.ts';
 import type { SsmDocumentContent } from './ssmDocument.ts';
@@ -103,6 +104,8 @@ export class FleetsyncStack extends Stack {
       });
     }
 
+    const launchEvents = new LaunchEventQueues(this, 'LaunchEvents', { autoScalingGroupNames: config.autoScalingGroupNames });
+
     this.taskRole = new iam.Role(this, 'TaskRole', {
       // Only ECS tasks of this account may assume it (confused-deputy protection).
       assumedBy: new iam.ServicePrincipal('ecs-tasks.amazonaws.com', {
@@ -113,7 +116,9 @@ export class FleetsyncStack extends Stack {
       }),
       description: 'fleetsync controller: the table, its SSM document on tagged instances, lifecycle actions of its groups',
     });
-    for (const statement of controllerStatements(this, { tableArn: this.table.tableArn, documentName: DEFAULT_DOCUMENT_NAME, config })) {
+    for (const statement of controllerStatements(this, {
+      tableArn: this.table.tableArn, documentName: DEFAULT_DOCUMENT_NAME, config, launchQueueArns: launchEvents.queueArns,
+    })) {
       this.taskRole.addToPolicy(statement);
     }
 
@@ -137,6 +142,8 @@ export class FleetsyncStack extends Stack {
         FLEETSYNC_LOG_LEVEL: 'info',
         // By reference, so the controller sends the document this stack created.
         FLEETSYNC_DOCUMENT_NAME: document.ref,
+        // Each fleet's leader long-polls its group's queue: launches are seen in seconds, not at the resync.
+        FLEETSYNC_LAUNCH_QUEUES: launchEvents.environmentValue(),
       },
       // The controller's log lines carry its metrics (Embedded Metric Format), so these logs feed the alarms.
       logging: ecs.LogDrivers.awsLogs({ logGroup, streamPrefix: 'controller' }),

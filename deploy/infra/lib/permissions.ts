@@ -38,10 +38,15 @@ export const LIFECYCLE_ACTIONS = [
 
 export const TARGET_ACTIONS = ['elasticloadbalancing:RegisterTargets', 'elasticloadbalancing:DeregisterTargets'];
 
+/** What SqsLaunchEvents calls: DeleteMessageBatch is authorized as sqs:DeleteMessage. */
+export const LAUNCH_QUEUE_ACTIONS = ['sqs:ReceiveMessage', 'sqs:DeleteMessage'];
+
 export interface PermissionTargets {
   tableArn: string;
   documentName: string;
   config: InfraConfig;
+  /** the groups' launch-event queues, read by the controller */
+  launchQueueArns: string[];
 }
 
 function taskStarActions(): string[] {
@@ -50,7 +55,7 @@ function taskStarActions(): string[] {
 
 /** The task role's statements. */
 export function controllerStatements(stack: Stack, targets: PermissionTargets): iam.PolicyStatement[] {
-  const { tableArn, documentName, config } = targets;
+  const { tableArn, documentName, config, launchQueueArns } = targets;
   const statements = [
     new iam.PolicyStatement({ sid: 'Table', actions: TABLE_ACTIONS, resources: [tableArn] }),
     new iam.PolicyStatement({
@@ -73,6 +78,9 @@ export function controllerStatements(stack: Stack, targets: PermissionTargets): 
     }),
     new iam.PolicyStatement({ sid: 'ReadOnlyCallsWithoutResources', actions: taskStarActions(), resources: ['*'] }),
   ];
+  if (launchQueueArns.length > 0) {
+    statements.push(new iam.PolicyStatement({ sid: 'TakeLaunchEvents', actions: LAUNCH_QUEUE_ACTIONS, resources: launchQueueArns }));
+  }
   if (config.targetGroupArns.length > 0) {
     statements.push(new iam.PolicyStatement({ sid: 'DrainNamedTargetGroups', actions: TARGET_ACTIONS, resources: config.targetGroupArns }));
   }
