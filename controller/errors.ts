@@ -48,3 +48,5 @@ export class RevisionExistsError extends FleetsyncError {}
 
 /** The store refused to remove objects `fleetsync gc` chose (S3's DeleteObjects lists them in a 200 answer). */
 export class ObjectDeleteError extends FleetsyncError {}
+/** `fleetsync gc` cannot tell what some manifest, fleet or host references: it removes nothing rather than guess. */
+export class UnknownReferencesError extends FleetsyncError {}
