@@ -1,15 +1,16 @@
 /**
- * How the host script downloads a published revision's objects from S3, at objects/ab/<sha256>: a few go by exact
- * key (the store is never listed, whatever its size); a first sync that needs most of the store syncs the objects
- * folder whole (one listing, no filters) and says what moved. Stores published before sharding
- * (objects/<sha256>), and stores holding both layouts, still sync, from S3 and from a folder.
+ * How the host script downloads a published revision's objects from S3, at objects/ab/<sha256>: from a small store
+ * (one shard counted tells), one listing and includes; from a large one, a routine deploy goes by exact key or one
+ * shard at a time and never lists the store; a first sync that needs most of the store syncs the objects folder
+ * whole (one listing, no filters) and says what moved. Stores published before sharding (objects/<sha256>), and
+ * stores holding both layouts, still sync, from S3 and from a folder.
  */
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EXIT } from '../../controller/hostProtocol.ts';
 import { requireTools, runScript, syncArgs, type ScriptRun } from '../support/hostScript.ts';
-import { codebase, folderDigest, startPublishedSources, type PublishedSources, type Tree } from '../support/publishedRevision.ts';
+import { codebase, folderDigest, sha256, startPublishedSources, type PublishedSources, type Tree } from '../support/publishedRevision.ts';
 
 const SLOW = 300_000;
 const FILES = 500;
@@ -31,10 +32,28 @@ function sync(source: string, revision: string, destination: string): Promise<Sc
   return runScript(syncArgs({ source, revision, destination, excludes: '' }), { env: src.env, timeoutMs: SLOW });
 }
 
-/** ListObjects requests the proxy served for keys under <prefix>/objects/ */
-function objectListings(prefix: string): number {
+/** ListObjects requests the proxy served for the whole store, <prefix>/objects/ (not one shard of it) */
+function storeListings(prefix: string): number {
   return src.proxy.requests.filter((r) => r.method === 'GET' && r.query.includes('list-type=2')
-    && decodeURIComponent(r.query).includes(`prefix=${prefix}/objects/`)).length;
+    && new URLSearchParams(r.query).get('prefix') === `${prefix}/objects/`).length;
+}
+
+/** Makes the store look large to the host: 70 more objects in one shard (it counts one shard, times 256). */
+async function fillShard(prefix: string, shard: string): Promise<void> {
+  await Promise.all(Array.from({ length: 70 }, (_, i) => src.bucket.put(
+    `${prefix}/objects/${shard}/${shard}${i.toString(16).padStart(62, '0')}`, `filler ${i}`)));
+}
+
+/** Two contents whose objects share a shard folder. */
+function sameShard(): [string, string] {
+  const seen = new Map<string, string>();
+  for (let i = 0; ; i++) {
+    const content = `extra file ${i}\n`;
+    const shard = sha256(content).slice(0, 2);
+    const other = seen.get(shard);
+    if (other !== undefined) return [other, content];
+    seen.set(shard, content);
+  }
 }
 
 beforeAll(async () => {
@@ -69,17 +88,30 @@ describe('downloading objects from S3', () => {
     expect(log).toContain(`downloading all ${stored} objects of s3://`);
   }, SLOW);
 
-  it('a handful of objects go by exact key: the store is not listed, so its size does not matter', async () => {
+  it('a few objects from a small store: one listing and includes; from a large one: by key, the store never listed', async () => {
     for (const [revision, changed] of [['f2', CHANGED], ['f3', CHANGED_AGAIN]] as const) {
       src.proxy.clear();
       const run = await sync(src.s3Source('fetch'), revision, dest);
       expect(run.code, run.stdout).toBe(EXIT.synced);
       expect(src.objectGets('fetch')).toHaveLength(changed.length);
-      expect(objectListings('fetch')).toBe(0);
+      expect(storeListings('fetch')).toBe(1);
       expect(run.result).toMatchObject({ downloadedFiles: changed.length, reusedFiles: FILES - changed.length });
       expect(await folderDigest(join(dest, 'current'))).toEqual(src.digest(revision));
     }
-    expect(await readFile(join(dest, '.fleetsync', 'sync.log'), 'utf8')).toContain(`downloading ${CHANGED_AGAIN.length} objects by key`);
+    expect(await readFile(join(dest, '.fleetsync', 'sync.log'), 'utf8')).toContain(`downloading ${CHANGED_AGAIN.length} objects by name from the listing`);
+
+    // two new files whose objects share a shard, which holds 70 more objects: a store of about 18,000 to the host
+    const [one, two] = sameShard();
+    await fillShard('fetch', sha256(one).slice(0, 2));
+    await src.publish('f4', { ...codebase(FILES, CHANGED_AGAIN, 3), 'extra/one.txt': one, 'extra/two.txt': two }, 'fetch');
+    src.proxy.clear();
+    const run = await sync(src.s3Source('fetch'), 'f4', dest);
+    expect(run.code, run.stdout).toBe(EXIT.synced);
+    expect(storeListings('fetch')).toBe(0);
+    expect(src.objectGets('fetch').sort()).toEqual([sha256(one), sha256(two)].sort());
+    expect(run.result).toMatchObject({ downloadedFiles: 2 });
+    expect(await folderDigest(join(dest, 'current'))).toEqual(src.digest('f4'));
+    expect(await readFile(join(dest, '.fleetsync', 'sync.log'), 'utf8')).toMatch(/2 objects needed from a store of about 1\d{4}: by key, without listing it/);
   }, SLOW);
 
   it('refuses the revision name "objects": that folder is the object store, not a codebase', async () => {
@@ -106,16 +138,22 @@ describe('a store published before sharding (objects/<sha256>)', () => {
       expect(await folderDigest(join(host, 'current'))).toEqual(src.digest('new'));
     }, SLOW);
 
-    it(`${kind}: a new host fetches a few flat objects by exact key, and a mix of both layouts by shard`, async () => {
+    it(`${kind}: a new host fetches flat objects by key from a large store, and a mix of both layouts by name`, async () => {
+      const tinyObjects = Object.values(TINY).map((v) => sha256((v as { content: string }).content)).sort();
+      // the shard of the first object needed holds 70 more: the host takes the store for a large one
+      if (kind === 's3://') await fillShard('mixed', (tinyObjects[0] as string).slice(0, 2));
       const small = src.newDest();
       src.proxy.clear();
       const tiny = await sync(source(), 'tiny', small);
       expect(tiny.code, tiny.stdout).toBe(EXIT.synced);
       expect(tiny.result).toMatchObject({ downloadedFiles: 10 });
       expect(await folderDigest(join(small, 'current'))).toEqual(src.digest('tiny'));
-      if (kind === 's3://') expect(objectListings('mixed')).toBe(0);
+      if (kind === 's3://') {
+        expect(storeListings('mixed')).toBe(0);
+        expect(await readFile(join(small, '.fleetsync', 'sync.log'), 'utf8')).toContain('10 objects are not at s3://');
+      }
 
-      // 120 objects needed of the 640 the store holds: not synced whole; 40 by shard, 80 where the old layout has them
+      // 120 objects needed of the 710 the store holds: not synced whole; each by the name its layout gives it
       const fresh = src.newDest();
       src.proxy.clear();
       const run = await sync(source(), 'new', fresh);
@@ -125,8 +163,9 @@ describe('a store published before sharding (objects/<sha256>)', () => {
       if (kind === 's3://') {
         expect(new Set(src.objectGets('mixed')).size).toBe(120);
         const log = await readFile(join(fresh, '.fleetsync', 'sync.log'), 'utf8');
-        expect(log).toContain('120 objects needed; the store holds 640');
-        expect(log).toContain('80 objects are not at s3://');
+        expect(log).toContain('120 objects needed; the store holds 710');
+        expect(log).toContain('downloading 120 objects by name from the listing');
+        expect(log).not.toContain('are not at s3://');
       }
     }, SLOW);
   }

@@ -21,7 +21,7 @@ describe('object keys', () => {
   it('the host agent (common.py object_key) puts an object where publish writes it', () => {
     const python = 'import sys; sys.path.insert(0, "deploy/host/fleetsync_agent"); import common; '
       + 'print(common.object_key(sys.argv[1])); print(common.flat_object_key(sys.argv[1]))';
-    const out = execFileSync('python3', ['-c', python, SHA], { encoding: 'utf8' }).trim().split('\n');
+    const out = execFileSync('python3', ['-B', '-c', python, SHA], { encoding: 'utf8' }).trim().split('\n');
     expect(out).toEqual([objectKey(SHA), flatObjectKey(SHA)]);
   });
 });

@@ -9,13 +9,17 @@ import subprocess
 
 from common import OBJECTS_FOLDER, SPARE_BYTES, file_digest, flat_object_key, object_key
 
-# Up to this many objects go by exact key or one shard at a time, without listing the store: a routine deploy
-# costs the same in a store of any size. More than this, one listing of the store is a small part of the work.
+# Measured against s3rver (README, "On the host"): an aws process costs about half a second of CPU to start, and the
+# CLI checks every listed key against every --include (about 20 us a pair). So a store of up to SMALL_STORE objects is
+# listed and filtered in one process; in a larger one, up to EXACT_KEY_OBJECTS objects go by exact key or one shard
+# (objects/ab/) at a time, and a routine deploy costs the same whatever the store holds.
+SMALL_STORE = 16384
 EXACT_KEY_OBJECTS = 64
-# aws CLI processes at a time: each costs about half a second of CPU to start, so more would only queue.
+# aws CLI processes at a time: each is CPU-bound while it starts, so more would only queue.
 PARALLEL_PROCESSES = 8
 # The store is synced whole when it holds at most this many times the objects needed (a new host's first sync).
 WHOLE_STORE_FACTOR = 4
+SHARDS = 256
 
 
 class ObjectsMixin:
@@ -68,28 +72,59 @@ class ObjectsMixin:
         return st.f_bavail * st.f_frsize
 
     def download_objects(self, need, odir):
-        """The aws CLI checks every listed key against every --include, so objects are never fetched by filtering a
-        listing of the store: a few go by exact key, one process each; more go one shard (objects/ab/) at a time, with
-        includes for that shard only. A large job (a new host) lists the store once: when it holds little besides
-        what is needed, it is synced whole."""
-        layout = None
-        if len(need) > EXACT_KEY_OBJECTS:
+        """The store's size decides (one shard, counted, tells it): a small store is listed once and the objects needed
+        picked by includes, or synced whole when they are most of it; a large one is never listed for a routine
+        deploy: objects go by exact key, or shard by shard with the includes of that shard only."""
+        m = len(need)
+        if m <= EXACT_KEY_OBJECTS:
+            about = self.shard_count(need[0][:2]) * SHARDS
+            if about > SMALL_STORE:
+                self.log('%d objects needed from a store of about %d: by key, without listing it' % (m, about))
+                self.download_by_shard(need, odir)
+            else:
+                self.log('downloading %d objects by name from the listing of a small store (about %d)' % (m, about))
+                self.download_by_includes(need, odir, None)
+        else:
             layout = self.store_listing()
-            n = len(layout)
-            total = sum(size for _, size in layout.values())
-            self.log('%d objects needed; the store holds %d (%d bytes)' % (len(need), n, total))
-            if n <= WHOLE_STORE_FACTOR * len(need) and total + SPARE_BYTES <= self.free_bytes():
-                self.log('downloading all %d objects of %s (%d bytes): %d of them are needed' % (n, self.objects, total, len(need)))
+            n, total = len(layout), sum(size for _, size in layout.values())
+            self.log('%d objects needed; the store holds %d (%d bytes)' % (m, n, total))
+            if n <= WHOLE_STORE_FACTOR * m and total + SPARE_BYTES <= self.free_bytes():
+                self.log('downloading all %d objects of %s (%d bytes): %d of them are needed' % (n, self.objects, total, m))
                 self.aws(['s3', 'sync', self.objects, os.path.join(odir, OBJECTS_FOLDER) + '/', '--only-show-errors',
                           '--no-progress'], 'downloading %s' % self.objects)
                 return
-        sharded = [sha for sha in need if layout is None or layout.get(sha, ('sharded',))[0] == 'sharded']
-        self.download_by_shard(sharded, odir)
+            if n <= SMALL_STORE:
+                self.log('downloading %d objects by name from the listing' % m)
+                self.download_by_includes(need, odir, layout)
+            else:
+                self.download_by_shard([sha for sha in need if layout.get(sha, ('sharded',))[0] == 'sharded'], odir)
         missing = [sha for sha in need if self.landed(odir, sha) is None]
         if missing:
             self.log('%d objects are not at %sab/<sha256>: fetching them from where stores published before sharding '
                      'keep them (%s<sha256>)' % (len(missing), self.objects, self.objects))
             self.download_flat(missing, odir)
+
+    def shard_count(self, shard):
+        """How many objects one shard holds, up to 65: 1/256 of the store, near enough to tell a small one."""
+        bucket, _, prefix = self.objects[len('s3://'):].partition('/')
+        out = self.aws(['s3api', 'list-objects-v2', '--bucket', bucket, '--prefix', '%s%s/' % (prefix, shard),
+                        '--max-keys', '65', '--no-paginate', '--query', 'KeyCount', '--output', 'text'],
+                       'listing %s%s/' % (self.objects, shard), capture=True).strip()
+        return int(out) if out.isdigit() else 0
+
+    def download_by_includes(self, need, odir, layout):
+        """One process over the listing of objects/, 500 objects at a time: each in the layout the listing has it in,
+        or in both when there was none."""
+        for i in range(0, len(need), 500):
+            args = ['s3', 'cp', self.objects, os.path.join(odir, OBJECTS_FOLDER) + '/', '--recursive',
+                    '--only-show-errors', '--exclude', '*']
+            for sha in need[i:i + 500]:
+                where = layout.get(sha, ('sharded',))[0] if layout is not None else 'both'
+                if where != 'flat':
+                    args += ['--include', '%s/%s' % (sha[:2], sha)]
+                if where != 'sharded':
+                    args += ['--include', sha]
+            self.aws(args, 'downloading objects from %s' % self.objects)
 
     def store_listing(self):
         """sha -> (layout, size) of every object in the store: one aws process, a request per 1,000 keys."""
