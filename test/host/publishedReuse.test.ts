@@ -13,7 +13,7 @@ import {
   folderDigest, sha256, startPublishedSources, type PublishedSources, type Tree,
 } from '../support/publishedRevision.ts';
 
-const SLOW = 180_000;
+const SLOW = 60_000;
 
 let src: PublishedSources;
 

@@ -15,7 +15,7 @@ import {
   folderDigest, startPublishedSources, treeDigest, writeTreeFiles, type PublishedSources, type Tree,
 } from '../support/publishedRevision.ts';
 
-const SLOW = 180_000;
+const SLOW = 60_000;
 const sharedLinks = (rel: string) => rel === 'media' || rel === 'var';
 
 /** Three revisions sharing most files; each has a file of its own and an edited one. */
