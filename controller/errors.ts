@@ -45,3 +45,8 @@ export class ConfigError extends FleetsyncError {}
 export class ContentChangedError extends FleetsyncError {}
 /** A revision is already published (or uploaded as a plain folder) with other content: revisions are immutable. */
 export class RevisionExistsError extends FleetsyncError {}
+
+/** The store refused to remove objects `fleetsync gc` chose (S3's DeleteObjects lists them in a 200 answer). */
+export class ObjectDeleteError extends FleetsyncError {}
+/** `fleetsync gc` cannot tell what some manifest, fleet or host references: it removes nothing rather than guess. */
+export class UnknownReferencesError extends FleetsyncError {}

@@ -1,6 +1,7 @@
 /**
  * A published revision's manifest (`<source>/<revision>/manifest.json`): every file of the revision with its
- * SHA-256, size and mode, over content-addressed objects at `<source>/objects/<sha256>`. Written last by
+ * SHA-256, size and mode, over content-addressed objects at `<source>/objects/ab/<sha256>` (ab: the first two hex
+ * digits; stores published before sharding hold `<source>/objects/<sha256>`, still read). Written last by
  * `fleetsync publish`, so a revision without one is not complete.
  *
  * The text is canonical JSON with one file per line, so the host script can read it with awk (hosts have no
@@ -17,6 +18,8 @@ export const MANIFEST_API_VERSION = 'fleetsync.dev/v1';
 export const MANIFEST_KIND = 'Manifest';
 export const MANIFEST_FILE = 'manifest.json';
 export const OBJECTS_FOLDER = 'objects';
+/** Hex digits of the shard folder: 256 folders, so a host lists (or fetches) only the part of the store it needs. */
+export const OBJECT_SHARD_DIGITS = 2;
 /** The manifest's first bytes: how the host script and the Artifacts check tell it from an app's own manifest.json. */
 export const MANIFEST_HEADER = `{"apiVersion":"${MANIFEST_API_VERSION}","kind":"${MANIFEST_KIND}",`;
 
@@ -165,6 +168,30 @@ export function manifestDifferences(a: Manifest, b: Manifest): string[] {
   for (const [path, k] of inA) if (inB.get(path) !== k) out.push(path);
   for (const path of inB.keys()) if (!inA.has(path)) out.push(path);
   return out.sort(compareManifestPaths);
+}
+
+/** Where an object is written, relative to the source: `objects/ab/<sha256>`. */
+export function objectKey(sha256: string): string {
+  return `${OBJECTS_FOLDER}/${sha256.slice(0, OBJECT_SHARD_DIGITS)}/${sha256}`;
+}
+
+/** Where a store published before sharding holds an object, relative to the source: `objects/<sha256>`. */
+export function flatObjectKey(sha256: string): string {
+  return `${OBJECTS_FOLDER}/${sha256}`;
+}
+
+/**
+ * The object a key under `objects/` names (`ab/<sha256>` or the older `<sha256>`), or undefined for anything else
+ * (temporary files, a shard folder that does not match its object).
+ */
+export function objectOfKey(underObjects: string): { sha256: string; layout: 'sharded' | 'flat' } | undefined {
+  if (SHA256_PATTERN.test(underObjects)) return { sha256: underObjects, layout: 'flat' };
+  const slash = underObjects.indexOf('/');
+  const sha256 = underObjects.slice(slash + 1);
+  if (slash === OBJECT_SHARD_DIGITS && SHA256_PATTERN.test(sha256) && underObjects.slice(0, slash) === sha256.slice(0, slash)) {
+    return { sha256, layout: 'sharded' };
+  }
+  return undefined;
 }
 
 /** `<source>/objects/` holds every published revision's content: no revision may take that name. */

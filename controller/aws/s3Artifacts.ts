@@ -1,17 +1,18 @@
 /**
  * Artifacts in S3. A revision is a published manifest at `<prefix>/<revision>/manifest.json` over objects at
- * `<prefix>/objects/<sha256>`, or a plain folder of files under `<prefix>/<revision>/`. The check costs one
- * GetObject (the manifest) and, when there is none, one ListObjectsV2 with MaxKeys 2.
+ * `<prefix>/objects/ab/<sha256>` (or `<prefix>/objects/<sha256>`, written before sharding), or a plain folder of
+ * files under `<prefix>/<revision>/`. The check costs one GetObject (the manifest) and, when there is none, one
+ * ListObjectsV2 with MaxKeys 2.
  */
 import {
-  DeleteObjectCommand, GetObjectCommand, ListObjectsV2Command, PutObjectCommand, type S3Client,
+  DeleteObjectCommand, DeleteObjectsCommand, GetObjectCommand, ListObjectsV2Command, PutObjectCommand, type S3Client,
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { createReadStream } from 'node:fs';
-import { NotFoundError } from '../errors.ts';
-import type { ArtifactCheck, ArtifactStore, ObjectUpload } from '../ports/artifacts.ts';
+import { NotFoundError, ObjectDeleteError } from '../errors.ts';
+import type { ArtifactCheck, ArtifactStore, ObjectUpload, StoredObject } from '../ports/artifacts.ts';
 import { ValidationError, checkRevision } from '../../state/validate.ts';
-import { MANIFEST_FILE, OBJECTS_FOLDER, SHA256_PATTERN } from '../../state/manifest.ts';
+import { MANIFEST_FILE, OBJECTS_FOLDER, objectKey, objectOfKey } from '../../state/manifest.ts';
 import { HashingStream, contentChanged } from '../publish/hashing.ts';
 import { checkStoredRevision } from '../publish/revisionCheck.ts';
 import { callAws, type OnCall } from './callCounter.ts';
@@ -20,6 +21,8 @@ import { sdkErrorCode } from './sdkErrors.ts';
 /** Parts of a multipart upload; an object smaller than one part goes up in a single PutObject. */
 const PART_SIZE_BYTES = 8 * 1024 * 1024;
 const PARTS_IN_FLIGHT_PER_OBJECT = 2;
+/** DeleteObjects takes at most this many keys per request. */
+const DELETE_BATCH_KEYS = 1000;
 
 export interface S3ArtifactsOptions {
   client: S3Client;
@@ -98,27 +101,76 @@ export class S3Artifacts implements ArtifactStore {
   }
 
   async listObjects(args: { source: string; signal?: AbortSignal }): Promise<Map<string, number>> {
+    return new Map((await this.scanObjects(args)).map((o) => [o.sha256, o.size]));
+  }
+
+  async scanObjects(args: { source: string; signal?: AbortSignal }): Promise<StoredObject[]> {
     const { bucket, keyPrefix } = objectsLocation(args.source);
-    const found = new Map<string, number>();
-    let token: string | undefined;
-    await this.bucketNamed(args.source, bucket, async () => {
-      do {
-        const page = await callAws('ListObjectsV2', this.onCall, () => this.client.send(
-          new ListObjectsV2Command({ Bucket: bucket, Prefix: keyPrefix, ContinuationToken: token }),
-          args.signal ? { abortSignal: args.signal } : {}));
-        for (const object of page.Contents ?? []) {
-          const name = object.Key?.slice(keyPrefix.length) ?? '';
-          if (SHA256_PATTERN.test(name)) found.set(name, object.Size ?? 0);
-        }
-        token = page.IsTruncated ? page.NextContinuationToken : undefined;
-      } while (token);
+    const found: StoredObject[] = [];
+    await this.listPages({ source: args.source, bucket, prefix: keyPrefix, ...(args.signal ? { signal: args.signal } : {}) }, (page) => {
+      for (const object of page.Contents ?? []) {
+        const rest = object.Key?.slice(keyPrefix.length) ?? '';
+        const named = objectOfKey(rest);
+        if (!named) continue;
+        found.push({ sha256: named.sha256, key: `${OBJECTS_FOLDER}/${rest}`, size: object.Size ?? 0, modifiedMs: object.LastModified?.getTime() ?? 0 });
+      }
     });
     return found;
   }
 
+  async listRevisions(args: { source: string; signal?: AbortSignal }): Promise<string[]> {
+    const { bucket, prefix } = sourceParts(args.source);
+    const names: string[] = [];
+    await this.listPages({ source: args.source, bucket, prefix, delimiter: '/', ...(args.signal ? { signal: args.signal } : {}) }, (page) => {
+      for (const common of page.CommonPrefixes ?? []) {
+        const name = (common.Prefix ?? '').slice(prefix.length, -1);
+        if (name !== OBJECTS_FOLDER && checkRevision(name, 'revision') === undefined) names.push(name);
+      }
+    });
+    return names;
+  }
+
+  async deleteObjects(args: { source: string; keys: readonly string[]; signal?: AbortSignal }): Promise<void> {
+    const { bucket, prefix } = sourceParts(args.source);
+    for (const key of args.keys) {
+      // never anything but an object: a manifest or a plain revision's file is not gc's to remove
+      if (!key.startsWith(`${OBJECTS_FOLDER}/`) || !objectOfKey(key.slice(OBJECTS_FOLDER.length + 1))) {
+        throw new ValidationError([`${key} is not an object key (objects/ab/<sha256> or objects/<sha256>): nothing was removed`]);
+      }
+    }
+    for (let i = 0; i < args.keys.length; i += DELETE_BATCH_KEYS) {
+      const batch = args.keys.slice(i, i + DELETE_BATCH_KEYS);
+      const output = await this.bucketNamed(args.source, bucket, () => callAws('DeleteObjects', this.onCall, () => this.client.send(
+        new DeleteObjectsCommand({ Bucket: bucket, Delete: { Objects: batch.map((key) => ({ Key: `${prefix}${key}` })), Quiet: true } }),
+        args.signal ? { abortSignal: args.signal } : {})));
+      const refused = (output.Errors ?? []).filter((e) => e.Code !== 'NoSuchKey');
+      if (refused.length > 0) {
+        const first = refused[0];
+        throw new ObjectDeleteError(`S3 refused to remove ${refused.length} of ${batch.length} objects from s3://${bucket}/${prefix}${OBJECTS_FOLDER}/`
+          + ` (first: ${first?.Key ?? '?'}: ${first?.Code ?? '?'} ${first?.Message ?? ''}): gc needs s3:DeleteObject on ${args.source}/${OBJECTS_FOLDER}/*`);
+      }
+    }
+  }
+
+  private async listPages(
+    args: { source: string; bucket: string; prefix: string; delimiter?: string; signal?: AbortSignal },
+    onPage: (page: { Contents?: Array<{ Key?: string; Size?: number; LastModified?: Date }>; CommonPrefixes?: Array<{ Prefix?: string }> }) => void,
+  ): Promise<void> {
+    let token: string | undefined;
+    await this.bucketNamed(args.source, args.bucket, async () => {
+      do {
+        const page = await callAws('ListObjectsV2', this.onCall, () => this.client.send(
+          new ListObjectsV2Command({ Bucket: args.bucket, Prefix: args.prefix, Delimiter: args.delimiter, ContinuationToken: token }),
+          args.signal ? { abortSignal: args.signal } : {}));
+        onPage(page);
+        token = page.IsTruncated ? page.NextContinuationToken : undefined;
+      } while (token);
+    });
+  }
+
   async putObject(args: ObjectUpload): Promise<void> {
-    const { bucket, keyPrefix } = objectsLocation(args.source);
-    const key = `${keyPrefix}${args.sha256}`;
+    const { bucket, prefix } = sourceParts(args.source);
+    const key = `${prefix}${objectKey(args.sha256)}`;
     const hashing = new HashingStream(args.onBytes);
     const upload = new Upload({
       client: this.client,

@@ -19,6 +19,7 @@ import { registerPromote } from './commands/promote.ts';
 import { registerHistory } from './commands/history.ts';
 import { registerRetry } from './commands/retry.ts';
 import { registerPublish } from './commands/publish.ts';
+import { registerGc } from './commands/gc.ts';
 import { registerLocal } from './localCommand.ts';
 
 export const VERSION = '0.1.0';
@@ -68,6 +69,7 @@ Example:
   registerHistory(program, session);
   registerRetry(program, session);
   registerPublish(program, session);
+  registerGc(program, session);
   registerSimulate(program, session);
   registerLocal(program, session);
   registerController(program, session);

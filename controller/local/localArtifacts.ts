@@ -1,19 +1,20 @@
 /**
  * Artifacts in a local folder (`file:///path` sources: the embedded default and on-premises hosts). A revision
- * is a published manifest at `<path>/<revision>/manifest.json` over objects at `<path>/objects/<sha256>`, or a
- * plain folder `<path>/<revision>/` with at least one entry. Objects and the manifest are written beside their
+ * is a published manifest at `<path>/<revision>/manifest.json` over objects at `<path>/objects/ab/<sha256>`
+ * (or `<path>/objects/<sha256>`, written before sharding), or a plain folder `<path>/<revision>/` with at least
+ * one entry. Objects and the manifest are written beside their
  * place and renamed (or linked) into it, so a reader never sees half a file.
  */
 import { randomBytes } from 'node:crypto';
-import { createReadStream, createWriteStream } from 'node:fs';
-import { link, mkdir, readFile, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { createReadStream, createWriteStream, type Dirent } from 'node:fs';
+import { link, lstat, mkdir, readFile, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { fileURLToPath } from 'node:url';
-import type { ArtifactCheck, ArtifactStore, ObjectUpload } from '../ports/artifacts.ts';
-import { ControlPlaneError } from '../errors.ts';
-import { assertValid, checkRevision, checkSource } from '../../state/validate.ts';
-import { MANIFEST_FILE, OBJECTS_FOLDER, SHA256_PATTERN } from '../../state/manifest.ts';
+import type { ArtifactCheck, ArtifactStore, ObjectUpload, StoredObject } from '../ports/artifacts.ts';
+import { ControlPlaneError, ObjectDeleteError } from '../errors.ts';
+import { ValidationError, assertValid, checkRevision, checkSource } from '../../state/validate.ts';
+import { MANIFEST_FILE, OBJECTS_FOLDER, OBJECT_SHARD_DIGITS, objectKey, objectOfKey } from '../../state/manifest.ts';
 import { HashingStream, WHOLE_READ_BYTES, contentChanged, sha256 } from '../publish/hashing.ts';
 import { checkStoredRevision } from '../publish/revisionCheck.ts';
 
@@ -69,23 +70,64 @@ export class LocalArtifacts implements ArtifactStore {
   }
 
   async listObjects(args: { source: string }): Promise<Map<string, number>> {
+    return new Map((await this.scanObjects(args)).map((o) => [o.sha256, o.size]));
+  }
+
+  async scanObjects(args: { source: string }): Promise<StoredObject[]> {
     const folder = path.join(this.root(args.source), OBJECTS_FOLDER);
-    let names: string[];
-    try {
-      names = await readdir(folder);
-    } catch (err) {
-      if (errnoOf(err) === 'ENOENT') return new Map();
-      throw new ControlPlaneError(`cannot read ${folder}: ${(err as Error).message}`, { cause: err });
-    }
-    const found = new Map<string, number>();
-    for (const name of names.filter((n) => SHA256_PATTERN.test(n))) {
-      found.set(name, (await stat(path.join(folder, name))).size);
+    const found: StoredObject[] = [];
+    const visit = async (rest: string): Promise<void> => {
+      const named = objectOfKey(rest);
+      if (!named) return;
+      const info = await lstat(path.join(folder, rest));
+      if (info.isFile()) found.push({ sha256: named.sha256, key: `${OBJECTS_FOLDER}/${rest}`, size: info.size, modifiedMs: info.mtimeMs });
+    };
+    for (const entry of await this.entries(folder)) {
+      if (entry.isDirectory() && /^[0-9a-f]+$/.test(entry.name) && entry.name.length === OBJECT_SHARD_DIGITS) {
+        for (const name of await this.entries(path.join(folder, entry.name))) await visit(`${entry.name}/${name.name}`);
+      } else {
+        await visit(entry.name);
+      }
     }
     return found;
   }
 
+  async listRevisions(args: { source: string }): Promise<string[]> {
+    return (await this.entries(this.root(args.source)))
+      .filter((e) => e.isDirectory() && e.name !== OBJECTS_FOLDER && checkRevision(e.name, 'revision') === undefined)
+      .map((e) => e.name);
+  }
+
+  async deleteObjects(args: { source: string; keys: readonly string[] }): Promise<void> {
+    const root = this.root(args.source);
+    for (const key of args.keys) {
+      // never anything but an object: a manifest or a plain revision's file is not gc's to remove
+      if (!key.startsWith(`${OBJECTS_FOLDER}/`) || !objectOfKey(key.slice(OBJECTS_FOLDER.length + 1))) {
+        throw new ValidationError([`${key} is not an object key (objects/ab/<sha256> or objects/<sha256>): nothing was removed`]);
+      }
+    }
+    for (const key of args.keys) {
+      try {
+        await rm(path.join(root, key));
+      } catch (err) {
+        if (errnoOf(err) !== 'ENOENT') throw new ObjectDeleteError(`cannot remove ${path.join(root, key)}: ${(err as Error).message}`, { cause: err });
+      }
+    }
+  }
+
+  /** A folder's entries; none when it does not exist. */
+  private async entries(folder: string): Promise<Dirent[]> {
+    try {
+      return await readdir(folder, { withFileTypes: true });
+    } catch (err) {
+      if (errnoOf(err) === 'ENOENT') return [];
+      throw new ControlPlaneError(`cannot read ${folder}: ${(err as Error).message}`, { cause: err });
+    }
+  }
+
   async putObject(args: ObjectUpload): Promise<void> {
-    const folder = path.join(this.root(args.source), OBJECTS_FOLDER);
+    const final = path.join(this.root(args.source), objectKey(args.sha256));
+    const folder = path.dirname(final);
     await mkdir(folder, { recursive: true });
     const temp = path.join(folder, `.tmp-${args.sha256}-${randomBytes(6).toString('hex')}`);
     let renamed = false;
@@ -108,7 +150,7 @@ export class LocalArtifacts implements ArtifactStore {
       if (actual !== args.sha256 || bytes !== args.size) {
         throw contentChanged({ file: args.file, sha256: args.sha256, actual, size: args.size, bytes });
       }
-      await rename(temp, path.join(folder, args.sha256));
+      await rename(temp, final);
       renamed = true;
     } finally {
       if (!renamed) await rm(temp, { force: true });

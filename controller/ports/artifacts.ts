@@ -32,9 +32,25 @@ export interface ObjectUpload {
   signal?: AbortSignal;
 }
 
+/** One object as the store holds it. */
+export interface StoredObject {
+  sha256: string;
+  /** relative to the source: `objects/ab/<sha256>`, or `objects/<sha256>` in a store published before sharding */
+  key: string;
+  size: number;
+  /** when it was written: S3's LastModified, a file's mtime */
+  modifiedMs: number;
+}
+
 export interface ArtifactStore extends Artifacts {
-  /** the objects the source holds already: sha256 -> size */
+  /** the objects the source holds already, in either layout: sha256 -> size */
   listObjects(args: { source: string; signal?: AbortSignal }): Promise<Map<string, number>>;
+  /** every object the source holds, in either layout (paginated inside) */
+  scanObjects(args: { source: string; signal?: AbortSignal }): Promise<StoredObject[]>;
+  /** the names of the source's folders that may be revisions (everything but objects/) */
+  listRevisions(args: { source: string; signal?: AbortSignal }): Promise<string[]>;
+  /** Removes objects by key (StoredObject.key); a key that is already gone counts as removed. */
+  deleteObjects(args: { source: string; keys: readonly string[]; signal?: AbortSignal }): Promise<void>;
   /** the text of `<revision>/manifest.json`, or null when there is none */
   readManifest(args: { source: string; revision: string }): Promise<string | null>;
   /** whether `<revision>/` holds anything besides a manifest.json (a plain-folder revision) */

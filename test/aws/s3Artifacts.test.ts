@@ -1,7 +1,7 @@
 import { beforeEach, describe, expect, it } from 'vitest';
 import { mockClient } from 'aws-sdk-client-mock';
 import {
-  DeleteObjectCommand, GetObjectCommand, ListObjectsV2Command, NoSuchBucket, NoSuchKey, PutObjectCommand, S3Client,
+  DeleteObjectCommand, DeleteObjectsCommand, GetObjectCommand, ListObjectsV2Command, NoSuchBucket, NoSuchKey, PutObjectCommand, S3Client,
   type GetObjectCommandOutput,
 } from '@aws-sdk/client-s3';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -9,7 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { S3Artifacts, revisionLocation } from '../../controller/aws/s3Artifacts.ts';
 import { CallTally } from '../../controller/aws/callCounter.ts';
-import { ContentChangedError, ControlPlaneError, NotFoundError } from '../../controller/errors.ts';
+import { ContentChangedError, ControlPlaneError, NotFoundError, ObjectDeleteError } from '../../controller/errors.ts';
 import { ValidationError } from '../../state/validate.ts';
 import { buildManifest, renderManifest } from '../../state/manifest.ts';
 import { TEST_CLIENT_CONFIG, sdkError } from './awsMocks.ts';
@@ -98,12 +98,18 @@ describe('S3Artifacts.check', () => {
 });
 
 describe('S3Artifacts as the publish store', () => {
-  it('lists objects page by page, keeping only sha256 names', async () => {
+  it('lists objects page by page in both layouts (objects/ab/<sha256>, and objects/<sha256> of older stores), keeping only object names', async () => {
+    const D = 'd'.repeat(64);
+    const when = new Date('2026-11-20T10:00:00.000Z');
     s3.on(ListObjectsV2Command)
-      .resolvesOnce({ IsTruncated: true, NextContinuationToken: 't1', Contents: [{ Key: `web/objects/${SHA}`, Size: 5 }, { Key: 'web/objects/.tmp-x', Size: 1 }] })
-      .resolvesOnce({ IsTruncated: false, Contents: [{ Key: `web/objects/${'d'.repeat(64)}`, Size: 7 }] });
+      .resolvesOnce({ IsTruncated: true, NextContinuationToken: 't1', Contents: [
+        { Key: `web/objects/cc/${SHA}`, Size: 5, LastModified: when }, { Key: 'web/objects/cc/.tmp-x', Size: 1 },
+        // a shard folder that does not match its object's name is not an object
+        { Key: `web/objects/ab/${D}`, Size: 9 },
+      ] })
+      .resolvesOnce({ IsTruncated: false, Contents: [{ Key: `web/objects/${D}`, Size: 7, LastModified: when }] });
     const objects = await artifacts.listObjects({ source: 's3://my-codebase/web' });
-    expect([...objects]).toEqual([[SHA, 5], ['d'.repeat(64), 7]]);
+    expect([...objects]).toEqual([[SHA, 5], [D, 7]]);
     expect(s3.commandCalls(ListObjectsV2Command).map((c) => c.args[0].input)).toEqual([
       { Bucket: 'my-codebase', Prefix: 'web/objects/', ContinuationToken: undefined },
       { Bucket: 'my-codebase', Prefix: 'web/objects/', ContinuationToken: 't1' },
@@ -127,9 +133,59 @@ describe('S3Artifacts as the publish store', () => {
       const error = await artifacts.putObject({ source: 's3://my-codebase/web', sha256: SHA, file, size: 27 }).catch((e: unknown) => e);
       expect(error).toBeInstanceOf(ContentChangedError);
       expect((error as Error).message).toMatch(/a\.php changed while it was being published/);
-      expect(s3.commandCalls(DeleteObjectCommand).map((c) => c.args[0].input)).toEqual([{ Bucket: 'my-codebase', Key: `web/objects/${SHA}` }]);
+      expect(s3.commandCalls(PutObjectCommand)[0]!.args[0].input).toMatchObject({ Key: `web/objects/cc/${SHA}` });
+      expect(s3.commandCalls(DeleteObjectCommand).map((c) => c.args[0].input)).toEqual([{ Bucket: 'my-codebase', Key: `web/objects/cc/${SHA}` }]);
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe('S3Artifacts for gc', () => {
+  const source = 's3://my-codebase/web';
+
+  it('scans objects with their key and LastModified, in both layouts', async () => {
+    s3.on(ListObjectsV2Command).resolves({ IsTruncated: false, Contents: [
+      { Key: `web/objects/cc/${SHA}`, Size: 5, LastModified: new Date('2026-11-20T10:00:00.000Z') },
+      { Key: `web/objects/${SHA}`, Size: 5, LastModified: new Date('2026-01-01T00:00:00.000Z') },
+    ] });
+    expect(await artifacts.scanObjects({ source })).toEqual([
+      { sha256: SHA, key: `objects/cc/${SHA}`, size: 5, modifiedMs: Date.parse('2026-11-20T10:00:00.000Z') },
+      { sha256: SHA, key: `objects/${SHA}`, size: 5, modifiedMs: Date.parse('2026-01-01T00:00:00.000Z') },
+    ]);
+  });
+
+  it('lists revision folders by delimiter, page by page, leaving out objects/ and names that are not revisions', async () => {
+    s3.on(ListObjectsV2Command)
+      .resolvesOnce({ IsTruncated: true, NextContinuationToken: 't1', CommonPrefixes: [{ Prefix: 'web/objects/' }, { Prefix: 'web/r1/' }] })
+      .resolvesOnce({ IsTruncated: false, CommonPrefixes: [{ Prefix: 'web/r 2/' }, { Prefix: 'web/r3/' }] });
+    expect(await artifacts.listRevisions({ source })).toEqual(['r1', 'r3']);
+    expect(s3.commandCalls(ListObjectsV2Command).map((c) => c.args[0].input)).toEqual([
+      { Bucket: 'my-codebase', Prefix: 'web/', Delimiter: '/', ContinuationToken: undefined },
+      { Bucket: 'my-codebase', Prefix: 'web/', Delimiter: '/', ContinuationToken: 't1' },
+    ]);
+  });
+
+  it('deletes in batches of 1,000 keys; a key already gone is fine, a refused one is an error naming the permission', async () => {
+    const keys = Array.from({ length: 2500 }, (_, i) => `objects/${i.toString(16).padStart(64, '0')}`);
+    s3.on(DeleteObjectsCommand).resolves({ Errors: [{ Key: `web/${keys[0]!}`, Code: 'NoSuchKey' }] });
+    await artifacts.deleteObjects({ source, keys });
+    const batches = s3.commandCalls(DeleteObjectsCommand).map((c) => c.args[0].input);
+    expect(batches.map((b) => b.Delete?.Objects?.length)).toEqual([1000, 1000, 500]);
+    expect(batches[2]!.Delete?.Objects?.at(-1)).toEqual({ Key: `web/${keys[2499]!}` });
+
+    s3.reset();
+    s3.on(DeleteObjectsCommand).resolves({ Errors: [{ Key: `web/${keys[1]!}`, Code: 'AccessDenied', Message: 'Access Denied' }] });
+    const refused = await artifacts.deleteObjects({ source, keys: keys.slice(0, 3) }).catch((e: unknown) => e);
+    expect(refused).toBeInstanceOf(ObjectDeleteError);
+    expect((refused as Error).message).toMatch(/refused to remove 1 of 3 objects .*AccessDenied.*s3:DeleteObject on s3:\/\/my-codebase\/web\/objects\/\*/);
+  });
+
+  it('refuses, before calling S3, to delete anything that is not an object key', async () => {
+    for (const key of ['r1/manifest.json', `objects/ab/${SHA}`, 'objects/../r1/manifest.json', `${SHA}`]) {
+      const error = await artifacts.deleteObjects({ source, keys: [`objects/cc/${SHA}`, key] }).catch((e: unknown) => e);
+      expect(error, key).toBeInstanceOf(ValidationError);
+    }
+    expect(s3.commandCalls(DeleteObjectsCommand)).toHaveLength(0);
   });
 });

@@ -1,22 +1,60 @@
 /**
- * How the host script downloads a published revision's objects from S3: the aws CLI checks every listed key
- * against every --include, so a first sync that needs most of the store syncs the objects folder whole instead
- * (one listing, no filters), and says what moved; a handful of objects still go by name.
+ * How the host script downloads a published revision's objects from S3, at objects/ab/<sha256>: from a small store
+ * (one shard counted tells), one listing and includes; from a large one, a routine deploy goes by exact key or one
+ * shard at a time and never lists the store; a first sync that needs most of the store syncs the objects folder
+ * whole (one listing, no filters) and says what moved. Stores published before sharding (objects/<sha256>), and
+ * stores holding both layouts, still sync, from S3 and from a folder.
  */
-import { execFileSync } from 'node:child_process';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EXIT } from '../../controller/hostProtocol.ts';
-import { requireTools, runScript, syncArgs } from '../support/hostScript.ts';
-import { codebase, folderDigest, startPublishedSources, type PublishedSources } from '../support/publishedRevision.ts';
+import { requireTools, runScript, syncArgs, type ScriptRun } from '../support/hostScript.ts';
+import { codebase, folderDigest, sha256, startPublishedSources, type PublishedSources, type Tree } from '../support/publishedRevision.ts';
 
-const SLOW = 120_000;
+const SLOW = 300_000;
 const FILES = 500;
 const CHANGED = [11, 111, 211, 311, 411];
 const CHANGED_AGAIN = [3, 53, 103, 153, 203, 253, 303, 353, 403, 453];
 let src: PublishedSources;
 let dest: string;
+
+/** 80 files whose objects a publish before sharding wrote (objects/<sha256>) and 40 new ones (objects/ab/<sha256>) */
+const OLD = codebase(300);
+const FILLER = codebase(300, Array.from({ length: 300 }, (_, i) => i), 5);
+const MIXED: Tree = Object.fromEntries([
+  ...Object.entries(OLD).slice(0, 80),
+  ...Object.entries(codebase(300, Array.from({ length: 300 }, (_, i) => i), 7)).slice(80, 120),
+]);
+const TINY: Tree = Object.fromEntries(Object.entries(OLD).slice(0, 10));
+
+function sync(source: string, revision: string, destination: string): Promise<ScriptRun> {
+  return runScript(syncArgs({ source, revision, destination, excludes: '' }), { env: src.env, timeoutMs: SLOW });
+}
+
+/** ListObjects requests the proxy served for the whole store, <prefix>/objects/ (not one shard of it) */
+function storeListings(prefix: string): number {
+  return src.proxy.requests.filter((r) => r.method === 'GET' && r.query.includes('list-type=2')
+    && new URLSearchParams(r.query).get('prefix') === `${prefix}/objects/`).length;
+}
+
+/** Makes the store look large to the host: 70 more objects in one shard (it counts one shard, times 256). */
+async function fillShard(prefix: string, shard: string): Promise<void> {
+  await Promise.all(Array.from({ length: 70 }, (_, i) => src.bucket.put(
+    `${prefix}/objects/${shard}/${shard}${i.toString(16).padStart(62, '0')}`, `filler ${i}`)));
+}
+
+/** Two contents whose objects share a shard folder. */
+function sameShard(): [string, string] {
+  const seen = new Map<string, string>();
+  for (let i = 0; ; i++) {
+    const content = `extra file ${i}\n`;
+    const shard = sha256(content).slice(0, 2);
+    const other = seen.get(shard);
+    if (other !== undefined) return [other, content];
+    seen.set(shard, content);
+  }
+}
 
 beforeAll(async () => {
   requireTools('bash', 'flock', 'aws');
@@ -24,6 +62,11 @@ beforeAll(async () => {
   await src.publish('f1', codebase(FILES), 'fetch');
   await src.publish('f2', codebase(FILES, CHANGED), 'fetch');
   await src.publish('f3', codebase(FILES, CHANGED_AGAIN, 3), 'fetch');
+  // a store published before sharding, then used by a publish that shards: 300 + 300 + 40 objects
+  await src.publish('old', OLD, 'mixed', 'flat');
+  await src.publish('tiny', TINY, 'mixed', 'flat');
+  await src.publish('filler', FILLER, 'mixed', 'sharded');
+  await src.publish('new', MIXED, 'mixed', 'sharded');
 }, SLOW);
 
 afterAll(async () => {
@@ -34,45 +77,41 @@ describe('downloading objects from S3', () => {
   it('a first sync that needs most of the store downloads it whole, reports what moved, and builds the release exactly', async () => {
     dest = src.newDest();
     src.proxy.clear();
-    const first = await runScript(syncArgs({ source: src.s3Source('fetch'), revision: 'f1', destination: dest, excludes: '' }),
-      { env: src.env, timeoutMs: SLOW });
+    const first = await sync(src.s3Source('fetch'), 'f1', dest);
     expect(first.code, first.stdout).toBe(EXIT.synced);
-    // 500 objects needed of the 505 the store holds: all 505 came down, and the result line says so
+    // 500 objects needed of the 515 the store holds: all 515 came down, and the result line says so
     const stored = FILES + CHANGED.length + CHANGED_AGAIN.length;
     expect(src.objectGets('fetch')).toHaveLength(stored);
     expect(first.result).toMatchObject({ revision: 'f1', downloadedFiles: stored, reusedFiles: 0 });
     expect(await folderDigest(join(dest, 'current'))).toEqual(src.digest('f1'));
     const log = await readFile(join(dest, '.fleetsync', 'sync.log'), 'utf8');
     expect(log).toContain(`downloading all ${stored} objects of s3://`);
-
-    src.proxy.clear();
-    const second = await runScript(syncArgs({ source: src.s3Source('fetch'), revision: 'f2', destination: dest, excludes: '' }),
-      { env: src.env, timeoutMs: SLOW });
-    expect(second.code, second.stdout).toBe(EXIT.synced);
-    expect(src.objectGets('fetch')).toHaveLength(CHANGED.length);
-    expect(second.result).toMatchObject({ downloadedFiles: CHANGED.length, reusedFiles: FILES - CHANGED.length });
-    expect(await folderDigest(join(dest, 'current'))).toEqual(src.digest('f2'));
-    expect(await readFile(join(dest, '.fleetsync', 'sync.log'), 'utf8')).toContain(`downloading ${CHANGED.length} objects by name`);
   }, SLOW);
 
-  it('a handful of objects from a large store go one process each, not through thousands of --include checks', async () => {
-    // An aws in front of the real one adds 30,000 keys to the listing of objects/, as a store with a long history has.
-    const bin = join(src.tmp, 'bin');
-    await mkdir(bin, { recursive: true });
-    await writeFile(join(bin, 'aws'), `#!/bin/bash
-"$REAL_AWS" "$@" || exit
-if [[ " $* " == *" s3 ls "*"/objects/ "* ]]; then for ((i = 1; i <= 30000; i++)); do printf '2024-01-01 00:00:00 100 %064x\\n' "$i"; done; fi
-`, { mode: 0o755 });
-    const realAws = execFileSync('sh', ['-c', 'command -v aws'], { encoding: 'utf8' }).trim();
+  it('a few objects from a small store: one listing and includes; from a large one: by key, the store never listed', async () => {
+    for (const [revision, changed] of [['f2', CHANGED], ['f3', CHANGED_AGAIN]] as const) {
+      src.proxy.clear();
+      const run = await sync(src.s3Source('fetch'), revision, dest);
+      expect(run.code, run.stdout).toBe(EXIT.synced);
+      expect(src.objectGets('fetch')).toHaveLength(changed.length);
+      expect(storeListings('fetch')).toBe(1);
+      expect(run.result).toMatchObject({ downloadedFiles: changed.length, reusedFiles: FILES - changed.length });
+      expect(await folderDigest(join(dest, 'current'))).toEqual(src.digest(revision));
+    }
+    expect(await readFile(join(dest, '.fleetsync', 'sync.log'), 'utf8')).toContain(`downloading ${CHANGED_AGAIN.length} objects by name from the listing`);
+
+    // two new files whose objects share a shard, which holds 70 more objects: a store of about 18,000 to the host
+    const [one, two] = sameShard();
+    await fillShard('fetch', sha256(one).slice(0, 2));
+    await src.publish('f4', { ...codebase(FILES, CHANGED_AGAIN, 3), 'extra/one.txt': one, 'extra/two.txt': two }, 'fetch');
     src.proxy.clear();
-    const third = await runScript(syncArgs({ source: src.s3Source('fetch'), revision: 'f3', destination: dest, excludes: '' }),
-      { env: { ...src.env, REAL_AWS: realAws, PATH: `${bin}:${process.env.PATH ?? ''}` }, timeoutMs: SLOW });
-    expect(third.code, third.stdout).toBe(EXIT.synced);
-    expect(src.objectGets('fetch')).toHaveLength(CHANGED_AGAIN.length);
-    expect(third.result).toMatchObject({ downloadedFiles: CHANGED_AGAIN.length });
-    expect(await folderDigest(join(dest, 'current'))).toEqual(src.digest('f3'));
-    expect(await readFile(join(dest, '.fleetsync', 'sync.log'), 'utf8'))
-      .toContain(`downloading ${CHANGED_AGAIN.length} objects of ${30000 + FILES + CHANGED.length + CHANGED_AGAIN.length}, one process each`);
+    const run = await sync(src.s3Source('fetch'), 'f4', dest);
+    expect(run.code, run.stdout).toBe(EXIT.synced);
+    expect(storeListings('fetch')).toBe(0);
+    expect(src.objectGets('fetch').sort()).toEqual([sha256(one), sha256(two)].sort());
+    expect(run.result).toMatchObject({ downloadedFiles: 2 });
+    expect(await folderDigest(join(dest, 'current'))).toEqual(src.digest('f4'));
+    expect(await readFile(join(dest, '.fleetsync', 'sync.log'), 'utf8')).toMatch(/2 objects needed from a store of about 1\d{4}: by key, without listing it/);
   }, SLOW);
 
   it('refuses the revision name "objects": that folder is the object store, not a codebase', async () => {
@@ -81,4 +120,53 @@ if [[ " $* " == *" s3 ls "*"/objects/ "* ]]; then for ((i = 1; i <= 30000; i++))
     expect(run.code).toBe(EXIT.syncFailed);
     expect(run.result.error).toContain('revision objects is reserved');
   });
+});
+
+describe('a store published before sharding (objects/<sha256>)', () => {
+  for (const kind of ['s3://', 'file://'] as const) {
+    const source = (): string => (kind === 's3://' ? src.s3Source('mixed') : src.fileSource);
+
+    it(`${kind}: a host syncs its flat objects, then a revision whose new objects are sharded`, async () => {
+      const host = src.newDest();
+      const first = await sync(source(), 'old', host);
+      expect(first.code, first.stdout).toBe(EXIT.synced);
+      expect(await folderDigest(join(host, 'current'))).toEqual(src.digest('old'));
+      src.proxy.clear();
+      const next = await sync(source(), 'new', host);
+      expect(next.code, next.stdout).toBe(EXIT.synced);
+      expect(next.result).toMatchObject({ downloadedFiles: 40, reusedFiles: 80 });
+      expect(await folderDigest(join(host, 'current'))).toEqual(src.digest('new'));
+    }, SLOW);
+
+    it(`${kind}: a new host fetches flat objects by key from a large store, and a mix of both layouts by name`, async () => {
+      const tinyObjects = Object.values(TINY).map((v) => sha256((v as { content: string }).content)).sort();
+      // the shard of the first object needed holds 70 more: the host takes the store for a large one
+      if (kind === 's3://') await fillShard('mixed', (tinyObjects[0] as string).slice(0, 2));
+      const small = src.newDest();
+      src.proxy.clear();
+      const tiny = await sync(source(), 'tiny', small);
+      expect(tiny.code, tiny.stdout).toBe(EXIT.synced);
+      expect(tiny.result).toMatchObject({ downloadedFiles: 10 });
+      expect(await folderDigest(join(small, 'current'))).toEqual(src.digest('tiny'));
+      if (kind === 's3://') {
+        expect(storeListings('mixed')).toBe(0);
+        expect(await readFile(join(small, '.fleetsync', 'sync.log'), 'utf8')).toContain('10 objects are not at s3://');
+      }
+
+      // 120 objects needed of the 710 the store holds: not synced whole; each by the name its layout gives it
+      const fresh = src.newDest();
+      src.proxy.clear();
+      const run = await sync(source(), 'new', fresh);
+      expect(run.code, run.stdout).toBe(EXIT.synced);
+      expect(run.result).toMatchObject({ downloadedFiles: 120, reusedFiles: 0 });
+      expect(await folderDigest(join(fresh, 'current'))).toEqual(src.digest('new'));
+      if (kind === 's3://') {
+        expect(new Set(src.objectGets('mixed')).size).toBe(120);
+        const log = await readFile(join(fresh, '.fleetsync', 'sync.log'), 'utf8');
+        expect(log).toContain('120 objects needed; the store holds 710');
+        expect(log).toContain('downloading 120 objects by name from the listing');
+        expect(log).not.toContain('are not at s3://');
+      }
+    }, SLOW);
+  }
 });

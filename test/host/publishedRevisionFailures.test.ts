@@ -11,7 +11,7 @@ import { EXIT } from '../../controller/hostProtocol.ts';
 import { MANIFEST_HEADER, buildManifest, renderManifest } from '../../state/manifest.ts';
 import { requireTools, runScript, syncArgs, type ScriptRun } from '../support/hostScript.ts';
 import {
-  manifestOf, publishToFolder, publishToS3, sha256, startPublishedSources, type PublishedSources,
+  keyOf, manifestOf, publishToFolder, publishToS3, sha256, startPublishedSources, type PublishedSources,
 } from '../support/publishedRevision.ts';
 
 const SLOW = 60_000;
@@ -51,8 +51,8 @@ describe('failures before the switch', () => {
     const content = `broken ${kind}`;
     await src.publish(revision, { 'index.php': 'good', 'lib/ok.php': 'ok', 'lib/broken.php': content });
     // the wrong content under the object's name
-    if (kind === 's3://') await src.bucket.put(`web/objects/${sha256(content)}`, 'tampered');
-    else await writeFile(join(src.folder, 'objects', sha256(content)), 'tampered');
+    if (kind === 's3://') await src.bucket.put(`web/${keyOf(sha256(content))}`, 'tampered');
+    else await writeFile(join(src.folder, keyOf(sha256(content))), 'tampered');
     const dest = src.newDest();
     expect((await sync(src.fileSource, 'good', dest)).code).toBe(EXIT.synced);
     const run = await sync(sourceOf(kind), revision, dest);
@@ -65,7 +65,7 @@ describe('failures before the switch', () => {
 
   it('a missing object fails the same way', async () => {
     await src.publish('m1', { 'index.php': 'm1', 'gone.php': 'this object will be deleted' });
-    await rm(join(src.folder, 'objects', sha256('this object will be deleted')));
+    await rm(join(src.folder, keyOf(sha256('this object will be deleted'))));
     const dest = src.newDest();
     expect((await sync(src.fileSource, 'good', dest)).code).toBe(EXIT.synced);
     const run = await sync(src.fileSource, 'm1', dest);

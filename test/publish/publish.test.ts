@@ -21,6 +21,13 @@ interface Summary {
   alreadyPublished: boolean; manifest: string;
 }
 
+/** The object files under <source>/objects/, each at objects/ab/<sha256> (relative paths). */
+async function objectFiles(sourceDir: string): Promise<string[]> {
+  const root = path.join(sourceDir, 'objects');
+  return (await readdir(root, { recursive: true, withFileTypes: true }))
+    .filter((e) => e.isFile()).map((e) => path.relative(root, path.join(e.parentPath, e.name)));
+}
+
 async function publish(args: string[], env: Record<string, string> = {}): Promise<{ code: number; summary: Summary; stderr: string }> {
   const result = await run(['publish', ...args, '--output', 'json'], { env });
   expect(result.code, result.stderr).toBe(0);
@@ -45,13 +52,15 @@ describe('publish to a file:/// source', () => {
     const first = await publish([build, '--source', source, '--revision', 'r1']);
     expect(first.summary).toMatchObject({ revision: 'r1', files: FILES, uploadedObjects: FILES, alreadyPublished: false });
     expect(first.summary.uploadedBytes).toBe(first.summary.bytes);
-    expect(await readdir(path.join(sourceDir, 'objects'))).toHaveLength(FILES);
+    const objects = await objectFiles(sourceDir);
+    expect(objects).toHaveLength(FILES);
+    for (const key of objects) expect(key).toMatch(/^([0-9a-f]{2})\/\1[0-9a-f]{62}$/);
 
     const changed = await changeCodebase(build, { files: FILES, count: CHANGED, version: 2 });
     const second = await publish([build, '--source', source, '--revision', 'r2']);
     expect(second.summary).toMatchObject({ revision: 'r2', files: FILES, uploadedObjects: CHANGED, alreadyPublished: false });
     expect(second.summary.uploadedBytes).toBe(changed.reduce((sum, c) => sum + c.size, 0));
-    expect(await readdir(path.join(sourceDir, 'objects'))).toHaveLength(FILES + CHANGED);
+    expect(await objectFiles(sourceDir)).toHaveLength(FILES + CHANGED);
 
     // the manifest lists every file with the hash, size and mode it has in the build folder
     const manifestFile = path.join(sourceDir, 'r2', 'manifest.json');
@@ -74,7 +83,7 @@ describe('publish to a file:/// source', () => {
     expect(refused.stderr).toContain('1 files differ: src/module-3/part-3/file-3.php');
     expect(refused.stderr).toContain('publish this build under a new revision name');
     expect(await readFile(manifestFile, 'utf8')).toBe(manifestText);
-    expect(await readdir(path.join(sourceDir, 'objects'))).toHaveLength(FILES + CHANGED);
+    expect(await objectFiles(sourceDir)).toHaveLength(FILES + CHANGED);
   });
 
   it('refuses to reuse the name of a plain-folder revision', async () => {

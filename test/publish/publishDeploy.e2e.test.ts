@@ -74,7 +74,7 @@ describe('publish, then deploy', () => {
       uploadConcurrency: 1,
     })).rejects.toThrow(/connection reset/);
     expect(failing.uploads).toBe(10);
-    expect(await readdir(path.join(sourceDir, 'objects'))).toHaveLength(10);
+    expect((await readdir(path.join(sourceDir, 'objects'), { recursive: true, withFileTypes: true })).filter((e) => e.isFile())).toHaveLength(10);
 
     const refused = await cli(['deploy', 'web', 'r1']);
     expect(refused.code).toBe(1);
@@ -114,8 +114,12 @@ describe('publish, then deploy', () => {
     expect((error as Error).message).toContain('publish again');
     await expect(readFile(path.join(sourceDir, 'r2', 'manifest.json'))).rejects.toThrow(/ENOENT/);
     const objects = path.join(sourceDir, 'objects');
-    for (const name of await readdir(objects)) {
-      expect(await sha256File(path.join(objects, name)), name).toBe(name);
+    for (const entry of await readdir(objects, { recursive: true, withFileTypes: true })) {
+      if (!entry.isFile()) continue;
+      const file = path.join(entry.parentPath, entry.name);
+      // objects/ab/<sha256>: the content hashes to the name, and the folder is the name's first two digits
+      expect(await sha256File(file), file).toBe(entry.name);
+      expect(path.relative(objects, file)).toBe(`${entry.name.slice(0, 2)}/${entry.name}`);
     }
   });
 });

@@ -1,7 +1,7 @@
 /**
  * Published revisions for the host script tests: a local tree becomes `<source>/<revision>/manifest.json` over
- * `<source>/objects/<sha256>` (the layout `fleetsync publish` writes), in a file:// folder or in a bucket
- * (s3rver). Also a generated codebase, the tree as files on disk (the "published folder"), and a digest of a
+ * `<source>/objects/ab/<sha256>` (the layout `fleetsync publish` writes; `layout: 'flat'` gives the older
+ * `<source>/objects/<sha256>`), in a file:// folder or in a bucket (s3rver). Also a generated codebase, the tree as files on disk (the "published folder"), and a digest of a
  * folder for byte-for-byte comparisons.
  */
 import { createHash } from 'node:crypto';
@@ -9,7 +9,7 @@ import { chmod, mkdir, readFile, readdir, stat, writeFile } from 'node:fs/promis
 import { dirname, join, relative } from 'node:path';
 import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import {
-  MANIFEST_FILE, OBJECTS_FOLDER, buildManifest, modeString, renderManifest, type Manifest,
+  MANIFEST_FILE, buildManifest, flatObjectKey, modeString, objectKey, renderManifest, type Manifest,
 } from '../../state/manifest.ts';
 import { makeTempDir } from './hostScript.ts';
 import { startRequestLog, type RequestLog } from './requestLog.ts';
@@ -45,6 +45,13 @@ export interface PublishOptions {
   text?: string;
   /** upload the objects but no manifest, as a publish that was interrupted does */
   withoutManifest?: boolean;
+  /** where objects go: objects/ab/<sha256> (default), or objects/<sha256> as publishes before sharding wrote them */
+  layout?: 'sharded' | 'flat';
+}
+
+/** An object's key relative to the source, in the layout asked for. */
+export function keyOf(sha: string, layout: PublishOptions['layout'] = 'sharded'): string {
+  return layout === 'flat' ? flatObjectKey(sha) : objectKey(sha);
 }
 
 /** Runs fn over items, `width` at a time (thousands of small files). */
@@ -55,8 +62,11 @@ async function inBatches<T>(items: T[], fn: (item: T) => Promise<void>, width = 
 /** Publishes into a folder (the source is file://<root>); returns the manifest and its objects. */
 export async function publishToFolder(root: string, revision: string, tree: Tree, options: PublishOptions = {}): Promise<ReturnType<typeof manifestOf>> {
   const published = manifestOf(revision, tree);
-  await mkdir(join(root, OBJECTS_FOLDER), { recursive: true });
-  await inBatches([...published.objects], ([sha, content]) => writeFile(join(root, OBJECTS_FOLDER, sha), content));
+  await inBatches([...published.objects], async ([sha, content]) => {
+    const file = join(root, keyOf(sha, options.layout));
+    await mkdir(dirname(file), { recursive: true });
+    await writeFile(file, content);
+  });
   if (!options.withoutManifest) {
     await mkdir(join(root, revision), { recursive: true });
     await writeFile(join(root, revision, MANIFEST_FILE), options.text ?? published.text);
@@ -89,7 +99,7 @@ export async function publishToS3(bucket: Bucket, prefix: string, revision: stri
   const published = manifestOf(revision, tree);
   const pending = [...published.objects].filter(([sha]) => !options.uploaded?.has(sha));
   await inBatches(pending, async ([sha, content]) => {
-    await bucket.put(`${prefix}/${OBJECTS_FOLDER}/${sha}`, content);
+    await bucket.put(`${prefix}/${keyOf(sha, options.layout)}`, content);
     options.uploaded?.add(sha);
   });
   if (!options.withoutManifest) await bucket.put(`${prefix}/${revision}/${MANIFEST_FILE}`, options.text ?? published.text);
@@ -158,10 +168,10 @@ export interface PublishedSources {
   fileSource: string;
   s3Source(prefix: string): string;
   /** publishes into both sources (the folder, and s3://<bucket>/<prefix>); remembers the tree */
-  publish(revision: string, tree: Tree, prefix?: string): Promise<void>;
+  publish(revision: string, tree: Tree, prefix?: string, layout?: PublishOptions['layout']): Promise<void>;
   /** what was published under a revision, as folderDigest gives it for a release */
   digest(revision: string): Record<string, string>;
-  /** the sha256 names of the objects the proxy served under <prefix>/objects/ */
+  /** the sha256 names of the objects the proxy served under <prefix>/objects/ (either layout) */
   objectGets(prefix?: string): string[];
   /** a fresh destination folder */
   newDest(): string;
@@ -174,7 +184,8 @@ export async function startPublishedSources(name: string): Promise<PublishedSour
   const proxy = await startRequestLog(s3.endpoint);
   const bucket = bucketClient(s3.endpoint, s3.bucket);
   const folder = join(dir.path, 'source');
-  const uploaded = new Set<string>();
+  /** per prefix: the objects uploaded under it */
+  const uploaded = new Map<string, Set<string>>();
   const trees: Record<string, Tree> = {};
   let hosts = 0;
   return {
@@ -185,10 +196,11 @@ export async function startPublishedSources(name: string): Promise<PublishedSour
     folder,
     fileSource: `file://${folder}`,
     s3Source: (prefix) => `s3://${s3.bucket}/${prefix}`,
-    async publish(revision, tree, prefix = 'web') {
+    async publish(revision, tree, prefix = 'web', layout = 'sharded') {
       trees[revision] = tree;
-      await publishToFolder(folder, revision, tree);
-      await publishToS3(bucket, prefix, revision, tree, { uploaded });
+      await publishToFolder(folder, revision, tree, { layout });
+      if (!uploaded.has(prefix)) uploaded.set(prefix, new Set());
+      await publishToS3(bucket, prefix, revision, tree, { uploaded: uploaded.get(prefix) as Set<string>, layout });
     },
     digest: (revision) => treeDigest(trees[revision] as Tree),
     objectGets: (prefix = 'web') => proxy.requests

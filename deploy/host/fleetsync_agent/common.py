@@ -41,6 +41,7 @@ MANIFEST_HEADER = '{"apiVersion":"fleetsync.dev/v1","kind":"Manifest",'
 NO_FILES = 'holds no files and no manifest.json (an interrupted publish leaves none: publish again)'
 SPARE_BYTES = 64 << 20
 STATE = '.fleetsync'
+OBJECTS_FOLDER = 'objects'
 RECORD_VERSION = 'fleetsync-record/v1'
 FLAGS = ('--mode', '--source', '--revision', '--destination', '--strategy', '--excludes', '--links', '--check',
          '--check-user', '--keep-releases', '--attempt-id')
@@ -102,6 +103,16 @@ def exclude_regex(patterns):
     if not alternatives:
         return None
     return re.compile('^(?:' + '|'.join(alternatives) + ')(?:/|$)')
+
+
+def object_key(sha):
+    """Where publish writes an object, relative to the source (state/manifest.ts objectKey): objects/ab/<sha256>."""
+    return '%s/%s/%s' % (OBJECTS_FOLDER, sha[:2], sha)
+
+
+def flat_object_key(sha):
+    """Where stores published before sharding keep an object, relative to the source: objects/<sha256>."""
+    return '%s/%s' % (OBJECTS_FOLDER, sha)
 
 
 def file_digest(path, algorithm='sha256'):

@@ -1,4 +1,5 @@
-"""Published content: objects by SHA-256, downloaded once, checked before use."""
+"""Published content: objects by SHA-256 at objects/ab/<sha256> (objects/<sha256> in stores published before
+sharding), downloaded once, checked before use."""
 from __future__ import annotations
 
 import os
@@ -6,7 +7,19 @@ import re
 import shutil
 import subprocess
 
-from common import SPARE_BYTES, file_digest
+from common import OBJECTS_FOLDER, SPARE_BYTES, file_digest, flat_object_key, object_key
+
+# Measured against s3rver (README, "On the host"): an aws process costs about half a second of CPU to start, and the
+# CLI checks every listed key against every --include (about 20 us a pair). So a store of up to SMALL_STORE objects is
+# listed and filtered in one process; in a larger one, up to EXACT_KEY_OBJECTS objects go by exact key or one shard
+# (objects/ab/) at a time, and a routine deploy costs the same whatever the store holds.
+SMALL_STORE = 16384
+EXACT_KEY_OBJECTS = 64
+# aws CLI processes at a time: each is CPU-bound while it starts, so more would only queue.
+PARALLEL_PROCESSES = 8
+# The store is synced whole when it holds at most this many times the objects needed (a new host's first sync).
+WHOLE_STORE_FACTOR = 4
+SHARDS = 256
 
 
 class ObjectsMixin:
@@ -18,66 +31,168 @@ class ObjectsMixin:
         if self.objects.startswith('s3://'):
             self.download_objects(need, odir)
         else:
+            os.makedirs(os.path.join(odir, OBJECTS_FOLDER), exist_ok=True)
             for sha in need:
-                try:
-                    shutil.copyfile(self.objects + sha, os.path.join(odir, sha), follow_symlinks=False)
-                except OSError:
-                    pass
-        got = {}
+                for key in (object_key(sha), flat_object_key(sha)):
+                    os.makedirs(os.path.dirname(os.path.join(odir, key)), exist_ok=True)
+                    try:
+                        shutil.copyfile(self.root + key, os.path.join(odir, key), follow_symlinks=False)
+                        break
+                    except OSError:
+                        continue
+        got, moved, moved_bytes = {}, 0, 0
         for sha in need:
-            path = os.path.join(odir, sha)
-            if os.path.isfile(path) and not os.path.islink(path):
+            path = self.landed(odir, sha)
+            if path is not None:
                 self.hashed += 1
                 if file_digest(path) == sha:
                     got[sha] = path
                     continue
             self.fail('object %s is missing from %s or does not match its SHA-256: delete it and publish %s again'
                       % (sha, self.objects, self.revision))
-        moved = self.counts.get('_storeDownload')
-        self.counts.pop('_storeDownload', None)
-        self.counts['downloadedFiles'] = moved[0] if moved else len(got)
-        self.counts['downloadedBytes'] = moved[1] if moved else sum(sizes[s] for s in got)
+        for top, _, files in os.walk(odir):
+            for name in files:
+                moved += 1
+                moved_bytes += os.lstat(os.path.join(top, name)).st_size
+        self.counts['downloadedFiles'] = moved
+        self.counts['downloadedBytes'] = moved_bytes
         return got
+
+    @staticmethod
+    def landed(odir, sha):
+        """Where a downloaded object is: under its sharded key, else its flat one; None when it did not come."""
+        for key in (object_key(sha), flat_object_key(sha)):
+            path = os.path.join(odir, key)
+            if os.path.isfile(path) and not os.path.islink(path):
+                return path
+        return None
 
     def free_bytes(self):
         st = os.statvfs(self.fs)
         return st.f_bavail * st.f_frsize
 
     def download_objects(self, need, odir):
-        """The aws CLI checks every listed key against every --include (about 24 us each): fine for a few objects,
-        hours for a first sync of a large codebase. So: when most of the store is wanted it is synced whole (if the
-        disk has room); a handful from a large store go one process each, 8 at a time; only what is left pays for
-        the includes."""
-        m, n, total = len(need), 0, 0
-        if m > 8:
-            listing = self.aws(['s3', 'ls', self.objects], 'listing %s' % self.objects, capture=True)
-            for line in listing.split('\n'):
-                parts = line.split()
-                if len(parts) == 4 and re.fullmatch(r'[0-9a-f]{64}', parts[3]) and parts[2].isdigit():
-                    n += 1
-                    total += int(parts[2])
-        self.log('%d objects needed; the store holds %d (%d bytes)' % (m, n, total))
-        if m * n > 200000 and n <= 4 * m and total + SPARE_BYTES <= self.free_bytes():
-            self.log('downloading all %d objects of %s (%d bytes): %d of them are needed' % (n, self.objects, total, m))
-            self.counts['_storeDownload'] = (n, total)
-            self.aws(['s3', 'sync', self.objects, odir + '/', '--only-show-errors', '--no-progress'],
-                     'downloading %s' % self.objects)
-        elif m * n > 200000 and m <= 64:
-            self.log('downloading %d objects of %d, one process each' % (m, n))
-            pending = list(need)
-            running = []
-            while pending or running:
-                while pending and len(running) < 8:
-                    sha = pending.pop()
-                    running.append(subprocess.Popen(
-                        ['aws'] + self.endpoint + ['s3', 'cp', '--only-show-errors', self.objects + sha,
-                                                   os.path.join(odir, sha)],
-                        stdin=subprocess.DEVNULL, stdout=self.log_fd, stderr=self.log_fd))
-                running.pop(0).wait()
+        """The store's size decides (one shard, counted, tells it): a small store is listed once and the objects needed
+        picked by includes, or synced whole when they are most of it; a large one is never listed for a routine
+        deploy: objects go by exact key, or shard by shard with the includes of that shard only."""
+        m = len(need)
+        if m <= EXACT_KEY_OBJECTS:
+            about = self.shard_count(need[0][:2]) * SHARDS
+            if about > SMALL_STORE:
+                self.log('%d objects needed from a store of about %d: by key, without listing it' % (m, about))
+                self.download_by_shard(need, odir)
+            else:
+                self.log('downloading %d objects by name from the listing of a small store (about %d)' % (m, about))
+                self.download_by_includes(need, odir, None)
         else:
-            self.log('downloading %d objects by name' % m)
-            for i in range(0, m, 500):
-                args = ['s3', 'cp', self.objects, odir + '/', '--recursive', '--only-show-errors', '--exclude', '*']
-                for sha in need[i:i + 500]:
+            layout = self.store_listing()
+            n, total = len(layout), sum(size for _, size in layout.values())
+            self.log('%d objects needed; the store holds %d (%d bytes)' % (m, n, total))
+            if n <= WHOLE_STORE_FACTOR * m and total + SPARE_BYTES <= self.free_bytes():
+                self.log('downloading all %d objects of %s (%d bytes): %d of them are needed' % (n, self.objects, total, m))
+                self.aws(['s3', 'sync', self.objects, os.path.join(odir, OBJECTS_FOLDER) + '/', '--only-show-errors',
+                          '--no-progress'], 'downloading %s' % self.objects)
+                return
+            if n <= SMALL_STORE:
+                self.log('downloading %d objects by name from the listing' % m)
+                self.download_by_includes(need, odir, layout)
+            else:
+                self.download_by_shard([sha for sha in need if layout.get(sha, ('sharded',))[0] == 'sharded'], odir)
+        missing = [sha for sha in need if self.landed(odir, sha) is None]
+        if missing:
+            self.log('%d objects are not at %sab/<sha256>: fetching them from where stores published before sharding '
+                     'keep them (%s<sha256>)' % (len(missing), self.objects, self.objects))
+            self.download_flat(missing, odir)
+
+    def shard_count(self, shard):
+        """How many objects one shard holds, up to 65: 1/256 of the store, near enough to tell a small one."""
+        bucket, _, prefix = self.objects[len('s3://'):].partition('/')
+        out = self.aws(['s3api', 'list-objects-v2', '--bucket', bucket, '--prefix', '%s%s/' % (prefix, shard),
+                        '--max-keys', '65', '--no-paginate', '--query', 'KeyCount', '--output', 'text'],
+                       'listing %s%s/' % (self.objects, shard), capture=True).strip()
+        return int(out) if out.isdigit() else 0
+
+    def download_by_includes(self, need, odir, layout):
+        """One process over the listing of objects/, 500 objects at a time: each in the layout the listing has it in,
+        or in both when there was none."""
+        for i in range(0, len(need), 500):
+            args = ['s3', 'cp', self.objects, os.path.join(odir, OBJECTS_FOLDER) + '/', '--recursive',
+                    '--only-show-errors', '--exclude', '*']
+            for sha in need[i:i + 500]:
+                where = layout.get(sha, ('sharded',))[0] if layout is not None else 'both'
+                if where != 'flat':
+                    args += ['--include', '%s/%s' % (sha[:2], sha)]
+                if where != 'sharded':
                     args += ['--include', sha]
-                self.aws(args, 'downloading objects from %s' % self.objects)
+            self.aws(args, 'downloading objects from %s' % self.objects)
+
+    def store_listing(self):
+        """sha -> (layout, size) of every object in the store: one aws process, a request per 1,000 keys."""
+        out = self.aws(['s3', 'ls', '--recursive', self.objects], 'listing %s' % self.objects, capture=True)
+        _, _, prefix = self.objects[len('s3://'):].partition('/')
+        found = {}
+        for line in out.split('\n'):
+            parts = line.split()
+            if len(parts) != 4 or not parts[2].isdigit() or not parts[3].startswith(prefix):
+                continue
+            rest = parts[3][len(prefix):]
+            m = re.fullmatch(r'(?:([0-9a-f]{2})/)?([0-9a-f]{64})', rest)
+            if m and (m.group(1) is None or m.group(2).startswith(m.group(1))):
+                found[m.group(2)] = ('sharded' if m.group(1) else 'flat', int(parts[2]))
+        return found
+
+    def download_by_shard(self, need, odir):
+        """A shard with one object needed: that key; with more: its folder, with an include for each."""
+        shards = {}
+        for sha in need:
+            shards.setdefault(sha[:2], []).append(sha)
+        commands = []
+        for shard, shas in sorted(shards.items()):
+            folder = os.path.join(odir, OBJECTS_FOLDER, shard)
+            os.makedirs(folder, exist_ok=True)
+            if len(shas) == 1:
+                commands.append(['s3', 'cp', '--only-show-errors', self.root + object_key(shas[0]),
+                                 os.path.join(odir, object_key(shas[0]))])
+                continue
+            args = ['s3', 'cp', '%s%s/' % (self.objects, shard), folder + '/', '--recursive', '--only-show-errors',
+                    '--exclude', '*']
+            for sha in shas:
+                args += ['--include', sha]
+            commands.append(args)
+        if commands:
+            self.log('downloading %d objects by key: %d aws processes, %d at a time'
+                     % (len(need), len(commands), PARALLEL_PROCESSES))
+        self.run_parallel(commands)
+
+    def download_flat(self, need, odir):
+        """Objects of a store published before sharding, at objects/<sha256>: by exact key when they are few, else by
+        includes over the listing (the cost such a store always had)."""
+        if len(need) <= EXACT_KEY_OBJECTS:
+            self.run_parallel([['s3', 'cp', '--only-show-errors', self.root + flat_object_key(sha),
+                                os.path.join(odir, flat_object_key(sha))] for sha in need])
+            return
+        for i in range(0, len(need), 500):
+            args = ['s3', 'cp', self.objects, os.path.join(odir, OBJECTS_FOLDER) + '/', '--recursive',
+                    '--only-show-errors', '--exclude', '*']
+            for sha in need[i:i + 500]:
+                args += ['--include', sha]
+            self.aws(args, 'downloading objects from %s' % self.objects)
+
+    def run_parallel(self, commands):
+        """aws commands, PARALLEL_PROCESSES at a time; one that fails leaves its objects missing, which the caller
+        looks for elsewhere or reports."""
+        pending = list(reversed(commands))
+        running = []
+        try:
+            while pending or running:
+                while pending and len(running) < PARALLEL_PROCESSES:
+                    running.append(subprocess.Popen(['aws'] + self.endpoint + pending.pop(), stdin=subprocess.DEVNULL,
+                                                    stdout=self.log_fd, stderr=self.log_fd))
+                running.pop(0).wait()
+        except FileNotFoundError:
+            self.fail('the aws CLI is not installed on this host: install it (apt-get install awscli, dnf install '
+                      'awscli, or AWS CLI v2)')
+        finally:
+            for child in running:
+                child.kill()
+                child.wait()
