@@ -3,6 +3,7 @@
  * the script travels inside the document, and each parameter's allowedPattern is the script's own
  * validation pattern. Regenerate after changing the script: `npx tsx deploy/ssm/document.ts`.
  */
+import { execFileSync } from 'node:child_process';
 import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -116,11 +117,36 @@ export function documentScript(script: string): string {
 }
 
 /**
- * A module as the document carries it: without its comment-only lines (they cost bytes of the inline template and
- * do nothing on a host; the modules hold no string in which a line starts with #).
+ * Drops the docstrings of a module (module, class and function), found by Python's own parser: a docstring is
+ * the first statement of its body, so one that is the whole body becomes `pass`. Docstrings are for the people
+ * reading the repo; on a host they are bytes of the stack's inline template (CloudFormation caps it at 51,200).
+ */
+const STRIP_DOCSTRINGS = `
+import ast, sys
+text = sys.stdin.read()
+lines = text.split('\\n')
+cuts = []
+for node in ast.walk(ast.parse(text)):
+    body = getattr(node, 'body', None)
+    if not isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)) or not body:
+        continue
+    first = body[0]
+    one_line = not isinstance(node, ast.Module) and first.lineno == node.lineno
+    if not one_line and isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant) and isinstance(first.value.value, str):
+        cuts.append((first.lineno, first.end_lineno, len(body) == 1, first.col_offset))
+for start, end, alone, col in sorted(cuts, reverse=True):
+    lines[start - 1:end] = [' ' * col + 'pass'] if alone else []
+sys.stdout.write('\\n'.join(lines))
+`;
+
+/**
+ * A module as the document carries it: without its comment-only lines and its docstrings (they cost bytes of the
+ * inline template and do nothing on a host; the modules hold no string in which a line starts with #). Needs
+ * python3, as the tests that regenerate the document do.
  */
 export function carriedModule(text: string): string {
-  return text.split('\n').filter((line) => !/^\s*#/.test(line)).join('\n');
+  const bare = execFileSync('python3', ['-I', '-S', '-c', STRIP_DOCSTRINGS], { input: text, encoding: 'utf8' });
+  return bare.split('\n').filter((line) => !/^\s*#/.test(line)).join('\n');
 }
 
 /** The agent as the document carries it: its modules in one tar, gzip, then base64 in lines of 76. */

@@ -293,7 +293,8 @@ const NOT_THE_CONTROLLERS: Record<string, string> = {
   'dynamodb:DescribeTable': '`fleetsync init` waits for the table it created; DynamoStore never describes it',
   'autoscaling:SetInstanceHealth': 'Ec2Fleet.markUnhealthy exists for the port, but the reconciler never calls it: quarantine leaves the host serving',
   's3:PutObject': '`fleetsync publish` uploads objects and manifests with the operator\'s (or CI\'s) credentials',
-  's3:DeleteObject': '`fleetsync publish` removes an object whose file changed while it was uploaded, with the same credentials',
+  's3:DeleteObject': '`fleetsync publish` removes an object whose file changed while it was uploaded, and `fleetsync gc` removes'
+    + ' unreferenced objects, both with the operator\'s credentials',
 };
 
 const SDK_PREFIX: Record<string, string> = {
@@ -310,7 +311,7 @@ const DOCUMENT_CLIENT: Record<string, string[]> = {
 };
 const S3: Record<string, string[]> = {
   ListObjectsV2: ['ListBucket'], ListObjects: ['ListBucket'], HeadBucket: ['ListBucket'], HeadObject: ['GetObject'],
-  GetObject: ['GetObject'], PutObject: ['PutObject'], DeleteObject: ['DeleteObject'],
+  GetObject: ['GetObject'], PutObject: ['PutObject'], DeleteObject: ['DeleteObject'], DeleteObjects: ['DeleteObject'],
 };
 const SQS: Record<string, string[]> = {
   ReceiveMessage: ['ReceiveMessage'], DeleteMessage: ['DeleteMessage'], DeleteMessageBatch: ['DeleteMessage'],
