@@ -5,7 +5,9 @@
  * (another one joined) hands the extra ones over, so fleets spread within one lease of even.
  *
  * Live controllers: membership records not yet expired, every holder of a live lease this process has read
- * (a process can hold fleets before its record is read), and this process. The share only spreads the work; it
+ * (a process can hold fleets before its record is read), and this process. A process at the share while another
+ * holds less than the floor hands one over too, so a share that does not divide evenly still ends within one
+ * fleet of even. The share only spreads the work; it
  * never decides who may act (the lease and its token do), so a wrong view costs balance, never safety. A fleet
  * left free for a whole lease (membership unreadable, or every other process at its share) is taken whatever
  * the share: spreading never leaves a fleet without a leader.
@@ -100,11 +102,15 @@ export class FairShare implements LeaseShare {
   }
 
   handOver(fleet: string): boolean {
-    if (!this.held.has(fleet)) return false;
+    // One at a time: the fleet just freed may be all the one below needed.
+    if (!this.held.has(fleet) || this.handingOver > 0) return false;
     const share = this.share();
-    if (this.held.size - this.handingOver <= share) return false;
-    // Only to someone who can take it: with every other process at its share the extra fleet would be orphaned.
-    if (!this.someoneBelow(share)) return false;
+    const floor = Math.floor(this.fleets / this.live().length);
+    const held = this.held.size;
+    // Over the share: only to someone below it, else the fleet would be orphaned. At a share that does not divide
+    // evenly (21 fleets on 4: 6, 6, 6, 3): to someone below the floor, so the spread ends within one (6, 5, 5, 5).
+    const over = held > share ? this.someoneBelow(share) : held === share && share > floor && this.someoneBelow(floor);
+    if (!over) return false;
     this.handingOver += 1;
     return true;
   }

@@ -46,14 +46,16 @@ export class LeaderElector {
    * and `held`, which says whether the lease may still be held (checked by the reconciler before each act).
    */
   async run(signal: AbortSignal, lead: Lead): Promise<void> {
+    let handedOver = false;
     while (!signal.aborted) {
-      const lease = await this.acquire(signal);
+      // A fleet this process just handed over is left for one lease to those below their share.
+      const lease = await this.acquire(signal, handedOver ? this.o.clock.nowMs() + this.o.settings.leaseDurationMs : 0);
       if (!lease) return;
-      await this.leadWhileRenewed(lease, signal, lead);
+      handedOver = await this.leadWhileRenewed(lease, signal, lead);
     }
   }
 
-  private async acquire(signal: AbortSignal): Promise<Lease | null> {
+  private async acquire(signal: AbortSignal, notBeforeMs: number): Promise<Lease | null> {
     const { store, fleet, holder, clock, settings } = this.o;
     /** since when the lease has been seen free without a break: a fleet free for a whole lease is taken over share */
     let freeSinceMs: number | null = null;
@@ -68,7 +70,7 @@ export class LeaderElector {
         freeSinceMs = free ? freeSinceMs ?? nowMs : null;
         // Taken at once while this process is below its share: no pacing, so a hundred free fleets get leaders
         // in one retry period, spread by the share rather than by who polled first.
-        if (free && !signal.aborted && this.share.reserve(freeSinceMs!)) {
+        if (free && !signal.aborted && nowMs >= notBeforeMs && this.share.reserve(freeSinceMs!)) {
           let taken: Lease | null = null;
           try {
             taken = await store.acquireLease({ fleet, holder, durationMs: settings.leaseDurationMs, nowMs: clock.nowMs() });
@@ -94,7 +96,8 @@ export class LeaderElector {
     return null;
   }
 
-  private async leadWhileRenewed(first: Lease, signal: AbortSignal, lead: Lead): Promise<void> {
+  /** Leads until the lease is lost, given up or handed over; returns whether it was handed over. */
+  private async leadWhileRenewed(first: Lease, signal: AbortSignal, lead: Lead): Promise<boolean> {
     const { store, clock, settings, fleet } = this.o;
     const leading = new AbortController();
     const onAbort = (): void => leading.abort(signal.reason);
@@ -157,5 +160,6 @@ export class LeaderElector {
       await store.releaseLease(lease).catch(() => undefined);
     }
     if (handingOver) this.share.handedOver();
+    return handingOver;
   }
 }

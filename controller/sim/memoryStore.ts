@@ -67,6 +67,11 @@ export class MemoryStore implements Store {
     this.fleets.set(name, copy(value));
   }
 
+  /** Test hook: removes a fleet's spec item, as deleting it from the table by hand would. */
+  deleteRawFleet(name: string): void {
+    this.fleets.delete(name);
+  }
+
   /** Test hook: stores anything as a host item (token 0), as a hand edit of the table would. */
   putRawHost(fleet: string, instanceId: string, value: unknown): void {
     this.hostsOf(fleet).set(instanceId, { value: copy(value), token: 0 });

@@ -27,12 +27,16 @@ export interface SimulateFleetsOptions {
   controllers: number;
   /** kill one controller (the first) this many seconds after the start, for good */
   killControllerAt: number | null;
+  /** start one more controller this many seconds after the start (it must get its share) */
+  addControllerAt: number | null;
   maxUnavailable: string | number;
   syncSeconds: number;
   pollSeconds: number;
   resyncSeconds: number;
   seed: number;
   failRate: number;
+  /** share of control-plane requests throttled */
+  throttleRate: number;
   maxAttempts: number;
   maxFailures: number;
   /** give up after this much virtual time (default: 3 x one fleet's lower bound + 1 hour) */
@@ -45,8 +49,8 @@ export interface SimulateFleetsOptions {
 }
 
 export const SIMULATE_FLEETS_DEFAULTS: SimulateFleetsOptions = {
-  fleets: 4, hosts: 100, controllers: 2, killControllerAt: null, maxUnavailable: '25%', syncSeconds: 60, pollSeconds: 5,
-  resyncSeconds: 30, seed: 1, failRate: 0, maxAttempts: 3, maxFailures: 1, maxSeconds: null, brokenFleets: 0,
+  fleets: 4, hosts: 100, controllers: 2, killControllerAt: null, addControllerAt: null, maxUnavailable: '25%', syncSeconds: 60, pollSeconds: 5,
+  resyncSeconds: 30, seed: 1, failRate: 0, throttleRate: 0, maxAttempts: 3, maxFailures: 1, maxSeconds: null, brokenFleets: 0,
 };
 
 export interface Spread { even: number; min: number; max: number; maxDeviationPercent: number }
@@ -82,6 +86,8 @@ export interface SimulateFleetsResult {
   duplicateSends: number;
   apiCalls: { total: number; byOperation: Record<string, number> };
   storeCalls: { reads: number; writes: number };
+  /** virtual time the run took */
+  simulatedSeconds: number;
   settings: Omit<SimulateFleetsOptions, 'log' | 'cpu'>;
 }
 
@@ -111,7 +117,8 @@ export async function simulateFleets(input: Partial<SimulateFleetsOptions> = {})
     const fleet = fleetName(k, options.fleets);
     names.push(fleet);
     const world = new SimWorld({
-      clock, random: seededRandom((options.seed ^ 0x5bd1e995) + k), throttleRate: 0, lifecycleHook: true, agentDelayMs: 0, imageRevision: 'rev-0',
+      clock, random: seededRandom((options.seed ^ 0x5bd1e995) + k), throttleRate: options.throttleRate, lifecycleHook: true, agentDelayMs: 0,
+      imageRevision: 'rev-0',
     });
     world.launch(options.hosts, { inService: true, revision: 'rev-0' });
     world.intendedRevision = () => 'rev-1';
@@ -164,13 +171,18 @@ export async function simulateFleets(input: Partial<SimulateFleetsOptions> = {})
     });
   }
 
+  if (options.addControllerAt !== null) clock.setTimer(options.addControllerAt * 1000, () => controllers.start(1));
+
   const allowed = resolveMaxUnavailable(options.maxUnavailable, options.hosts);
   const lowerBoundSeconds = Math.ceil(options.hosts / allowed) * options.syncSeconds;
   const limitMs = (options.maxSeconds ?? lowerBoundSeconds * 3 + 3_600) * 1000;
   const killSettled = (): boolean => options.killControllerAt === null
     || (kill !== null && [...kill.fleets].every((f) => kill!.takenAt.has(f)));
+  // a controller that joins is given a lease and a renew period per fleet to get its share
+  const joinedAndSettled = (): boolean => options.addControllerAt === null
+    || clock.nowMs() >= (options.addControllerAt * 1000) + DEFAULT_LEADER_SETTINGS.leaseDurationMs * 4;
   await clock.run({
-    untilMs: limitMs, done: () => convergedAt.size === options.fleets && killSettled(), ...(options.cpu ? { onStep: () => options.cpu!.step() } : {}),
+    untilMs: limitMs, done: () => convergedAt.size === options.fleets && killSettled() && joinedAndSettled(), ...(options.cpu ? { onStep: () => options.cpu!.step() } : {}),
   });
   const endMs = clock.nowMs();
   const live = controllers.live();
@@ -218,6 +230,7 @@ export async function simulateFleets(input: Partial<SimulateFleetsOptions> = {})
       byOperation: Object.fromEntries([...byOperationMap.entries()].sort(([a], [b]) => a.localeCompare(b))),
     },
     storeCalls,
+    simulatedSeconds: endMs / 1000,
     settings: shown,
   };
 }
