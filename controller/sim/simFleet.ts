@@ -3,8 +3,7 @@ import type { Fleet, FleetRef, Instance, LifecycleResult } from '../ports/fleet.
 import { NotFoundError } from '../errors.ts';
 import type { SimWorld } from './simWorld.ts';
 
-/** DescribeInstances returns up to 1,000 per page, DescribeInstanceInformation up to 50. */
-const INSTANCES_PAGE = 1000;
+/** DescribeInstanceInformation returns up to 50 per page. */
 const AGENT_PAGE = 50;
 
 export class SimFleet implements Fleet {
@@ -25,7 +24,6 @@ export class SimFleet implements Fleet {
     const { world } = this;
     world.request('DescribeAutoScalingGroups');
     const live = world.live();
-    for (let i = 0; i < Math.max(1, Math.ceil(live.length / INSTANCES_PAGE)); i++) world.request('DescribeInstances');
     for (let i = 0; i < Math.max(1, Math.ceil(live.length / AGENT_PAGE)); i++) world.request('DescribeInstanceInformation');
     const now = world.options.clock.nowMs();
     return Promise.resolve(live.map((inst) => ({
