@@ -49,6 +49,8 @@ export class FairShare implements LeaseShare {
   private fleets = 0;
   private taking = 0;
   private handingOver = 0;
+  /** hand-overs asked for whatever the share (Manager.handOverLeases) */
+  private requested = 0;
 
   constructor(private readonly o: FairShareOptions) {}
 
@@ -101,9 +103,19 @@ export class FairShare implements LeaseShare {
     this.taking = Math.max(0, this.taking - 1);
   }
 
+  /** Asks for `count` hand-overs whatever the share. */
+  requestHandOver(count: number): void {
+    this.requested += count;
+  }
+
   handOver(fleet: string): boolean {
     // One at a time: the fleet just freed may be all the one below needed.
     if (!this.held.has(fleet) || this.handingOver > 0) return false;
+    if (this.requested > 0) {
+      this.requested -= 1;
+      this.handingOver += 1;
+      return true;
+    }
     const share = this.share();
     const floor = Math.floor(this.fleets / this.live().length);
     const held = this.held.size;

@@ -143,7 +143,7 @@ export class LeaderElector {
         armDeadline(askedAtMs);
         if (this.share.handOver(fleet)) {
           handingOver = true;
-          this.o.log.info({ fleet, token: lease.token }, 'over this process\'s fair share of the fleets: handing this one over');
+          this.o.log.info({ fleet, token: lease.token }, 'handing the fleet over to another controller (over this process\'s fair share, or asked to)');
           break;
         }
       } catch (error) {

@@ -62,6 +62,14 @@ export class Manager {
     this.share = new FairShare({ holder: o.holder, clock: o.clock, orphanAfterMs: o.leader.leaseDurationMs });
   }
 
+  /**
+   * Hands every fleet this process leads over, one after another at their renewals, as it does when over its
+   * share: each reconciler stops, the lease is released, and this process leaves the fleet to others for a lease.
+   */
+  handOverLeases(): void {
+    this.share.requestHandOver(this.leading.size);
+  }
+
   /** The live controller processes this one counts, and the share of the fleets it takes. */
   fairShare(): { live: string[]; share: number } {
     return { live: this.share.live(), share: this.share.share() };

@@ -69,6 +69,11 @@ export class SimControllers {
     return this.running.filter((c) => !c.dead).map((c) => ({ name: c.name, leases: c.manager.leases() }));
   }
 
+  /** Controller `k` hands every fleet it leads over (stops acting, releases), as one over its share does. */
+  handOver(k: number): void {
+    this.running[k]?.manager.handOverLeases();
+  }
+
   /** Freezes controller `k` for `forMs`: a zombie leader once its lease runs out meanwhile. */
   pause(k: number, forMs: number): void {
     this.running[k]?.clock.pause(forMs);
