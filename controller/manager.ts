@@ -70,10 +70,6 @@ export class Manager {
     this.share.requestHandOver(this.leading.size);
   }
 
-  /** The live controller processes this one counts, and the share of the fleets it takes. */
-  fairShare(): { live: string[]; share: number } {
-    return { live: this.share.live(), share: this.share.share() };
-  }
 
   /** Fleets this process leads now. */
   leases(): string[] {
