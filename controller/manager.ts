@@ -45,6 +45,8 @@ interface Election { done: Promise<void>; stop: AbortController }
 
 export class Manager {
   private readonly elections = new Map<string, Election>();
+  /** elections of deleted fleets, still winding down (a leader releasing its lease) */
+  private readonly stopping = new Set<Promise<void>>();
   private readonly leading = new Set<string>();
   private readonly share: FairShare;
   /** when this process's record last said it expires: it removes the record on the way out */
@@ -69,7 +71,6 @@ export class Manager {
   handOverLeases(): void {
     this.share.requestHandOver(this.leading.size);
   }
-
 
   /** Fleets this process leads now. */
   leases(): string[] {
@@ -99,7 +100,7 @@ export class Manager {
         break;
       }
     }
-    await Promise.allSettled([members, ...[...this.elections.values()].map((e) => e.done)]);
+    await Promise.allSettled([members, ...this.stopping, ...[...this.elections.values()].map((e) => e.done)]);
     if (this.announcedUntilMs !== null) {
       await this.o.store.deleteController({ holder: this.o.holder, expiresAtMs: this.announcedUntilMs }).catch(() => undefined);
     }
@@ -161,6 +162,8 @@ export class Manager {
       // Deleted: no more lease attempts for it (its leader, if this process, steps down and releases).
       this.o.log.info({ fleet }, 'the fleet is gone from the store: its election stops');
       election.stop.abort(new Error(`fleet ${fleet} deleted`));
+      this.stopping.add(election.done);
+      void election.done.finally(() => this.stopping.delete(election.done));
       this.elections.delete(fleet);
       this.share.forget(fleet);
     }
