@@ -106,11 +106,15 @@ export class Manager {
     }
   }
 
-  /** Renews this process's record and reads the others', once per lease retry period. */
+  /**
+   * Renews this process's record and reads the others', three times per lease duration: the record lives one
+   * lease, so two renewals may fail before it lapses, and a process joining is counted within a third of a lease.
+   */
   private async membership(signal: AbortSignal): Promise<void> {
+    const everyMs = Math.max(this.o.leader.retryPeriodMs, Math.floor(this.o.leader.leaseDurationMs / 3));
     while (!signal.aborted) {
       try {
-        await this.o.clock.sleep(this.o.leader.retryPeriodMs, signal);
+        await this.o.clock.sleep(everyMs, signal);
       } catch {
         return;
       }
