@@ -6,6 +6,7 @@
 import type { Clock, Random } from './ports/clock.ts';
 import type { Lease, Store } from './ports/store.ts';
 import type { Logger } from './log.ts';
+import { UNCAPPED_SHARE, type LeaseShare } from './fairShare.ts';
 
 export interface LeaderSettings {
   leaseDurationMs: number;
@@ -23,32 +24,18 @@ export interface LeaderElectorOptions {
   random: Random;
   settings: LeaderSettings;
   log: Logger;
-  /** leases this process already holds: a busier process waits longer before taking a free one (spreads fleets) */
-  heldElsewhere: () => number;
-  /** shared by the electors of one process */
-  turns: LeaseTurns;
+  /** this process's fair share of the fleets, shared by its electors (uncapped when absent) */
+  share?: LeaseShare;
   onLeaseChange?: (held: boolean) => void;
-}
-
-/**
- * The free leases one process is taking, one at a time. Without it, electors that see their fleets free at
- * the same moment would all take them before the process's count of leases grew, and a process starting with
- * another would take every fleet (4/0 instead of 2/2). One per process: the manager shares it between electors.
- */
-export class LeaseTurns {
-  private tail: Promise<unknown> = Promise.resolve();
-
-  take<T>(fn: () => Promise<T>): Promise<T> {
-    const run = this.tail.then(fn, fn);
-    this.tail = run.catch(() => undefined);
-    return run;
-  }
 }
 
 export type Lead = (lease: Lease, signal: AbortSignal, held: () => boolean) => Promise<void>;
 
 export class LeaderElector {
+  private readonly share: LeaseShare;
+
   constructor(private readonly o: LeaderElectorOptions) {
+    this.share = o.share ?? UNCAPPED_SHARE;
     if (o.settings.renewDeadlineMs >= o.settings.leaseDurationMs) {
       throw new Error(`renewDeadlineMs (${o.settings.renewDeadlineMs}) must be shorter than leaseDurationMs (${o.settings.leaseDurationMs})`);
     }
@@ -59,37 +46,42 @@ export class LeaderElector {
    * and `held`, which says whether the lease may still be held (checked by the reconciler before each act).
    */
   async run(signal: AbortSignal, lead: Lead): Promise<void> {
+    let handedOver = false;
     while (!signal.aborted) {
-      const lease = await this.acquire(signal);
+      // A fleet this process just handed over is left for one lease to those below their share.
+      const lease = await this.acquire(signal, handedOver ? this.o.clock.nowMs() + this.o.settings.leaseDurationMs : 0);
       if (!lease) return;
-      await this.leadWhileRenewed(lease, signal, lead);
+      handedOver = await this.leadWhileRenewed(lease, signal, lead);
     }
   }
 
-  private async acquire(signal: AbortSignal): Promise<Lease | null> {
+  private async acquire(signal: AbortSignal, notBeforeMs: number): Promise<Lease | null> {
     const { store, fleet, holder, clock, settings } = this.o;
+    /** since when the lease has been seen free without a break: a fleet free for a whole lease is taken over share */
+    let freeSinceMs: number | null = null;
     while (!signal.aborted) {
       try {
         const current = await store.getLease(fleet);
-        const seenFreeAtMs = clock.nowMs();
+        const nowMs = clock.nowMs();
+        this.share.leaseRead(fleet, current);
         // A live lease in this process's own name is one it stepped down from (a renew that landed after its
         // deadline): taken again at once, under a new token that fences the old term, not waited out.
-        const free = !current || current.holder === '' || current.expiresAtMs <= seenFreeAtMs || current.holder === holder;
-        if (free) {
-          const factor = 0.5 + this.o.random() / 2;
-          const lease = await this.o.turns.take(async () => {
-            // Counted when this process's turn comes, so it includes the leases it took meanwhile.
-            const spread = this.o.heldElsewhere() * settings.retryPeriodMs * factor - (clock.nowMs() - seenFreeAtMs);
-            if (spread > 0) await clock.sleep(spread, signal);
-            if (signal.aborted) return null;
-            const taken = await store.acquireLease({ fleet, holder, durationMs: settings.leaseDurationMs, nowMs: clock.nowMs() });
+        const free = !current || current.holder === '' || current.expiresAtMs <= nowMs || current.holder === holder;
+        freeSinceMs = free ? freeSinceMs ?? nowMs : null;
+        // Taken at once while this process is below its share: no pacing, so a hundred free fleets get leaders
+        // in one retry period, spread by the share rather than by who polled first.
+        if (free && !signal.aborted && nowMs >= notBeforeMs && this.share.reserve(freeSinceMs!)) {
+          let taken: Lease | null = null;
+          try {
+            taken = await store.acquireLease({ fleet, holder, durationMs: settings.leaseDurationMs, nowMs: clock.nowMs() });
             if (taken) {
               this.o.log.info({ fleet, token: taken.token }, 'took the fleet lease: leading');
               this.o.onLeaseChange?.(true);
             }
-            return taken;
-          });
-          if (lease) return lease;
+          } finally {
+            this.share.unreserve();
+          }
+          if (taken) return taken;
         }
       } catch (error) {
         if (signal.aborted) return null;
@@ -104,7 +96,8 @@ export class LeaderElector {
     return null;
   }
 
-  private async leadWhileRenewed(first: Lease, signal: AbortSignal, lead: Lead): Promise<void> {
+  /** Leads until the lease is lost, given up or handed over; returns whether it was handed over. */
+  private async leadWhileRenewed(first: Lease, signal: AbortSignal, lead: Lead): Promise<boolean> {
     const { store, clock, settings, fleet } = this.o;
     const leading = new AbortController();
     const onAbort = (): void => leading.abort(signal.reason);
@@ -130,6 +123,7 @@ export class LeaderElector {
       });
     };
     armDeadline(clock.nowMs());
+    let handingOver = false;
     while (!leading.signal.aborted) {
       try {
         await clock.sleep(settings.retryPeriodMs, leading.signal);
@@ -147,6 +141,11 @@ export class LeaderElector {
         lease = renewed;
         validUntilMs = askedAtMs + settings.renewDeadlineMs;
         armDeadline(askedAtMs);
+        if (this.share.handOver(fleet)) {
+          handingOver = true;
+          this.o.log.info({ fleet, token: lease.token }, 'handing the fleet over to another controller (over this process\'s fair share, or asked to)');
+          break;
+        }
       } catch (error) {
         this.o.log.warn({ fleet, err: error }, 'could not renew the lease');
       }
@@ -156,8 +155,11 @@ export class LeaderElector {
     signal.removeEventListener('abort', onAbort);
     await running;
     this.o.onLeaseChange?.(false);
-    if (signal.aborted) {
+    // Released once the reconciler stopped acting, so the next leader need not wait the lease out.
+    if (signal.aborted || handingOver) {
       await store.releaseLease(lease).catch(() => undefined);
     }
+    if (handingOver) this.share.handedOver();
+    return handingOver;
   }
 }

@@ -57,7 +57,7 @@ async function openAws(options: RuntimeOptions, tableName: string): Promise<Runt
   return {
     mode: 'aws',
     store: new DynamoStore({ client: clients.dynamodb, tableName }),
-    fleetPort: new Ec2Fleet({ autoScaling: clients.autoScaling, ec2: clients.ec2, ssm: clients.ssm, ...(onCall ? { onCall } : {}) }),
+    fleetPort: new Ec2Fleet({ autoScaling: clients.autoScaling, ssm: clients.ssm, ...(onCall ? { onCall } : {}) }),
     commands: new SsmCommands({ client: clients.ssm, clock, documentName: config.documentName, ...(onCall ? { onCall } : {}) }),
     traffic: new ElbTraffic({ client: clients.elb, ...(onCall ? { onCall } : {}) }),
     artifacts: new S3Artifacts({ client: clients.s3, ...(onCall ? { onCall } : {}) }),

@@ -3,7 +3,7 @@
  * it happened (`nowMs`), deadlines live in context (a persisted snapshot keeps no `after` timers), and the
  * effects it asks for are named actions that the controller supplies with `machine.provide(...)`.
  */
-import { assign, enqueueActions, setup, transition, type SnapshotFrom } from 'xstate';
+import { assign, createActor, enqueueActions, setup, type ExecutableActionsFrom, type SnapshotFrom } from 'xstate';
 import { backoffMs } from './backoff.ts';
 import type { HostContext, HostRecord, HostState } from './host.ts';
 import { isLaunching, isWarm, leftWarmPool } from './lifecycleStates.ts';
@@ -408,4 +408,29 @@ export function fromRecord(machine: HostMachine, record: HostRecord, policy: Hos
   });
 }
 
-export { transition };
+type Scope = Parameters<HostMachine['transition']>[2];
+let inertScope: Scope | null = null;
+let executed: Array<ExecutableActionsFrom<HostMachine>> = [];
+
+/**
+ * xstate's pure transition(snapshot, event) → [next, actions], with one inert actor scope for every call: xstate's
+ * own builds a whole actor per call, initial snapshot included, which was a fifth of a reconcile pass's CPU.
+ * Sharing one is safe: the machine invokes and spawns nothing, and a transition runs synchronously to its end.
+ */
+export function transition(machine: HostMachine, snapshot: HostSnapshot, event: HostEvent): [HostSnapshot, Array<ExecutableActionsFrom<HostMachine>>] {
+  if (machine !== hostMachine) throw new TypeError('transition() serves the host machine only');
+  if (inertScope === null) {
+    const self = createActor(hostMachine, { input: { instanceId: 'i-00000000000000000', nowMs: 0 } });
+    inertScope = {
+      self, defer: () => {}, id: '', logger: () => {}, sessionId: '', stopChild: () => {}, system: self.system, emit: () => {},
+      actionExecutor: (action) => {
+        executed.push(action as ExecutableActionsFrom<HostMachine>);
+      },
+    } as Scope;
+  }
+  executed = [];
+  const next = hostMachine.transition(snapshot, event, inertScope);
+  const actions = executed;
+  executed = [];
+  return [next, actions];
+}

@@ -10,7 +10,6 @@
  */
 import { AutoScalingClient } from '@aws-sdk/client-auto-scaling';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { EC2Client } from '@aws-sdk/client-ec2';
 import { ElasticLoadBalancingV2Client } from '@aws-sdk/client-elastic-load-balancing-v2';
 import { S3Client } from '@aws-sdk/client-s3';
 import { SQSClient } from '@aws-sdk/client-sqs';
@@ -23,7 +22,6 @@ const SQS_MAX_SOCKETS = 512;
 
 export interface AwsClients {
   autoScaling: AutoScalingClient;
-  ec2: EC2Client;
   ssm: SSMClient;
   elb: ElasticLoadBalancingV2Client;
   s3: S3Client;
@@ -64,7 +62,6 @@ export function makeAwsClients(options: AwsClientOptions = {}): AwsClients {
   const s3Override = Boolean(env.AWS_ENDPOINT_URL_S3 ?? env.AWS_ENDPOINT_URL);
   const clients: AwsClients = {
     autoScaling: new AutoScalingClient(common),
-    ec2: new EC2Client(common),
     ssm: new SSMClient(common),
     elb: new ElasticLoadBalancingV2Client(common),
     // A bucket in another region answers 301: follow it rather than fail the artifact check.

@@ -9,6 +9,7 @@
  *                                             (token, deleted: true) once deleted, read as absent
  *   FLEET#<name> LEASE                       holder (absent once released), token, expiresAtMs
  *   FLEET#<name> HISTORY#<atMs:15>#<seq:10>#<rand>   event (map)
+ *   CONTROLLER   <holder>                    expiresAtMs: a controller process's membership (fair-share leasing)
  *
  * Writes: a spec is created with attribute_not_exists(pk) and changed with generation = expected; status and
  * host writes (and host deletes) need attribute_not_exists(token) OR token <= the writer's token; a lease is
@@ -25,7 +26,7 @@ import {
 import type { FleetSpec, FleetStatus } from '../../state/spec.ts';
 import type { HostRecord } from '../../state/host.ts';
 import { parseFleetStatus, parseHostRecord, parseStoredFleet } from '../../state/storedItems.ts';
-import type { FleetRecord, HistoryEvent, HostList, Lease, Store } from '../ports/store.ts';
+import type { ControllerRecord, FleetRecord, HistoryEvent, HostList, Lease, Store } from '../ports/store.ts';
 import { ConflictError, MalformedItemError, StaleTokenError, rawGeneration } from '../errors.ts';
 import { isConditionFailed, toStoreError } from './dynamoErrors.ts';
 
@@ -33,6 +34,7 @@ type Item = Record<string, unknown>;
 type Key = { pk: string; sk: string };
 
 const SPEC_PK = 'FLEET';
+const CONTROLLER_PK = 'CONTROLLER';
 const HOST_PREFIX = 'HOST#';
 const HISTORY_PREFIX = 'HISTORY#';
 
@@ -42,6 +44,7 @@ export const dynamoKeys = {
   status: (fleet: string): Key => ({ pk: `FLEET#${fleet}`, sk: 'STATUS' }),
   host: (fleet: string, instanceId: string): Key => ({ pk: `FLEET#${fleet}`, sk: `${HOST_PREFIX}${instanceId}` }),
   lease: (fleet: string): Key => ({ pk: `FLEET#${fleet}`, sk: 'LEASE' }),
+  controller: (holder: string): Key => ({ pk: CONTROLLER_PK, sk: holder }),
 };
 
 const FENCE_CONDITION = 'attribute_not_exists(#tok) OR #tok <= :tok';
@@ -259,6 +262,35 @@ export class DynamoStore implements Store {
   async releaseLease(lease: Lease): Promise<void> {
     // The token stays so the next acquire still gets a bigger one.
     await this.changeOwnLease(lease, 'SET #exp = :exp REMOVE #holder', 0, 'release');
+  }
+
+  async putController(record: ControllerRecord): Promise<void> {
+    try {
+      await this.doc.send(new PutCommand({
+        TableName: this.tableName, Item: { ...dynamoKeys.controller(record.holder), expiresAtMs: record.expiresAtMs },
+      }));
+    } catch (err) {
+      throw toStoreError(err, `record controller ${record.holder} as live`, this.tableName);
+    }
+  }
+
+  async listControllers(): Promise<ControllerRecord[]> {
+    const items = await this.query({ pk: CONTROLLER_PK }, 'list controllers');
+    // An unreadable record counts as expired: membership only spreads fleets, it never decides who may act.
+    return items.map((item) => ({ holder: String(item.sk), expiresAtMs: typeof item.expiresAtMs === 'number' ? item.expiresAtMs : 0 }));
+  }
+
+  async deleteController(record: ControllerRecord): Promise<void> {
+    try {
+      await this.doc.send(new DeleteCommand({
+        TableName: this.tableName, Key: dynamoKeys.controller(record.holder),
+        ConditionExpression: '#exp = :exp', ExpressionAttributeNames: { '#exp': 'expiresAtMs' },
+        ExpressionAttributeValues: { ':exp': record.expiresAtMs },
+      }));
+    } catch (err) {
+      if (isConditionFailed(err)) return;
+      throw toStoreError(err, `remove the record of controller ${record.holder}`, this.tableName);
+    }
   }
 
   async appendHistory(fleet: string, event: HistoryEvent): Promise<void> {

@@ -1,22 +1,20 @@
 /**
- * Fleet on AWS: an Auto Scaling group's instances (Auto Scaling), their details (EC2) and whether their SSM
- * agent is online (Systems Manager). One pass costs a handful of paginated calls, never one per host:
- * 1 DescribeAutoScalingGroups page + ceil(n/100) DescribeInstances + ceil(n/50) DescribeInstanceInformation,
- * and, for a group with a warm pool, ceil(w/50) DescribeWarmPool pages (its instances are not in the group's list).
+ * Fleet on AWS: an Auto Scaling group's instances (Auto Scaling) and whether their SSM agent is online (Systems
+ * Manager). One pass costs a handful of paginated calls, never one per host: the DescribeAutoScalingGroups pages
+ * + ceil(n/50) DescribeInstanceInformation, and, for a group with a warm pool, ceil(w/50) DescribeWarmPool pages
+ * (its instances are not in the group's list). EC2 is not asked: the reconciler uses none of what DescribeInstances
+ * adds (address, launch time), and the group already gives each instance's zone.
  */
 import {
   type AutoScalingClient, CompleteLifecycleActionCommand, DescribeAutoScalingGroupsCommand, DescribeLifecycleHooksCommand,
   DescribeWarmPoolCommand, RecordLifecycleActionHeartbeatCommand, SetInstanceHealthCommand,
 } from '@aws-sdk/client-auto-scaling';
-import { DescribeInstancesCommand, type EC2Client } from '@aws-sdk/client-ec2';
 import { DescribeInstanceInformationCommand, type SSMClient } from '@aws-sdk/client-ssm';
 import { NotFoundError } from '../errors.ts';
 import type { Fleet, FleetRef, Instance, LifecycleResult } from '../ports/fleet.ts';
 import { callAws, type OnCall } from './callCounter.ts';
 import { sdkErrorCode, sdkErrorMessage } from './sdkErrors.ts';
 
-/** EC2 allows 200 values per filter; 100 keeps each page small. */
-export const DESCRIBE_INSTANCES_BATCH = 100;
 /** DescribeInstanceInformation takes at most 50 ids in its InstanceIds filter. */
 export const INSTANCE_INFORMATION_BATCH = 50;
 /** DescribeWarmPool returns at most 50 instances a page. */
@@ -24,7 +22,6 @@ export const WARM_POOL_PAGE = 50;
 
 export interface Ec2FleetOptions {
   autoScaling: AutoScalingClient;
-  ec2: EC2Client;
   ssm: SSMClient;
   onCall?: OnCall;
 }
@@ -54,12 +51,6 @@ function toMembers(instances: Array<{ InstanceId?: string; LifecycleState?: stri
   return out;
 }
 
-interface Details {
-  privateIp?: string;
-  availabilityZone?: string;
-  launchTimeMs?: number;
-}
-
 /**
  * Auto Scaling answers a lifecycle call for an instance no longer waiting (already completed, timed out,
  * or gone) with this ValidationError: the action we wanted is already over.
@@ -71,35 +62,24 @@ function isNoActiveLifecycleAction(error: unknown): boolean {
 
 export class Ec2Fleet implements Fleet {
   private readonly autoScaling: AutoScalingClient;
-  private readonly ec2: EC2Client;
   private readonly ssm: SSMClient;
   private readonly onCall: OnCall | undefined;
 
   constructor(options: Ec2FleetOptions) {
     this.autoScaling = options.autoScaling;
-    this.ec2 = options.ec2;
     this.ssm = options.ssm;
     this.onCall = options.onCall;
   }
 
   async list(ref: FleetRef, signal?: AbortSignal): Promise<Instance[]> {
     const members = await this.groupMembers(ref.autoScalingGroupName, signal);
-    const ids = members.map((m) => m.instanceId);
-    const details = await this.details(ids, signal);
-    const online = await this.agentsOnline(ids, signal);
-    return members.map((m): Instance => {
-      const d = details.get(m.instanceId);
-      const instance: Instance = {
-        instanceId: m.instanceId,
-        lifecycleState: m.lifecycleState,
-        agentOnline: online.has(m.instanceId),
-      };
-      const az = d?.availabilityZone ?? m.availabilityZone;
-      if (d?.privateIp !== undefined) instance.privateIp = d.privateIp;
-      if (az !== undefined) instance.availabilityZone = az;
-      if (d?.launchTimeMs !== undefined) instance.launchTimeMs = d.launchTimeMs;
-      return instance;
-    });
+    const online = await this.agentsOnline(members.map((m) => m.instanceId), signal);
+    return members.map((m): Instance => ({
+      instanceId: m.instanceId,
+      lifecycleState: m.lifecycleState,
+      agentOnline: online.has(m.instanceId),
+      ...(m.availabilityZone !== undefined ? { availabilityZone: m.availabilityZone } : {}),
+    }));
   }
 
   private async groupMembers(groupName: string, signal?: AbortSignal): Promise<Member[]> {
@@ -141,34 +121,6 @@ export class Ec2Fleet implements Fleet {
       nextToken = page.NextToken;
     } while (nextToken);
     return members;
-  }
-
-  private async details(ids: string[], signal?: AbortSignal): Promise<Map<string, Details>> {
-    const out = new Map<string, Details>();
-    for (const batch of chunk(ids, DESCRIBE_INSTANCES_BATCH)) {
-      let nextToken: string | undefined;
-      do {
-        // A filter, not InstanceIds: EC2 refuses MaxResults with InstanceIds, and fails the whole call when
-        // one id has just been terminated and purged.
-        const page = await callAws('DescribeInstances', this.onCall, () => this.ec2.send(
-          new DescribeInstancesCommand({
-            Filters: [{ Name: 'instance-id', Values: batch }], MaxResults: 1000, NextToken: nextToken,
-          }),
-          { abortSignal: signal }));
-        for (const reservation of page.Reservations ?? []) {
-          for (const i of reservation.Instances ?? []) {
-            if (i.InstanceId === undefined) continue;
-            const d: Details = {};
-            if (i.PrivateIpAddress !== undefined) d.privateIp = i.PrivateIpAddress;
-            if (i.Placement?.AvailabilityZone !== undefined) d.availabilityZone = i.Placement.AvailabilityZone;
-            if (i.LaunchTime !== undefined) d.launchTimeMs = new Date(i.LaunchTime).getTime();
-            out.set(i.InstanceId, d);
-          }
-        }
-        nextToken = page.NextToken;
-      } while (nextToken);
-    }
-    return out;
   }
 
   private async agentsOnline(ids: string[], signal?: AbortSignal): Promise<Set<string>> {

@@ -1,9 +1,14 @@
-/** `fleetsync simulate`: one rollout against a simulated Auto Scaling group in virtual time. */
+/**
+ * `fleetsync simulate`: one rollout against a simulated Auto Scaling group in virtual time; with --fleets or
+ * --controllers, many fleets on several controllers sharing one simulated store.
+ */
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import { checkMaxUnavailable } from '../../state/validate.ts';
 import { checkSteps, parseStepsText } from '../../state/steps.ts';
 import type { RolloutStep } from '../../state/spec.ts';
 import { simulate, SIMULATE_DEFAULTS, type SimulateResult } from '../sim/simulate.ts';
+import { simulateFleets, type SimulateFleetsResult } from '../sim/simulateFleets.ts';
+import { CpuMeter } from '../sim/cpuMeter.ts';
 import { EXIT_FAILED, EXIT_OK, UsageError } from './cliErrors.ts';
 import type { Session } from './session.ts';
 import { example } from './args.ts';
@@ -64,6 +69,7 @@ interface SimulateFlags {
   events: boolean; bumpAt?: number;
   crashAt?: number; throttleRate: number; paused?: boolean; agentDelaySeconds: number; warmPool: number; maxSeconds?: number;
   faults?: number; faultPlan?: string; steps?: RolloutStep[]; output: 'json' | 'text';
+  fleets: number; controllers: number; killControllerAt?: number; addControllerAt?: number;
 }
 
 const DAY = 86_400;
@@ -73,7 +79,11 @@ export function registerSimulate(program: Command, session: Session): void {
   const command = program
     .command('simulate')
     .description('run one rollout against a simulated Auto Scaling group in virtual time (no AWS account needed)')
-    .option('--hosts <n>', 'in-service hosts at the deploy', wholeNumber(1, 100_000), d.hosts)
+    .option('--hosts <n>', 'in-service hosts at the deploy (per fleet)', wholeNumber(1, 100_000), d.hosts)
+    .option('--fleets <n>', 'fleets, one Auto Scaling group each, all deployed at once', wholeNumber(1, 1_000), 1)
+    .option('--controllers <n>', 'controller processes sharing the fleets by lease', wholeNumber(1, 64), 1)
+    .option('--kill-controller-at <s>', 'kill one controller for good at this second (several fleets or controllers only)', seconds(0, DAY))
+    .option('--add-controller-at <s>', 'start one more controller at this second (several fleets or controllers only)', seconds(0, DAY))
     .option('--max-unavailable <n|p%>', 'in-service hosts synced at once: a count or a percent', maxUnavailable, String(d.maxUnavailable))
     .option('--sync-seconds <s>', 'how long one sync takes', seconds(0.001, DAY), d.syncSeconds)
     .option('--poll-seconds <s>', 'how often command results are read', seconds(0.1, 3_600), d.pollSeconds)
@@ -103,6 +113,10 @@ export function registerSimulate(program: Command, session: Session): void {
     .option('--fault-plan <file>', 'inject the fault plan in this JSON file (a property test prints one when it shrinks a failure)')
     .addOption(new Option('--output <format>', 'json: one JSON object; text: a short summary').choices(['json', 'text']).default('json'))
     .action(async (flags: SimulateFlags) => {
+      if (flags.fleets > 1 || flags.controllers > 1 || flags.killControllerAt !== undefined || flags.addControllerAt !== undefined) {
+        await simulateMany(flags, session);
+        return;
+      }
       const result = await simulate({
         hosts: flags.hosts, maxUnavailable: flags.maxUnavailable, syncSeconds: flags.syncSeconds,
         pollSeconds: flags.pollSeconds, resyncSeconds: flags.resyncSeconds, seed: flags.seed, failRate: flags.failRate,
@@ -120,7 +134,66 @@ export function registerSimulate(program: Command, session: Session): void {
     'fleetsync simulate --hosts 120 --fail-rate 0.05 --crash-at 90 --scale-out 10 --scale-out-at 30',
     'fleetsync simulate --hosts 40 --warm-pool 5 --scale-out 5 --scale-out-at 120 --output text',
     'fleetsync simulate --hosts 6 --max-unavailable 2 --sync-seconds 20 --faults 42 --output text',
-    'fleetsync simulate --hosts 400 --max-unavailable 25% --sync-seconds 60 --steps 1,10%,50%,100% --output text');
+    'fleetsync simulate --hosts 400 --max-unavailable 25% --sync-seconds 60 --steps 1,10%,50%,100% --output text',
+    'fleetsync simulate --fleets 100 --hosts 2000 --controllers 4 --kill-controller-at 120');
+}
+
+/** Flags that only a single fleet's run knows. */
+const SINGLE_FLEET_ONLY: Array<[keyof SimulateFlags, string]> = [
+  ['scaleOut', '--scale-out'], ['scaleOutAt', '--scale-out-at'], ['bumpAt', '--bump-at'], ['crashAt', '--crash-at'],
+  ['paused', '--paused'], ['faults', '--faults'], ['faultPlan', '--fault-plan'], ['warmPool', '--warm-pool'],
+  ['steps', '--steps'], ['scaleOutOver', '--scale-out-over'],
+];
+
+async function simulateMany(flags: SimulateFlags, session: Session): Promise<void> {
+  const given = SINGLE_FLEET_ONLY.filter(([key]) => flags[key] !== undefined && flags[key] !== 0 && flags[key] !== false).map(([, flag]) => flag);
+  if (given.length > 0) {
+    throw new UsageError(`${given.join(', ')}: only for one fleet on one controller; drop it, or drop --fleets, --controllers, `
+      + '--kill-controller-at and --add-controller-at');
+  }
+  if (flags.killControllerAt !== undefined && flags.controllers < 2) {
+    throw new UsageError('--kill-controller-at needs --controllers 2 or more: someone must take the killed one\'s fleets over');
+  }
+  const cpu = new CpuMeter();
+  const result = await simulateFleets({
+    fleets: flags.fleets, hosts: flags.hosts, controllers: flags.controllers, killControllerAt: flags.killControllerAt ?? null,
+    addControllerAt: flags.addControllerAt ?? null,
+    maxUnavailable: flags.maxUnavailable, syncSeconds: flags.syncSeconds, pollSeconds: flags.pollSeconds,
+    resyncSeconds: flags.resyncSeconds, seed: flags.seed, failRate: flags.failRate, maxAttempts: flags.maxAttempts,
+    maxFailures: flags.maxFailures, maxSeconds: flags.maxSeconds ?? null, throttleRate: flags.throttleRate, cpu,
+  });
+  session.out(flags.output === 'json' ? JSON.stringify(result) : fleetsSummary(result));
+  // CPU differs from run to run: on stderr, so the JSON of a seed replays byte for byte.
+  session.err(cpuSummary(cpu.millis(), result));
+  session.exitCode = result.converged ? EXIT_OK : EXIT_FAILED;
+}
+
+function cpuSummary(millis: Record<string, number>, r: SimulateFleetsResult): string {
+  const minutes = r.simulatedSeconds / 60;
+  const lines = [`CPU per controller per simulated minute (${r.simulatedSeconds}s simulated):`];
+  for (const [owner, ms] of Object.entries(millis)) {
+    lines.push(`  ${owner}: ${(ms / minutes).toFixed(1)} ms/min (${(ms / 1000).toFixed(2)} s in all)`);
+  }
+  return lines.join('\n');
+}
+
+function fleetsSummary(r: SimulateFleetsResult): string {
+  const lines = [
+    `${r.converged ? 'converged' : 'did NOT converge'}: ${r.convergedFleets} of ${r.fleets} fleet(s) of ${r.hostsPerFleet} host(s)`
+      + (r.convergedSeconds !== null ? ` after ${r.convergedSeconds}s` : '')
+      + (r.notConverged.length > 0 ? ` (not: ${r.notConverged.join(', ')}${r.convergedFleets + r.notConverged.length < r.fleets ? ', ...' : ''})` : ''),
+    `  one fleet alone: lower bound ${r.lowerBoundSeconds}s; per fleet p50 ${r.fleetConvergedSeconds?.p50 ?? '-'}s, max ${r.fleetConvergedSeconds?.max ?? '-'}s`,
+    `  every fleet led after ${r.allLedSeconds ?? 'never'}s; leases at the end: `
+      + Object.entries(r.leasesPerController).map(([c, n]) => `${c}=${n}`).join(' ')
+      + ` (even ${r.leaseSpread.even}, off by at most ${r.leaseSpread.maxDeviationPercent}%)`,
+  ];
+  if (r.kill) {
+    lines.push(`  killed ${r.kill.controller} at ${r.kill.atSeconds}s leading ${r.kill.fleetsLed} fleet(s): taken over after `
+      + `${r.kill.takeoverSeconds ?? 'never'}s (bound: lease + one resync = ${r.kill.boundSeconds}s)`);
+  }
+  lines.push(`  API calls: ${r.apiCalls.total} ` + Object.entries(r.apiCalls.byOperation).map(([op, n]) => `${op}=${n}`).join(' '),
+    `  store: ${r.storeCalls.reads} reads, ${r.storeCalls.writes} writes; commands per host at once: ${r.maxInFlightPerHost}; duplicate sends: ${r.duplicateSends}`);
+  return lines.join('\n');
 }
 
 function readFaultPlan(file: string): FaultPlan {

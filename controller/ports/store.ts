@@ -39,6 +39,13 @@ export interface HistoryEvent {
   durationMs?: number;
 }
 
+/** A controller process's membership record: fair-share leasing counts the live ones. */
+export interface ControllerRecord {
+  holder: string;
+  /** live until then, on the writer's clock; renewed with the leases */
+  expiresAtMs: number;
+}
+
 /** Reading a fleet's hosts can find items it cannot parse: they are reported, never fatal. */
 export interface HostList {
   hosts: HostRecord[];
@@ -77,6 +84,13 @@ export interface Store {
   /** Extends a lease this holder still has (same token); null when it was lost. */
   renewLease(args: { lease: Lease; durationMs: number; nowMs: number }): Promise<Lease | null>;
   releaseLease(lease: Lease): Promise<void>;
+
+  /** Records (or renews) this controller process as live until expiresAtMs. */
+  putController(record: ControllerRecord): Promise<void>;
+  /** Every controller record, expired ones too (the caller compares with its clock). */
+  listControllers(): Promise<ControllerRecord[]>;
+  /** Removes a controller record, only while it still expires at expiresAtMs (not renewed meanwhile). */
+  deleteController(record: ControllerRecord): Promise<void>;
 
   appendHistory(fleet: string, event: HistoryEvent): Promise<void>;
   /** Newest first. */

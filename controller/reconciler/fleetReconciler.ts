@@ -265,7 +265,32 @@ export class FleetReconciler implements HostMailbox {
     this.log.error({ err: error }, 'background work failed');
   }
 
-  private async safePass(): Promise<void> {
+  private passRunning: Promise<void> | null = null;
+  private passWanted = false;
+
+  /**
+   * One pass at a time: a spec change's pass and the resync's could otherwise run together, both see the new
+   * generation before either recorded it, and start its rollout twice. A pass asked for meanwhile runs after.
+   */
+  private safePass(): Promise<void> {
+    if (this.passRunning) {
+      this.passWanted = true;
+      return this.passRunning;
+    }
+    this.passRunning = (async () => {
+      try {
+        do {
+          this.passWanted = false;
+          await this.onePass();
+        } while (this.passWanted && !this.abort.signal.aborted);
+      } finally {
+        this.passRunning = null;
+      }
+    })();
+    return this.passRunning;
+  }
+
+  private async onePass(): Promise<void> {
     const started = this.now();
     try {
       await this.pass();

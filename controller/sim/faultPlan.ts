@@ -31,6 +31,11 @@ export type WorldEvent =
   | { kind: 'zombie'; atMs: number; controller: number; forMs: number }
   /** the controller runs on but cannot reach the store (its other ports still answer) */
   | { kind: 'partition'; atMs: number; controller: number; forMs: number }
+  /**
+   * the controller hands the fleet over mid-rollout, as one over its fair share of many fleets does: it stops
+   * acting, releases the lease, another takes it at once (or, alone, it takes it back after a lease)
+   */
+  | { kind: 'handOver'; atMs: number; controller: number }
   | { kind: 'bump'; atMs: number }
   | { kind: 'pause'; atMs: number; forMs: number }
   | { kind: 'retry'; atMs: number; host: number }
@@ -148,6 +153,8 @@ export function randomFaultPlan(seed: number, shape: { lowerBoundMs: number; lea
       kind: 'partition', atMs: Math.floor(p() * stopAtMs), controller: Math.floor(p() * controllers), forMs: 5_000 + Math.floor(p() * 40) * 1_000,
     });
   }
+  const o = seededRandom(seed ^ 0x5e11_0a7e);
+  if (o() < 0.3) events.push({ kind: 'handOver', atMs: Math.floor(o() * stopAtMs), controller: Math.floor(o() * controllers) });
   events.sort((a, b) => a.atMs - b.atMs);
   const k = seededRandom(seed ^ 0x1f2e_3d4c);
   const clockSkewMs = k() < 0.4 ? Array.from({ length: controllers }, () => Math.round((k() * 2 - 1) * MAX_SKEW_MS)) : undefined;

@@ -14,6 +14,8 @@ export interface FaultActors {
   crash(controller: number): void;
   zombie(controller: number, forMs: number): void;
   partition(controller: number, forMs: number): void;
+  /** the controller hands every fleet it leads over, as one over its fair share does */
+  handOver(controller: number): void;
   bump(): Promise<void>;
   setPaused(paused: boolean): Promise<void>;
   retry(instanceId: string): Promise<void>;
@@ -141,6 +143,9 @@ export class FaultWorld {
         break;
       case 'partition':
         actors.partition(event.controller, event.forMs);
+        break;
+      case 'handOver':
+        actors.handOver(event.controller);
         break;
       case 'bump':
         await actors.bump();

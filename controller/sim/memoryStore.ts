@@ -19,7 +19,7 @@
 import type { FleetSpec, FleetStatus } from '../../state/spec.ts';
 import type { HostRecord } from '../../state/host.ts';
 import { parseFleetStatus, parseHostRecord, parseStoredFleet } from '../../state/storedItems.ts';
-import type { FleetRecord, HistoryEvent, HostList, Lease, Store } from '../ports/store.ts';
+import type { ControllerRecord, FleetRecord, HistoryEvent, HostList, Lease, Store } from '../ports/store.ts';
 import { ConflictError, MalformedItemError, StaleTokenError, rawGeneration } from '../errors.ts';
 
 interface Fenced {
@@ -57,6 +57,7 @@ export class MemoryStore implements Store {
   /** `<fleet>/<instanceId>` of deleted host items → the deleter's token */
   private readonly tombstones = new Map<string, number>();
   private readonly history = new Map<string, Array<{ seq: number; event: HistoryEvent }>>();
+  private readonly controllers = new Map<string, number>();
   private historySeq = 0;
 
   constructor(private readonly options: MemoryStoreOptions = {}) {}
@@ -64,6 +65,11 @@ export class MemoryStore implements Store {
   /** Test hook: stores anything as a fleet's spec item, as a hand edit of the table would. */
   putRawFleet(name: string, value: unknown): void {
     this.fleets.set(name, copy(value));
+  }
+
+  /** Test hook: removes a fleet's spec item, as deleting it from the table by hand would. */
+  deleteRawFleet(name: string): void {
+    this.fleets.delete(name);
   }
 
   /** Test hook: stores anything as a host item (token 0), as a hand edit of the table would. */
@@ -238,6 +244,21 @@ export class MemoryStore implements Store {
     // The token stays so the next acquire still gets a bigger one.
     slot.holder = null;
     slot.expiresAtMs = 0;
+  }
+
+  async putController(record: ControllerRecord): Promise<void> {
+    this.writes++;
+    this.controllers.set(record.holder, record.expiresAtMs);
+  }
+
+  async listControllers(): Promise<ControllerRecord[]> {
+    this.reads++;
+    return [...this.controllers.entries()].sort(([a], [b]) => a.localeCompare(b)).map(([holder, expiresAtMs]) => ({ holder, expiresAtMs }));
+  }
+
+  async deleteController(record: ControllerRecord): Promise<void> {
+    this.writes++;
+    if (this.controllers.get(record.holder) === record.expiresAtMs) this.controllers.delete(record.holder);
   }
 
   async appendHistory(fleet: string, event: HistoryEvent): Promise<void> {

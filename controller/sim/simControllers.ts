@@ -24,7 +24,7 @@ import type { PortFaults } from './portFaults.ts';
 import type { PortName } from './faultPlan.ts';
 import { TransientError } from '../errors.ts';
 
-interface Running { stop: () => void; done: Promise<void>; clock: PausableClock; cutOffUntilMs: number }
+interface Running { name: string; manager: Manager; stop: () => void; done: Promise<void>; clock: PausableClock; cutOffUntilMs: number; dead: boolean }
 
 export class SimControllers {
   private readonly running: Running[] = [];
@@ -35,12 +35,15 @@ export class SimControllers {
     clock: VirtualClock; random: Random; store: Store; fleetPort: Fleet; commands: Commands; traffic: Traffic;
     /** given to the controllers only under faults (its calls are counted as API calls otherwise) */
     artifacts: Artifacts | null;
-    checker: InvariantChecker; faults: PortFaults | null; settings: ReconcilerSettings; log: Logger;
+    /** sees every call that reaches the world (none: no invariants are checked) */
+    checker: InvariantChecker | null; faults: PortFaults | null; settings: ReconcilerSettings; log: Logger;
     observer: ReconcilerObserver;
     /** per controller slot: how far its clock is off (a restarted process keeps its machine's clock) */
     clockSkewMs?: number[];
     /** followed by each fleet's leader */
     launchEvents?: LaunchEvents;
+    /** the virtual clock each controller's timers go through (the CPU meter tags them with its name) */
+    clockFor?: (name: string) => VirtualClock;
   }) {}
 
   start(count: number): void {
@@ -54,6 +57,24 @@ export class SimControllers {
     old.stop();
     this.stopped.push(old.done);
     this.running[k] = this.startOne(k);
+  }
+
+  /** Kills controller `k` for good (no new process in its place); returns its name. */
+  kill(k: number): string | null {
+    const c = this.running[k];
+    if (!c || c.dead) return null;
+    c.stop();
+    return c.name;
+  }
+
+  /** The controllers still running: name and the fleets each leads now. */
+  live(): Array<{ name: string; leases: string[] }> {
+    return this.running.filter((c) => !c.dead).map((c) => ({ name: c.name, leases: c.manager.leases() }));
+  }
+
+  /** Controller `k` hands every fleet it leads over (stops acting, releases), as one over its share does. */
+  handOver(k: number): void {
+    this.running[k]?.manager.handOverLeases();
   }
 
   /** Freezes controller `k` for `forMs`: a zombie leader once its lease runs out meanwhile. */
@@ -78,11 +99,13 @@ export class SimControllers {
     const name = `sim-controller-${this.started}`;
     const abort = new AbortController();
     let dead = false;
-    const own = new PausableClock(o.clock, o.clockSkewMs?.[slot] ?? 0);
-    const running: Running = { stop: () => {}, done: Promise.resolve(), clock: own, cutOffUntilMs: 0 };
+    const own = new PausableClock(o.clockFor?.(name) ?? o.clock, o.clockSkewMs?.[slot] ?? 0);
+    const running: Running = {
+      name, manager: null as unknown as Manager, stop: () => {}, done: Promise.resolve(), clock: own, cutOffUntilMs: 0, dead: false,
+    };
     const wrap = <T extends object>(port: T, portName: PortName): T => {
       let p = port;
-      if (portName === 'store' || portName === 'commands' || portName === 'fleet') p = observed(p, portName, name, o.checker);
+      if (o.checker && (portName === 'store' || portName === 'commands' || portName === 'fleet')) p = observed(p, portName, name, o.checker);
       if (o.faults) p = o.faults.wrap(p, portName, own);
       if (portName === 'store') p = cutOff(p, () => o.clock.nowMs() < running.cutOffUntilMs);
       return killable(own.gate(p), () => dead);
@@ -97,8 +120,10 @@ export class SimControllers {
     running.done = manager.run(abort.signal);
     running.stop = () => {
       dead = true;
+      running.dead = true;
       abort.abort(new Error('controller stopped'));
     };
+    running.manager = manager;
     return running;
   }
 }

@@ -3,8 +3,7 @@ import { isHookWaiting, isWarm, type Fleet, type FleetRef, type Instance, type L
 import { NotFoundError } from '../errors.ts';
 import type { SimWorld } from './simWorld.ts';
 
-/** DescribeInstances returns up to 1,000 per page, DescribeInstanceInformation and DescribeWarmPool up to 50. */
-const INSTANCES_PAGE = 1000;
+/** DescribeInstanceInformation and DescribeWarmPool return up to 50 per page. */
 const AGENT_PAGE = 50;
 const WARM_POOL_PAGE = 50;
 
@@ -30,7 +29,6 @@ export class SimFleet implements Fleet {
       const inPool = live.filter((i) => isWarm(i.lifecycleState)).length;
       for (let i = 0; i < Math.max(1, Math.ceil(inPool / WARM_POOL_PAGE)); i++) world.request('DescribeWarmPool');
     }
-    for (let i = 0; i < Math.max(1, Math.ceil(live.length / INSTANCES_PAGE)); i++) world.request('DescribeInstances');
     for (let i = 0; i < Math.max(1, Math.ceil(live.length / AGENT_PAGE)); i++) world.request('DescribeInstanceInformation');
     const now = world.options.clock.nowMs();
     return Promise.resolve(live.map((inst) => ({

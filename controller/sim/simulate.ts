@@ -353,6 +353,7 @@ export async function simulate(input: Partial<SimulateOptions> = {}): Promise<Si
         crash: (k) => controllers.restart(k),
         zombie: (k, forMs) => controllers.pause(k, forMs),
         partition: (k, forMs) => controllers.partition(k, forMs),
+        handOver: (k) => controllers.handOver(k),
         bump,
         setPaused: (paused) => operator.edit((s) => ({ ...s, rollout: { ...s.rollout, paused } }), paused ? 'pause' : 'resume',
           paused ? 'rollout paused' : 'rollout resumed'),

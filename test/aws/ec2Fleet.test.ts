@@ -4,7 +4,6 @@ import {
   AutoScalingClient, CompleteLifecycleActionCommand, DescribeAutoScalingGroupsCommand, DescribeLifecycleHooksCommand,
   DescribeWarmPoolCommand, RecordLifecycleActionHeartbeatCommand, SetInstanceHealthCommand,
 } from '@aws-sdk/client-auto-scaling';
-import { DescribeInstancesCommand, EC2Client } from '@aws-sdk/client-ec2';
 import { DescribeInstanceInformationCommand, InvalidInstanceId, SSMClient } from '@aws-sdk/client-ssm';
 import { Ec2Fleet } from '../../controller/aws/ec2Fleet.ts';
 import { CallTally } from '../../controller/aws/callCounter.ts';
@@ -15,10 +14,8 @@ import { TEST_CLIENT_CONFIG, instanceIds, sdkError } from './awsMocks.ts';
 const ref: FleetRef = { autoScalingGroupName: 'web-prod-asg', lifecycleHookName: 'fleetsync-launch' };
 
 const autoScaling = new AutoScalingClient(TEST_CLIENT_CONFIG);
-const ec2 = new EC2Client(TEST_CLIENT_CONFIG);
 const ssm = new SSMClient(TEST_CLIENT_CONFIG);
 const asgMock = mockClient(autoScaling);
-const ec2Mock = mockClient(ec2);
 const ssmMock = mockClient(ssm);
 
 let tally: CallTally;
@@ -26,26 +23,19 @@ let fleet: Ec2Fleet;
 
 beforeEach(() => {
   asgMock.reset();
-  ec2Mock.reset();
   ssmMock.reset();
   tally = new CallTally();
-  fleet = new Ec2Fleet({ autoScaling, ec2, ssm, onCall: tally.onCall });
+  fleet = new Ec2Fleet({ autoScaling, ssm, onCall: tally.onCall });
 });
 
 afterEach(() => {
   asgMock.reset();
-  ec2Mock.reset();
   ssmMock.reset();
 });
 
 const asgInstance = (id: string, state: string) => ({
   InstanceId: id, LifecycleState: state as 'InService', AvailabilityZone: 'us-east-1a', HealthStatus: 'Healthy',
   ProtectedFromScaleIn: false,
-});
-const ec2Instance = (id: string, n: number) => ({
-  InstanceId: id, PrivateIpAddress: `10.0.${n >> 8}.${n & 255}`,
-  Placement: { AvailabilityZone: n % 2 === 0 ? 'us-east-1a' : 'us-east-1b' },
-  LaunchTime: new Date(Date.UTC(2024, 0, 1, 0, 0, n)),
 });
 
 describe('Ec2Fleet.list', () => {
@@ -63,16 +53,6 @@ describe('Ec2Fleet.list', () => {
         AutoScalingGroups: [{ AutoScalingGroupName: ref.autoScalingGroupName,
           Instances: ids.slice(60).map((id, i) => asgInstance(id, state(60 + i))) } as never],
       });
-    // EC2 answers each batch of ids; the first batch over two pages
-    ec2Mock.on(DescribeInstancesCommand).callsFake((input: { Filters: Array<{ Values: string[] }>; NextToken?: string }) => {
-      const batch = input.Filters[0]!.Values;
-      const half = Math.ceil(batch.length / 2);
-      const part = batch.length === 100 ? (input.NextToken ? batch.slice(half) : batch.slice(0, half)) : batch;
-      return {
-        Reservations: [{ Instances: part.map((id) => ec2Instance(id, ids.indexOf(id))) }],
-        ...(batch.length === 100 && !input.NextToken ? { NextToken: 'ec2-page-2' } : {}),
-      };
-    });
     // SSM: 3 batches of <= 50 ids; the second over two pages; the last 10 (just launched) not online yet
     ssmMock.on(DescribeInstanceInformationCommand).callsFake((input: { Filters: Array<{ Values: string[] }>; NextToken?: string }) => {
       const batch = input.Filters[0]!.Values;
@@ -90,13 +70,10 @@ describe('Ec2Fleet.list', () => {
 
     expect(hosts).toHaveLength(120);
     expect(hosts.map((h) => h.instanceId)).toEqual(ids);
-    expect(hosts[7]).toEqual({
-      instanceId: ids[7], lifecycleState: 'InService', privateIp: '10.0.0.7', availabilityZone: 'us-east-1b',
-      launchTimeMs: Date.UTC(2024, 0, 1, 0, 0, 7), agentOnline: true,
-    });
+    // the zone comes with the group's own answer: nothing else is asked of EC2
+    expect(hosts[7]).toEqual({ instanceId: ids[7], lifecycleState: 'InService', availabilityZone: 'us-east-1a', agentOnline: true });
     expect(hosts[115]).toMatchObject({ lifecycleState: 'Pending:Wait', agentOnline: false });
     expect(hosts.filter((h) => h.agentOnline)).toHaveLength(110);
-    expect(hosts.every((h) => h.privateIp !== undefined)).toBe(true);
 
     // the group is asked for by name and the second page by its token
     const asgCalls = asgMock.commandCalls(DescribeAutoScalingGroupsCommand).map((c) => c.args[0].input);
@@ -104,33 +81,16 @@ describe('Ec2Fleet.list', () => {
       { AutoScalingGroupNames: [ref.autoScalingGroupName] },
       { AutoScalingGroupNames: [ref.autoScalingGroupName], NextToken: 'asg-page-2' },
     ]);
-    const ec2Calls = ec2Mock.commandCalls(DescribeInstancesCommand).map((c) => c.args[0].input);
-    expect(ec2Calls.map((i) => [i.Filters?.[0]?.Values?.length, i.NextToken])).toEqual([
-      [100, undefined], [100, 'ec2-page-2'], [20, undefined],
-    ]);
     const ssmCalls = ssmMock.commandCalls(DescribeInstanceInformationCommand).map((c) => c.args[0].input);
     expect(ssmCalls.map((i) => [i.Filters?.[0]?.Key, i.Filters?.[0]?.Values?.length, i.NextToken])).toEqual([
       ['InstanceIds', 50, undefined], ['InstanceIds', 50, undefined], ['InstanceIds', 50, 'ssm-page-2'],
       ['InstanceIds', 20, undefined],
     ]);
-    // counted by operation: a bounded number of calls for 120 hosts, not one per host
+    // counted by operation: a bounded number of calls for 120 hosts, not one per host, and none to EC2
     expect(tally.snapshot()).toEqual({
       DescribeAutoScalingGroups: { ok: 2, throttled: 0, error: 0 },
-      DescribeInstances: { ok: 3, throttled: 0, error: 0 },
       DescribeInstanceInformation: { ok: 4, throttled: 0, error: 0 },
     });
-  });
-
-  it('keeps an instance EC2 no longer describes, with the group\'s zone and no address', async () => {
-    const [a, b] = instanceIds(2);
-    asgMock.on(DescribeAutoScalingGroupsCommand).resolves({
-      AutoScalingGroups: [{ AutoScalingGroupName: ref.autoScalingGroupName,
-        Instances: [asgInstance(a!, 'InService'), asgInstance(b!, 'Terminating')] } as never],
-    });
-    ec2Mock.on(DescribeInstancesCommand).resolves({ Reservations: [{ Instances: [ec2Instance(a!, 1)] }] });
-    ssmMock.on(DescribeInstanceInformationCommand).resolves({ InstanceInformationList: [] });
-    const hosts = await fleet.list(ref);
-    expect(hosts[1]).toEqual({ instanceId: b, lifecycleState: 'Terminating', availabilityZone: 'us-east-1a', agentOnline: false });
   });
 
   it('lists a warm pool\'s instances (every DescribeWarmPool page) after the group\'s, in their Warmed:* states', async () => {
@@ -147,7 +107,6 @@ describe('Ec2Fleet.list', () => {
       .resolvesOnce({ Instances: pool.slice(0, 50).map((id, i) => asgInstance(id, warmState(i))) as never, NextToken: 'warm-2' })
       // b is leaving the pool: listed by both for a moment
       .resolvesOnce({ Instances: [...pool.slice(50).map((id, i) => asgInstance(id, warmState(50 + i))), asgInstance(b!, 'Warmed:Stopped')] as never });
-    ec2Mock.on(DescribeInstancesCommand).resolves({ Reservations: [] });
     ssmMock.on(DescribeInstanceInformationCommand).resolves({ InstanceInformationList: [{ InstanceId: pool[0]!, PingStatus: 'Online' }] });
 
     const hosts = await fleet.list(ref);
@@ -169,18 +128,16 @@ describe('Ec2Fleet.list', () => {
     asgMock.on(DescribeAutoScalingGroupsCommand).resolves({
       AutoScalingGroups: [{ AutoScalingGroupName: ref.autoScalingGroupName, Instances: [asgInstance(a!, 'InService')] } as never],
     });
-    ec2Mock.on(DescribeInstancesCommand).resolves({ Reservations: [] });
     ssmMock.on(DescribeInstanceInformationCommand).resolves({ InstanceInformationList: [] });
     expect(await fleet.list(ref)).toHaveLength(1);
     expect(asgMock.commandCalls(DescribeWarmPoolCommand)).toHaveLength(0);
   });
 
-  it('makes no EC2 or SSM call for an empty group', async () => {
+  it('makes no SSM call for an empty group', async () => {
     asgMock.on(DescribeAutoScalingGroupsCommand).resolves({
       AutoScalingGroups: [{ AutoScalingGroupName: ref.autoScalingGroupName, Instances: [] } as never],
     });
     expect(await fleet.list(ref)).toEqual([]);
-    expect(ec2Mock.calls()).toHaveLength(0);
     expect(ssmMock.calls()).toHaveLength(0);
   });
 
@@ -196,7 +153,6 @@ describe('Ec2Fleet.list', () => {
     asgMock.on(DescribeAutoScalingGroupsCommand).resolves({
       AutoScalingGroups: [{ AutoScalingGroupName: ref.autoScalingGroupName, Instances: [asgInstance(a!, 'Pending:Wait')] } as never],
     });
-    ec2Mock.on(DescribeInstancesCommand).resolves({ Reservations: [{ Instances: [ec2Instance(a!, 1)] }] });
     ssmMock.on(DescribeInstanceInformationCommand).rejects(new InvalidInstanceId({ message: 'Instances not in a valid state', $metadata: {} }));
     const hosts = await fleet.list(ref);
     expect(hosts[0]).toMatchObject({ instanceId: a, agentOnline: false, lifecycleState: 'Pending:Wait' });
@@ -208,7 +164,6 @@ describe('Ec2Fleet.list', () => {
     asgMock.on(DescribeAutoScalingGroupsCommand).resolves({
       AutoScalingGroups: [{ AutoScalingGroupName: ref.autoScalingGroupName, Instances: ids.map((id) => asgInstance(id, 'InService')) } as never],
     });
-    ec2Mock.on(DescribeInstancesCommand).resolves({ Reservations: [{ Instances: ids.map((id, i) => ec2Instance(id, i)) }] });
     ssmMock.on(DescribeInstanceInformationCommand).callsFake((input: { Filters: Array<{ Values: string[] }> }) => {
       const asked = input.Filters[0]!.Values;
       if (asked.includes(booting)) throw new InvalidInstanceId({ message: 'Instances not in a valid state', $metadata: {} });

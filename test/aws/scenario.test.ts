@@ -12,7 +12,6 @@ import {
   AutoScalingClient, CompleteLifecycleActionCommand, DescribeAutoScalingGroupsCommand,
   RecordLifecycleActionHeartbeatCommand, SetInstanceHealthCommand,
 } from '@aws-sdk/client-auto-scaling';
-import { DescribeInstancesCommand, EC2Client } from '@aws-sdk/client-ec2';
 import {
   CancelCommandCommand, type CommandInvocation, DescribeInstanceInformationCommand, GetCommandInvocationCommand,
   ListCommandInvocationsCommand, ListCommandsCommand, SSMClient, SendCommandCommand,
@@ -262,11 +261,10 @@ class AwsModel {
 }
 
 const autoScaling = new AutoScalingClient(TEST_CLIENT_CONFIG);
-const ec2 = new EC2Client(TEST_CLIENT_CONFIG);
 const ssm = new SSMClient(TEST_CLIENT_CONFIG);
 const elb = new ElasticLoadBalancingV2Client(TEST_CLIENT_CONFIG);
-const mocks = [mockClient(autoScaling), mockClient(ec2), mockClient(ssm), mockClient(elb)] as const;
-const [asgMock, ec2Mock, ssmMock, elbMock] = mocks;
+const mocks = [mockClient(autoScaling), mockClient(ssm), mockClient(elb)] as const;
+const [asgMock, ssmMock, elbMock] = mocks;
 
 afterEach(() => {
   for (const m of mocks) m.reset();
@@ -288,19 +286,6 @@ function wire(model: AwsModel): void {
   });
   asgMock.on(RecordLifecycleActionHeartbeatCommand).resolves({});
   asgMock.on(SetInstanceHealthCommand).resolves({});
-
-  ec2Mock.on(DescribeInstancesCommand).callsFake(async (input: { Filters?: Array<{ Name?: string; Values?: string[] }> }) => {
-    const ids = input.Filters?.find((f) => f.Name === 'instance-id')?.Values ?? [];
-    const found = ids.map((id) => model.instances.get(id)).filter((i): i is ModelInstance => i !== undefined);
-    return {
-      Reservations: [{
-        Instances: found.map((i) => ({
-          InstanceId: i.id, PrivateIpAddress: `10.0.${i.n >> 8}.${i.n & 255}`,
-          Placement: { AvailabilityZone: i.n % 2 === 0 ? 'us-east-1a' : 'us-east-1b' }, LaunchTime: new Date(i.launchTimeMs),
-        })),
-      }],
-    };
-  });
 
   ssmMock.on(DescribeInstanceInformationCommand).callsFake(async (input: { Filters?: Array<{ Key?: string; Values?: string[] }> }) => {
     const ids = input.Filters?.find((f) => f.Key === 'InstanceIds')?.Values ?? [];
@@ -405,7 +390,7 @@ async function startScenario(inService: number) {
   const manager = new Manager({
     store, clock, random: seededRandom(7), holder: 'controller-1', settings, leader: DEFAULT_LEADER_SETTINGS,
     fleetScanMs: 10_000, log: silentLogger,
-    fleetPort: new Ec2Fleet({ autoScaling, ec2, ssm }),
+    fleetPort: new Ec2Fleet({ autoScaling, ssm }),
     commands: new SsmCommands({ client: ssm, clock, documentName: DEFAULT_DOCUMENT_NAME }),
     traffic: new ElbTraffic({ client: elb }),
     observer: {

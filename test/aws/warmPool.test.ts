@@ -10,7 +10,6 @@ import {
   AutoScalingClient, CompleteLifecycleActionCommand, DescribeAutoScalingGroupsCommand, DescribeLifecycleHooksCommand,
   DescribeWarmPoolCommand, RecordLifecycleActionHeartbeatCommand,
 } from '@aws-sdk/client-auto-scaling';
-import { DescribeInstancesCommand, EC2Client } from '@aws-sdk/client-ec2';
 import {
   DescribeInstanceInformationCommand, ListCommandInvocationsCommand, ListCommandsCommand, SSMClient, SendCommandCommand,
 } from '@aws-sdk/client-ssm';
@@ -147,10 +146,9 @@ class Model {
 }
 
 const autoScaling = new AutoScalingClient(TEST_CLIENT_CONFIG);
-const ec2 = new EC2Client(TEST_CLIENT_CONFIG);
 const ssm = new SSMClient(TEST_CLIENT_CONFIG);
-const mocks = [mockClient(autoScaling), mockClient(ec2), mockClient(ssm)] as const;
-const [asgMock, ec2Mock, ssmMock] = mocks;
+const mocks = [mockClient(autoScaling), mockClient(ssm)] as const;
+const [asgMock, ssmMock] = mocks;
 
 afterEach(() => {
   for (const m of mocks) m.reset();
@@ -178,7 +176,6 @@ function wire(model: Model): void {
     model.complete(input);
     return {};
   });
-  ec2Mock.on(DescribeInstancesCommand).resolves({ Reservations: [] });
   ssmMock.on(DescribeInstanceInformationCommand).callsFake(async (input: { Filters?: Array<{ Values?: string[] }> }) => ({
     InstanceInformationList: (input.Filters?.[0]?.Values ?? []).map((id) => model.hosts.get(id))
       .filter((h): h is Host => h !== undefined && model.agentOnline(h))
@@ -216,7 +213,7 @@ describe('a warm pool through the AWS adapters (mocked clients)', () => {
     const manager = new Manager({
       store, clock, random: seededRandom(3), holder: 'controller-1', settings: { ...DEFAULT_SETTINGS, resyncMs: 30_000, pollMs: 5_000 },
       leader: DEFAULT_LEADER_SETTINGS, fleetScanMs: 10_000, log: silentLogger,
-      fleetPort: new Ec2Fleet({ autoScaling, ec2, ssm }),
+      fleetPort: new Ec2Fleet({ autoScaling, ssm }),
       commands: new SsmCommands({ client: ssm, clock, documentName: DEFAULT_DOCUMENT_NAME }),
       traffic: new ElbTraffic({ client: new ElasticLoadBalancingV2Client(TEST_CLIENT_CONFIG) }),
       observer: { statusWritten: (_fleet, status) => { latest = status; } },

@@ -265,6 +265,21 @@ export function storeContract(name: string, harness: StoreHarness): void {
       });
     });
 
+    describe('controller records', () => {
+      it('lists every record, renewed in place; a delete holds only while the record was not renewed', async () => {
+        await store.putController({ holder: 'b', expiresAtMs: 1_000 });
+        await store.putController({ holder: 'a', expiresAtMs: 2_000 });
+        await store.putController({ holder: 'b', expiresAtMs: 3_000 });
+        const byHolder = (records: Array<{ holder: string; expiresAtMs: number }>) => [...records].sort((x, y) => x.holder.localeCompare(y.holder));
+        expect(byHolder(await store.listControllers())).toEqual([{ holder: 'a', expiresAtMs: 2_000 }, { holder: 'b', expiresAtMs: 3_000 }]);
+        // b renewed since it was read at 1,000: that delete is refused
+        await store.deleteController({ holder: 'b', expiresAtMs: 1_000 });
+        await store.deleteController({ holder: 'a', expiresAtMs: 2_000 });
+        await store.deleteController({ holder: 'nobody', expiresAtMs: 0 });
+        expect(await store.listControllers()).toEqual([{ holder: 'b', expiresAtMs: 3_000 }]);
+      });
+    });
+
     describe('history', () => {
       it('lists newest first over several pages, per fleet, with a limit', async () => {
         const times = [5, 1, 12, 3, 8, 2, 11, 7, 4, 10, 9, 6];

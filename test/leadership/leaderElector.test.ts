@@ -1,6 +1,7 @@
 /** The leader elector alone, on a virtual clock and the in-memory store. */
 import { describe, expect, it } from 'vitest';
-import { LeaderElector, LeaseTurns } from '../../controller/leader.ts';
+import { LeaderElector } from '../../controller/leader.ts';
+import { FairShare } from '../../controller/fairShare.ts';
 import { silentLogger } from '../../controller/log.ts';
 import type { Lease } from '../../controller/ports/store.ts';
 import { MemoryStore } from '../../controller/sim/memoryStore.ts';
@@ -23,7 +24,7 @@ describe('LeaderElector', () => {
       };
     });
     const elector = new LeaderElector({
-      store, fleet: 'web', holder: 'p1', clock, random: seededRandom(1), settings, log: silentLogger, heldElsewhere: () => 0, turns: new LeaseTurns(),
+      store, fleet: 'web', holder: 'p1', clock, random: seededRandom(1), settings, log: silentLogger,
     });
     const led: boolean[] = [];
     let finished = false;
@@ -45,30 +46,33 @@ describe('LeaderElector', () => {
     expect(lease === null || lease.holder === '').toBe(true);
   });
 
-  it('a process takes free leases one at a time, waiting longer the more it holds', async () => {
+  it('a process takes its fair share of free leases at once, and a fleet left free for a whole lease after that', async () => {
     const clock = new VirtualClock(0);
     const store = new MemoryStore();
     const abort = new AbortController();
-    const held = new Set<string>();
+    const fleets = ['f1', 'f2', 'f3', 'f4'];
+    const share = new FairShare({ holder: 'p1', clock, orphanAfterMs: settings.leaseDurationMs });
+    share.setFleets(fleets.length);
+    // p2 is live but takes nothing (as if it could not reach the store for its leases)
+    share.setMembers([{ holder: 'p1', expiresAtMs: 60_000 }, { holder: 'p2', expiresAtMs: 60_000 }]);
     const takenAt = new Map<string, number>();
-    const turns = new LeaseTurns();
-    const runs = ['f1', 'f2', 'f3'].map((fleet) => new LeaderElector({
-      store, fleet, holder: 'p1', clock, random: () => 0.999, settings, log: silentLogger,
-      heldElsewhere: () => held.size, turns,
+    const runs = fleets.map((fleet) => new LeaderElector({
+      store, fleet, holder: 'p1', clock, random: seededRandom(1), settings, log: silentLogger, share,
       onLeaseChange: (isHeld) => {
-        if (isHeld) {
-          held.add(fleet);
-          takenAt.set(fleet, clock.nowMs());
-        } else held.delete(fleet);
+        share.leaseChanged(fleet, isHeld);
+        if (isHeld) takenAt.set(fleet, clock.nowMs());
       },
     }).run(abort.signal, (_lease, signal) => new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }))));
 
-    await clock.run({ untilMs: 10_000, done: () => held.size === 3 });
-    const times = [...takenAt.values()].sort((a, b) => a - b);
-    // the first at once; the second after about one retry period (1 held); the third after about two (2 held)
-    expect(times[0]).toBe(0);
-    expect(times[1]).toBeGreaterThanOrEqual(settings.retryPeriodMs * 0.99);
-    expect(times[2]).toBeGreaterThanOrEqual(2 * settings.retryPeriodMs * 0.99);
+    await clock.run({ untilMs: settings.leaseDurationMs - 1 });
+    // its share, ceil(4 / 2), at once; not one more while p2 might take them
+    expect([...takenAt.values()]).toEqual([0, 0]);
+    await clock.run({ untilMs: 10_000, done: () => takenAt.size === 4 });
+    const late = [...takenAt.values()].slice(2);
+    for (const atMs of late) {
+      expect(atMs).toBeGreaterThanOrEqual(settings.leaseDurationMs);
+      expect(atMs).toBeLessThanOrEqual(settings.leaseDurationMs + settings.retryPeriodMs);
+    }
     abort.abort();
     await clock.run({ untilMs: 20_000 });
     await Promise.all(runs);
@@ -87,7 +91,7 @@ describe('LeaderElector', () => {
     let leadStartMs: number | null = null;
     let stoppedActingMs: number | null = null;
     const run = new LeaderElector({
-      store, fleet: 'web', holder: 'p1', clock, random: seededRandom(1), settings, log: silentLogger, heldElsewhere: () => 0, turns: new LeaseTurns(),
+      store, fleet: 'web', holder: 'p1', clock, random: seededRandom(1), settings, log: silentLogger,
     }).run(abort.signal, async (_lease, signal) => {
       leadStartMs = clock.nowMs();
       await new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
@@ -117,7 +121,7 @@ describe('LeaderElector', () => {
     };
     const terms: Array<{ token: number; fromMs: number; toMs: number | null }> = [];
     const run = new LeaderElector({
-      store, fleet: 'web', holder: 'p1', clock, random: seededRandom(1), settings, log: silentLogger, heldElsewhere: () => 0, turns: new LeaseTurns(),
+      store, fleet: 'web', holder: 'p1', clock, random: seededRandom(1), settings, log: silentLogger,
     }).run(abort.signal, async (lease, signal) => {
       const term = { token: lease.token, fromMs: clock.nowMs(), toMs: null as number | null };
       terms.push(term);

@@ -10,7 +10,6 @@ export const STAR_RESOURCE_ACTION_REASONS = {
   'autoscaling:DescribeAutoScalingGroups': 'task: lists a fleet\'s instances and lifecycle states',
   'autoscaling:DescribeLifecycleHooks': 'task: the launch hook\'s heartbeat timeout, which paces lifecycle heartbeats',
   'autoscaling:DescribeWarmPool': 'task: the instances of a group\'s warm pool (Warmed:* states), which the group\'s list leaves out',
-  'ec2:DescribeInstances': 'task: private IP, zone and launch time of each instance',
   'elasticloadbalancing:DescribeTargetHealth': 'task: target health before and after draining',
   'ssm:DescribeInstanceInformation': 'task: SSM agent ping status of each instance',
   'ssm:ListCommands': 'task: finds the command of an attempt after a crash or a failed send (by its comment), and orphan commands on a busy host',
