@@ -32,5 +32,11 @@ export async function releaseDeadLeases(o: DeadLeaseOptions): Promise<string[]> 
       `released the lease of ${lease.holder}: its process ${pid} no longer runs on this machine`);
     released.push(name);
   }
+  // Its membership record too, so the fair share counts the live controllers only (controller/fairShare.ts).
+  for (const record of await o.store.listControllers()) {
+    const pid = holderPidOn(record.holder, o.hostname);
+    if (pid === null || o.pidAlive(pid) || record.expiresAtMs <= o.nowMs) continue;
+    await o.store.deleteController(record);
+  }
   return released;
 }

@@ -40,7 +40,12 @@ describe('releaseDeadLeases', () => {
     const alive = (pid: number): boolean => pid !== DEAD_PID;
     expect(await store.acquireLease({ fleet: 'demo', holder: 'new', durationMs: 60_000, nowMs: 2_000 })).toBeNull();
 
+    await store.putController({ holder: dead, expiresAtMs: 61_000 });
+    await store.putController({ holder: holderName({ hostname: HOST, pid: process.pid, nonce: 'aaaaaaaa' }), expiresAtMs: 61_000 });
+
     expect(await releaseDeadLeases({ store, hostname: HOST, pidAlive: alive, nowMs: 2_000, log: silentLogger })).toEqual(['demo']);
+    // the fair share no longer counts the dead controller
+    expect((await store.listControllers()).map((c) => c.holder)).toEqual([holderName({ hostname: HOST, pid: process.pid, nonce: 'aaaaaaaa' })]);
     const taken = await store.acquireLease({ fleet: 'demo', holder: 'new', durationMs: 60_000, nowMs: 2_000 });
     expect(taken?.holder).toBe('new');
     expect(taken?.token).toBe(2); // a bigger token than the dead holder's: its writes stay fenced
