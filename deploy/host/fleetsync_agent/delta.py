@@ -77,6 +77,7 @@ class DeltaMixin:
                 return None
             got = self.apply_delta(data, base, record, header_digest=header_digest)
             return None if got is None else got + (len(data),)
+        self.log('no delta from a release this host keeps: reading the whole manifest')
         return None
 
     @staticmethod

@@ -202,7 +202,8 @@ class SourcesMixin:
                     self.hashed += 1
                     wanted[rel] = Entry('f', sha=file_digest(full), size=st.st_size,
                                         mode=stat.S_IMODE(st.st_mode) & 0o7755, source=full)
-        if not any(e.kind != 'd' for e in wanted.values()) and not os.listdir(src):
+        # publish's own .fleetsync/ (deltas of a publish cut short before its manifest) is not content
+        if not any(e.kind != 'd' for e in wanted.values()) and not [n for n in os.listdir(src) if n != STATE]:
             self.fail('revision %s is empty: %s/ %s; refusing to sync an empty codebase' % (self.revision, src, NO_FILES))
         return wanted
 
