@@ -160,8 +160,9 @@ class SourcesMixin:
         self.manifest_excluded = {p: e for p, e in every.items() if p not in kept}
         self.counts['manifest'] = how
         self.counts['manifestBytes'] = size
-        self.log('manifest (%s, %d bytes): %d files (%d more excluded), %d bytes' % (
-            how, size, len(kept), len(every) - len(kept), sum(e[1] for e in entries.values())))
+        self.log('manifest: %d files (%d more excluded), %d bytes (read from %s of %d bytes)' % (
+            len(kept), len(every) - len(kept), sum(e[1] for e in entries.values()),
+            'a delta' if how == 'delta' else 'the whole manifest', size))
         return kept
 
     def drop_excluded(self, wanted):
