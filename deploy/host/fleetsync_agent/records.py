@@ -50,6 +50,11 @@ class Record:
             raise ValueError('unknown record format')
         files, links, dirs, excluded = {}, {}, set(), {}
         for line in lines[1:]:
+            if line.startswith('f\t'):
+                # the common line first, unpacked at once: a 50,000-file record is read on every sync
+                _, sha, mode, size, ino, ctime, path = line.split('\t')
+                files[path] = (sha, int(mode, 8), int(size), int(ino), int(ctime))
+                continue
             if not line:
                 continue
             parts = line.split('\t')
@@ -57,8 +62,6 @@ class Record:
                 dirs.add(parts[1])
             elif parts[0] == 'l':
                 links[parts[1]] = parts[2]
-            elif parts[0] == 'f' and len(parts) == 7:
-                files[parts[6]] = (parts[1], int(parts[2], 8), int(parts[3]), int(parts[4]), int(parts[5]))
             elif parts[0] == 'x' and len(parts) == 5:
                 excluded[parts[4]] = (parts[1], int(parts[2], 8), int(parts[3]))
             else:
