@@ -4,8 +4,9 @@
  * the same release byte for byte as a host that read B's whole manifest; a delta that is missing, damaged, gives
  * other files or belongs to another publish of B is never believed: the host reads the manifest.
  */
-import { readFile, rm, writeFile } from 'node:fs/promises';
+import { readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { gunzipSync } from 'node:zlib';
 import { GetObjectCommand, PutObjectCommand, DeleteObjectCommand } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EXIT } from '../../controller/hostProtocol.ts';
@@ -97,7 +98,7 @@ async function synced(source: Source, prefix: string, revision: string, destinat
 }
 
 async function recordDigest(dest: string, revision: string): Promise<unknown> {
-  const text = await readFile(join(dest, '.fleetsync', 'records', `${revision}.tsv`), 'utf8');
+  const text = gunzipSync(await readFile(join(dest, '.fleetsync', 'records', `${revision}.tsv.gz`))).toString('utf8');
   return (JSON.parse(text.split('\n')[0] as string) as { digest?: string }).digest;
 }
 
@@ -186,5 +187,19 @@ describe.each(sources)('deltas from $name', (source) => {
     const run = await sync(source, 'web', 'c', src.newDest());
     expect(run.code).toBe(EXIT.syncFailed);
     expect(run.result.error).toMatch(/revision c (not found|is empty)/);
+  }, SLOW);
+});
+
+describe('records of an older agent', () => {
+  it('a plain .tsv record is still trusted: the next sync hashes only what is new, and leaves a gzip\'d record', async () => {
+    const source = sources[0] as Source;
+    const dest = src.newDest();
+    await synced(source, 'web', 'a', dest);
+    const records = join(dest, '.fleetsync', 'records');
+    await writeFile(join(records, 'a.tsv'), gunzipSync(await readFile(join(records, 'a.tsv.gz'))));
+    await rm(join(records, 'a.tsv.gz'));
+    const run = await synced(source, 'web', 'b', dest);
+    expect(run.result).toMatchObject({ manifest: 'delta', downloadedFiles: 3, hashedFiles: 3 });
+    expect((await readdir(records)).sort()).toEqual(['a.tsv.gz', 'b.tsv.gz']);
   }, SLOW);
 });
