@@ -82,40 +82,45 @@ async function main(): Promise<void> {
   };
   const header = '| step | seconds | MB on the wire | of which listings | requests | manifest read | manifest/delta bytes | downloadedFiles | hashedFiles |\n| --- | --- | --- | --- | --- | --- | --- | --- | --- |';
   try {
-    // Part 1
-    const r1 = path.join(work, 'build-r1');
-    const r2 = path.join(work, 'build-r2');
-    await writeCodebase(r1, FILES);
-    await execPromise('cp', ['-a', r1, r2]);
-    const changed = await changeCodebase(r2, { files: FILES, count: CHANGED, version: 2 });
-    const changedBytes = changed.reduce((s, c) => s + c.size, 0);
-    const published = 's3://bench/published';
-    const p1 = await publish(r1, published, 'r1');
-    const p2 = await publish(r2, published, 'r2');
-    const tree = codebase(FILES);
-    await forEachLimited(Object.keys(tree), 16, async (rel) => {
-      await client.send(new PutObjectCommand({ Bucket: 'bench', Key: `plain/r1/${rel}`, Body: await readFile(path.join(r1, rel)) }));
-    });
-    const host = path.join(work, 'host');
-    const first = await measure(sync(published, 'r1', host));
-    const update = await measure(sync(published, 'r2', host));
-    const rollback = await measure(sync(published, 'r1', host));
-    const plainDir = path.join(work, 'aws-s3-sync');
-    const awsSync = await measure(async () => {
-      await execPromise('aws', ['--endpoint-url', proxy.endpoint, 's3', 'sync', 's3://bench/plain/r1/', plainDir, '--only-show-errors', '--no-progress'], env);
-      return {};
-    });
-    console.log(`${FILES} files (${(Object.values(tree).reduce((s: number, v) => s + (typeof v === 'object' && 'content' in v ? v.content.length : 0), 0) / 1e6).toFixed(2)} MB), `
-      + `r2 changes ${CHANGED} of them (${(changedBytes / 1e6).toFixed(3)} MB); publish r1 ${p1.toFixed(1)} s, r2 ${p2.toFixed(1)} s`);
-    console.log(header);
-    console.log(row('new host, first sync of r1', first));
-    console.log(row('update r1 -> r2 (1% changed)', update));
-    console.log(row('rollback r2 -> r1 (kept)', rollback));
-    console.log(row('`aws s3 sync` of r1 as a plain folder, empty target', awsSync));
-    await rm(host, { recursive: true, force: true });
-    await rm(plainDir, { recursive: true, force: true });
+    // Part 1 (--files 0 leaves it out)
+    let changedBytes = 0;
+    if (FILES > 0) {
+      const r1 = path.join(work, 'build-r1');
+      const r2 = path.join(work, 'build-r2');
+      await writeCodebase(r1, FILES);
+      await execPromise('cp', ['-a', r1, r2]);
+      const changed = await changeCodebase(r2, { files: FILES, count: CHANGED, version: 2 });
+      changedBytes = changed.reduce((s, c) => s + c.size, 0);
+      const published = 's3://bench/published';
+      const p1 = await publish(r1, published, 'r1');
+      const p2 = await publish(r2, published, 'r2');
+      const tree = codebase(FILES);
+      await forEachLimited(Object.keys(tree), 16, async (rel) => {
+        await client.send(new PutObjectCommand({ Bucket: 'bench', Key: `plain/r1/${rel}`, Body: await readFile(path.join(r1, rel)) }));
+      });
+      const host = path.join(work, 'host');
+      const first = await measure(sync(published, 'r1', host));
+      const update = await measure(sync(published, 'r2', host));
+      const rollback = await measure(sync(published, 'r1', host));
+      const plainDir = path.join(work, 'aws-s3-sync');
+      const awsSync = await measure(async () => {
+        await execPromise('aws', ['--endpoint-url', proxy.endpoint, 's3', 'sync', 's3://bench/plain/r1/', plainDir, '--only-show-errors', '--no-progress'], env);
+        return {};
+      });
+      console.log(`${FILES} files (${(Object.values(tree).reduce((s: number, v) => s + (typeof v === 'object' && 'content' in v ? v.content.length : 0), 0) / 1e6).toFixed(2)} MB), `
+        + `r2 changes ${CHANGED} of them (${(changedBytes / 1e6).toFixed(3)} MB); publish r1 ${p1.toFixed(1)} s, r2 ${p2.toFixed(1)} s`);
+      console.log(header);
+      console.log(row('new host, first sync of r1', first));
+      console.log(row('update r1 -> r2 (1% changed)', update));
+      console.log(row('rollback r2 -> r1 (kept)', rollback));
+      console.log(row('`aws s3 sync` of r1 as a plain folder, empty target', awsSync));
+      console.log(JSON.stringify({ files: FILES, changed: CHANGED, changedBytes, first, update, rollback, awsSync }));
+      await rm(host, { recursive: true, force: true });
+      await rm(plainDir, { recursive: true, force: true });
+    }
 
-    // Part 2
+    // Part 2 (--history 0 leaves it out)
+    if (HISTORY < 2) return;
     const hist = path.join(work, 'build-history');
     await writeCodebase(hist, HISTORY_FILES);
     const step = Math.max(1, Math.round(HISTORY_FILES / 100));
@@ -136,7 +141,7 @@ async function main(): Promise<void> {
     console.log(`\n${HISTORY_FILES} files, ${step} changed per revision; publishing ${HISTORY} revisions took ${historySeconds.toFixed(0)} s`);
     console.log(header);
     for (const [name, m] of results) console.log(row(name, m));
-    console.log(JSON.stringify({ files: FILES, changed: CHANGED, changedBytes, first, update, rollback, awsSync, history: results }));
+    console.log(JSON.stringify({ files: FILES, changed: CHANGED, changedBytes, history: results }));
   } finally {
     client.destroy();
     await proxy.stop();
