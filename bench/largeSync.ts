@@ -5,7 +5,7 @@
  *   node --openssl-legacy-provider --import tsx bench/largeSync.ts [--files 50000] [--changed 500]
  *        [--history 100] [--history-files 2000]
  *
- * Part 1, `--files` generated files (codebase() of test/support/publishedRevision.ts), r2 with `--changed` of
+ * Part 1, `--files` generated files (`--source file`: from a file:// folder instead, no listings) (codebase() of test/support/publishedRevision.ts), r2 with `--changed` of
  * them changed: a new host's first sync of r1, the update r1 -> r2, the rollback r2 -> r1 (r1 is kept), and
  * beside them `aws s3 sync` of r1 as a plain folder into an empty folder on the same machine.
  * Part 2: a host holding revision N-1 updates to N (1% of `--history-files` changed) in a source holding 2
@@ -18,6 +18,7 @@ import path from 'node:path';
 import { parseArgs, promisify } from 'node:util';
 import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { S3Artifacts } from '../controller/aws/s3Artifacts.ts';
+import { LocalArtifacts } from '../controller/local/localArtifacts.ts';
 import { publishRevision } from '../controller/publish/publish.ts';
 import { realClock } from '../controller/clock/realClock.ts';
 import { forEachLimited } from '../controller/publish/concurrency.ts';
@@ -32,12 +33,15 @@ const { values } = parseArgs({
   options: {
     files: { type: 'string', default: '50000' }, changed: { type: 'string', default: '' },
     history: { type: 'string', default: '100' }, 'history-files': { type: 'string', default: '2000' },
+    source: { type: 'string', default: 's3' },
   },
 });
 const FILES = Number(values.files);
 const CHANGED = values.changed ? Number(values.changed) : Math.round(FILES / 100);
 const HISTORY = Number(values.history);
 const HISTORY_FILES = Number(values['history-files']);
+/** part 1 from s3 (the default) or from a file:// folder: the host's own work, without the object store's listings */
+const FROM_FILE = values.source === 'file';
 
 interface Measured { seconds: number; mb: string; listMb: string; requests: number; result: Record<string, unknown> }
 
@@ -49,10 +53,11 @@ async function main(): Promise<void> {
     endpoint: s3.endpoint, region: 'us-east-1', forcePathStyle: true, credentials: FAKE_CREDENTIALS,
     requestChecksumCalculation: 'WHEN_REQUIRED', responseChecksumValidation: 'WHEN_REQUIRED',
   });
-  const store = new S3Artifacts({ client });
+  const s3Store = new S3Artifacts({ client });
   const env = { ...s3.env, FLEETSYNC_S3_ENDPOINT_URL: proxy.endpoint, AWS_ENDPOINT_URL: proxy.endpoint, AWS_ENDPOINT_URL_S3: proxy.endpoint };
   const publish = async (dir: string, source: string, revision: string): Promise<number> => {
     const started = performance.now();
+    const store = source.startsWith('file://') ? new LocalArtifacts() : s3Store;
     await publishRevision({ dir, source, revision, excludes: [], publishedBy: 'bench', clock: realClock, store });
     return (performance.now() - started) / 1000;
   };
@@ -91,11 +96,11 @@ async function main(): Promise<void> {
       await execPromise('cp', ['-a', r1, r2]);
       const changed = await changeCodebase(r2, { files: FILES, count: CHANGED, version: 2 });
       changedBytes = changed.reduce((s, c) => s + c.size, 0);
-      const published = 's3://bench/published';
+      const published = FROM_FILE ? `file://${path.join(work, 'published')}` : 's3://bench/published';
       const p1 = await publish(r1, published, 'r1');
       const p2 = await publish(r2, published, 'r2');
       const tree = codebase(FILES);
-      await forEachLimited(Object.keys(tree), 16, async (rel) => {
+      if (!FROM_FILE) await forEachLimited(Object.keys(tree), 16, async (rel) => {
         await client.send(new PutObjectCommand({ Bucket: 'bench', Key: `plain/r1/${rel}`, Body: await readFile(path.join(r1, rel)) }));
       });
       const host = path.join(work, 'host');
@@ -104,6 +109,7 @@ async function main(): Promise<void> {
       const rollback = await measure(sync(published, 'r1', host));
       const plainDir = path.join(work, 'aws-s3-sync');
       const awsSync = await measure(async () => {
+        if (FROM_FILE) return {};
         await execPromise('aws', ['--endpoint-url', proxy.endpoint, 's3', 'sync', 's3://bench/plain/r1/', plainDir, '--only-show-errors', '--no-progress'], env);
         return {};
       });
@@ -113,7 +119,9 @@ async function main(): Promise<void> {
       console.log(row('new host, first sync of r1', first));
       console.log(row('update r1 -> r2 (1% changed)', update));
       console.log(row('rollback r2 -> r1 (kept)', rollback));
-      console.log(row('`aws s3 sync` of r1 as a plain folder, empty target', awsSync));
+      if (!FROM_FILE) console.log(row('`aws s3 sync` of r1 as a plain folder, empty target', awsSync));
+      // where the time of each run went, from the agent's own log
+      console.log((await readFile(path.join(host, '.fleetsync', 'sync.log'), 'utf8')).trim().split('\n').map((l) => `    ${l}`).join('\n'));
       console.log(JSON.stringify({ files: FILES, changed: CHANGED, changedBytes, first, update, rollback, awsSync }));
       await rm(host, { recursive: true, force: true });
       await rm(plainDir, { recursive: true, force: true });
