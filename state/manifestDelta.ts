@@ -20,6 +20,9 @@
  *   "old/b.php"
  *   ]}
  *
+ * Not gzip'd: gzip would take a 20-entry delta from 3.3 kB to 1.2 kB and a 500-entry one from 74 kB to 25 kB
+ * (measured, bench data), 21 kB for ten hosts in the 2,000-file bench, while a plain delta reads like a manifest.
+ *
  * `files` lists the entries of B that A does not have as they are (new paths, other content, size or mode);
  * `removed` the paths of A that B does not have. Both sorted like a manifest.
  */
