@@ -1,13 +1,14 @@
 /**
  * Benchmark: 10 local hosts move from a 2,000-file revision to one with 1% of its files changed, four ways —
- * a published revision (manifest + content-addressed objects) and a plain folder per revision, each from a
- * file:/// folder and from S3 (s3rver on 127.0.0.1). Prints what moved and how long it took.
+ * a published revision (manifest + content-addressed objects; r2 published with a delta from r1) and a plain folder
+ * per revision, each from a file:// folder and from S3 (s3rver on 127.0.0.1). Prints what moved and how long it took.
  *
  *   node --openssl-legacy-provider --import tsx bench/manifestSync.ts [--hosts 10] [--files 2000] [--changed 20]
  *
- * Bytes moved: for S3, the response bytes of every GetObject the proxy in front of s3rver served to the hosts;
- * for file:///, what the host script reports it wrote (downloadedBytes for a manifest, rsync's changed bytes for
- * a plain folder). Seconds: wall time of the step, all hosts at once, as one rollout wave of maxUnavailable 100%.
+ * Bytes moved: for S3, the response bytes of every request the proxy in front of s3rver served to the hosts
+ * (listings included, and shown apart: "list MB"); "requests" counts them all. For file:///, what the host agent
+ * reports it wrote (downloadedBytes). Seconds: wall time of the step, all hosts at once, as one rollout wave of
+ * maxUnavailable 100%.
  */
 import { cp, mkdir, mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
 import os from 'node:os';
@@ -34,7 +35,7 @@ const HOSTS = Number(values.hosts);
 const FILES = Number(values.files);
 const CHANGED = Number(values.changed);
 
-interface Step { seconds: number; bytes: number; files: number }
+interface Step { seconds: number; bytes: number; listBytes: number; requests: number; manifestBytes: number; how: string }
 interface Row { source: string; layout: string; first: Step; second: Step }
 
 async function listFiles(root: string): Promise<string[]> {
@@ -63,7 +64,8 @@ async function main(): Promise<void> {
     const builds = { r1: path.join(work, 'build-r1'), r2: path.join(work, 'build-r2') };
     await writeCodebase(builds.r1, FILES);
     await cp(builds.r1, builds.r2, { recursive: true });
-    await changeCodebase(builds.r2, { files: FILES, count: CHANGED, version: 2 });
+    const changed = await changeCodebase(builds.r2, { files: FILES, count: CHANGED, version: 2 });
+    const changedBytes = changed.reduce((sum, c) => sum + c.size, 0);
 
     // the four sources, filled before anything is timed
     const fileManifest = `file://${path.join(work, 'published')}`;
@@ -97,15 +99,20 @@ async function main(): Promise<void> {
           await mkdir(destination, { recursive: true });
           const run = await runScript(syncArgs({ source: c.url, revision, destination, excludes: '' }), { env, timeoutMs: 600_000 });
           if (run.code !== 0) throw new Error(`${c.source} ${c.layout} ${revision}: ${run.stdout} ${run.stderr.slice(-500)}`);
-          return run.result as { files?: number; bytes?: number; downloadedBytes?: number; downloadedFiles?: number };
+          return run.result as { downloadedBytes?: number; manifest?: string; manifestBytes?: number };
         }));
         const seconds = (performance.now() - started) / 1000;
-        const gets = proxy.requests.filter((r) => r.method === 'GET' && !r.query.includes('list-type'));
+        const served = proxy.requests;
+        const listings = served.filter((r) => r.query.includes('list-type'));
         const bytes = c.source === 'S3'
-          ? gets.reduce((s, r) => s + r.responseBytes, 0)
-          : results.reduce((s, r) => s + (r.downloadedBytes ?? r.bytes ?? 0), 0);
-        const files = c.source === 'S3' ? gets.length : results.reduce((s, r) => s + (r.downloadedFiles ?? r.files ?? 0), 0);
-        return { seconds: Math.round(seconds * 100) / 100, bytes, files };
+          ? served.reduce((sum, r) => sum + r.responseBytes, 0)
+          : results.reduce((sum, r) => sum + (r.downloadedBytes ?? 0), 0);
+        return {
+          seconds: Math.round(seconds * 100) / 100, bytes, requests: served.length,
+          listBytes: listings.reduce((sum, r) => sum + r.responseBytes, 0),
+          manifestBytes: results.reduce((sum, r) => sum + (r.manifestBytes ?? 0), 0),
+          how: [...new Set(results.map((r) => r.manifest ?? 'plain'))].join('+'),
+        };
       };
       const first = await step('r1');
       const second = await step('r2');
@@ -113,14 +120,17 @@ async function main(): Promise<void> {
       await rm(hostsDir, { recursive: true, force: true });
     }
 
-    const mb = (b: number): string => (b / 1e6).toFixed(2);
-    console.log(`${HOSTS} hosts, ${FILES} files, ${CHANGED} changed (${((CHANGED / FILES) * 100).toFixed(1)}%)`);
-    console.log('source   layout                 r1 (first sync): s   MB     objects | r2 (1% changed): s   MB     objects');
+    const mb = (b: number): string => (b / 1e6).toFixed(3);
+    console.log(`${HOSTS} hosts, ${FILES} files, ${CHANGED} changed (${((CHANGED / FILES) * 100).toFixed(1)}%), changed content ${mb(changedBytes)} MB a host`);
+    console.log('| source | layout | step | manifest read | seconds | MB on the wire | of which listings | of which manifests/deltas | requests |');
+    console.log('| --- | --- | --- | --- | --- | --- | --- | --- | --- |');
     for (const r of rows) {
-      console.log(`${r.source.padEnd(8)} ${r.layout.padEnd(22)} ${String(r.first.seconds).padStart(20)} ${mb(r.first.bytes).padStart(6)} ${String(r.first.files).padStart(7)} | `
-        + `${String(r.second.seconds).padStart(16)} ${mb(r.second.bytes).padStart(6)} ${String(r.second.files).padStart(7)}`);
+      for (const [name, st] of [['r1 (first sync)', r.first], ['r2 (1% changed)', r.second]] as const) {
+        console.log(`| ${r.source} | ${r.layout} | ${name} | ${st.how} | ${st.seconds} | ${mb(st.bytes)} | `
+          + `${r.source === 'S3' ? mb(st.listBytes) : '-'} | ${mb(st.manifestBytes)} | ${r.source === 'S3' ? st.requests : '-'} |`);
+      }
     }
-    console.log(JSON.stringify({ hosts: HOSTS, files: FILES, changed: CHANGED, rows }));
+    console.log(JSON.stringify({ hosts: HOSTS, files: FILES, changed: CHANGED, changedBytes, rows }));
   } finally {
     client.destroy();
     await proxy.stop();

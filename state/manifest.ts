@@ -7,10 +7,14 @@
  * The text is canonical JSON with one file per line, so the host script can read it with awk (hosts have no
  * JSON tool) and two publishes of the same tree give the same bytes apart from who and when:
  *
- *   {"apiVersion":"fleetsync.dev/v1","kind":"Manifest","revision":"r2",...,"totals":{"files":2,"bytes":9},"files":[
+ *   {"apiVersion":"fleetsync.dev/v1","kind":"Manifest","revision":"r2",...,"digest":"<64 hex>","totals":{"files":2,"bytes":9},"files":[
  *   {"path":"index.php","sha256":"<64 hex>","size":5,"mode":"644"},
  *   {"path":"lib/a.php","sha256":"<64 hex>","size":4,"mode":"644"}
  *   ]}
+ *
+ * `digest` (written by publish since deltas came, optional when read) is the SHA-256 of `canonicalText(files)`:
+ * what a host that rebuilt the file list from a delta compares, so it can prove its list is this manifest's
+ * without downloading the manifest. It covers the entries only, not who published or when.
  */
 import { PATTERNS } from './validate.ts';
 
@@ -43,6 +47,8 @@ export interface Manifest {
   revision: string;
   publishedBy: string;
   publishedAt: string;
+  /** SHA-256 of canonicalText(files), lowercase hex; absent in manifests published before deltas */
+  digest?: string;
   totals: { files: number; bytes: number };
   /** sorted by path (code unit order), paths unique */
   files: ManifestFile[];
@@ -78,8 +84,18 @@ export function compareManifestPaths(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }
 
+/**
+ * What a manifest's digest covers: one line `path TAB sha256 TAB size TAB mode LF` per entry, in manifest order
+ * (paths sorted by UTF-16 code unit; the host sorts by UTF-16BE bytes, the same order). Paths hold no tab or
+ * newline (checkManifestPath), so the text is unambiguous.
+ */
+export function canonicalText(files: readonly ManifestFile[]): string {
+  return files.map((f) => `${f.path}\t${f.sha256}\t${f.size}\t${f.mode}\n`).join('');
+}
+
+/** `sha256` hashes UTF-8 text to lowercase hex (state/ does no hashing of its own): given, the header gets a digest. */
 export function buildManifest(args: {
-  revision: string; publishedBy: string; publishedAt: string; files: ManifestFile[];
+  revision: string; publishedBy: string; publishedAt: string; files: ManifestFile[]; sha256?: (text: string) => string;
 }): Manifest {
   const files = [...args.files].sort((a, b) => compareManifestPaths(a.path, b.path));
   const manifest: Manifest = {
@@ -88,6 +104,7 @@ export function buildManifest(args: {
     revision: args.revision,
     publishedBy: args.publishedBy,
     publishedAt: args.publishedAt,
+    ...(args.sha256 ? { digest: args.sha256(canonicalText(files)) } : {}),
     totals: { files: files.length, bytes: files.reduce((sum, f) => sum + f.size, 0) },
     files,
   };
@@ -103,6 +120,7 @@ export function renderManifest(manifest: Manifest): string {
     revision: manifest.revision,
     publishedBy: manifest.publishedBy,
     publishedAt: manifest.publishedAt,
+    ...(manifest.digest !== undefined ? { digest: manifest.digest } : {}),
     totals: { files: manifest.totals.files, bytes: manifest.totals.bytes },
   };
   const lines = manifest.files.map((f, i) => JSON.stringify({ path: f.path, sha256: f.sha256, size: f.size, mode: f.mode })
@@ -123,6 +141,7 @@ function validateManifest(m: Manifest, where: string): void {
   if (m.apiVersion !== MANIFEST_API_VERSION || m.kind !== MANIFEST_KIND) fail(where, 'apiVersion or kind is wrong');
   if (typeof m.revision !== 'string' || !PATTERNS.revision.test(m.revision)) fail(where, 'revision is not a valid revision name');
   if (typeof m.publishedBy !== 'string' || typeof m.publishedAt !== 'string') fail(where, 'publishedBy or publishedAt is missing');
+  if (m.digest !== undefined && (typeof m.digest !== 'string' || !SHA256_PATTERN.test(m.digest))) fail(where, 'digest is not 64 lowercase hex digits');
   if (!Array.isArray(m.files)) fail(where, 'files is not a list');
   let bytes = 0;
   let previous: string | undefined;

@@ -5,7 +5,7 @@
  * ListObjectsV2 with MaxKeys 2.
  */
 import {
-  DeleteObjectCommand, DeleteObjectsCommand, GetObjectCommand, ListObjectsV2Command, PutObjectCommand, type S3Client,
+  DeleteObjectCommand, DeleteObjectsCommand, GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, PutObjectCommand, type S3Client,
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { createReadStream } from 'node:fs';
@@ -13,6 +13,9 @@ import { NotFoundError, ObjectDeleteError } from '../errors.ts';
 import type { ArtifactCheck, ArtifactStore, ObjectUpload, StoredObject } from '../ports/artifacts.ts';
 import { ValidationError, checkRevision } from '../../state/validate.ts';
 import { MANIFEST_FILE, OBJECTS_FOLDER, objectKey, objectOfKey } from '../../state/manifest.ts';
+import { PUBLISH_STATE_FOLDER, deltaPath, newestFirst } from '../../state/manifestDelta.ts';
+import { PATTERNS } from '../../state/validate.ts';
+import { forEachLimited } from '../publish/concurrency.ts';
 import { HashingStream, contentChanged } from '../publish/hashing.ts';
 import { checkStoredRevision } from '../publish/revisionCheck.ts';
 import { callAws, type OnCall } from './callCounter.ts';
@@ -96,8 +99,10 @@ export class S3Artifacts implements ArtifactStore {
   async hasPlainFiles(args: { source: string; revision: string }): Promise<boolean> {
     const { bucket, keyPrefix } = revisionLocation(args.source, args.revision);
     const page = await callAws('ListObjectsV2', this.onCall, () => this.client.send(
-      new ListObjectsV2Command({ Bucket: bucket, Prefix: keyPrefix, MaxKeys: 2 })));
-    return (page.Contents ?? []).some((o) => o.Key !== `${keyPrefix}${MANIFEST_FILE}`);
+      new ListObjectsV2Command({ Bucket: bucket, Prefix: keyPrefix, MaxKeys: 100 })));
+    const ours = (key: string | undefined): boolean =>
+      key === `${keyPrefix}${MANIFEST_FILE}` || (key ?? '').startsWith(`${keyPrefix}${PUBLISH_STATE_FOLDER}/`);
+    return (page.Contents ?? []).some((o) => !ours(o.Key));
   }
 
   async listObjects(args: { source: string; signal?: AbortSignal }): Promise<Map<string, number>> {
@@ -201,6 +206,44 @@ export class S3Artifacts implements ArtifactStore {
       if (code === 'PreconditionFailed' || code === 'ConditionalRequestConflict') return 'exists';
       throw error;
     }
+  }
+
+  /** One listing of the source's folders, then one HeadObject per revision for its manifest's time. */
+  async recentRevisions(args: { source: string; limit: number; signal?: AbortSignal }): Promise<string[]> {
+    const { bucket, prefix } = sourceParts(args.source);
+    const names: string[] = [];
+    let token: string | undefined;
+    await this.bucketNamed(args.source, bucket, async () => {
+      do {
+        const page = await callAws('ListObjectsV2', this.onCall, () => this.client.send(
+          new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, Delimiter: '/', ContinuationToken: token }),
+          args.signal ? { abortSignal: args.signal } : {}));
+        for (const common of page.CommonPrefixes ?? []) {
+          const name = (common.Prefix ?? '').slice(prefix.length, -1);
+          if (name !== OBJECTS_FOLDER && PATTERNS.revision.test(name)) names.push(name);
+        }
+        token = page.IsTruncated ? page.NextContinuationToken : undefined;
+      } while (token);
+    });
+    const found: { name: string; ms: number }[] = [];
+    await forEachLimited(names, 8, async (name) => {
+      try {
+        const head = await callAws('HeadObject', this.onCall, () => this.client.send(
+          new HeadObjectCommand({ Bucket: bucket, Key: `${prefix}${name}/${MANIFEST_FILE}` }),
+          args.signal ? { abortSignal: args.signal } : {}));
+        found.push({ name, ms: head.LastModified?.getTime() ?? 0 });
+      } catch (error) {
+        if (!isMissingKey(error)) throw error;
+      }
+    });
+    return newestFirst(found, args.limit);
+  }
+
+  async putDelta(args: { source: string; revision: string; base: string; text: string }): Promise<void> {
+    const { bucket, keyPrefix } = revisionLocation(args.source, args.revision);
+    await callAws('PutObject', this.onCall, () => this.client.send(new PutObjectCommand({
+      Bucket: bucket, Key: `${keyPrefix}${deltaPath(args.base)}`, Body: args.text, ContentType: 'application/json',
+    })));
   }
 
   private async bucketNamed<T>(source: string, bucket: string, run: () => Promise<T>): Promise<T> {

@@ -7,14 +7,15 @@
  */
 import { randomBytes } from 'node:crypto';
 import { createReadStream, createWriteStream, type Dirent } from 'node:fs';
-import { link, lstat, mkdir, readFile, readdir, rename, rm, writeFile } from 'node:fs/promises';
+import { link, lstat, mkdir, readFile, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { fileURLToPath } from 'node:url';
 import type { ArtifactCheck, ArtifactStore, ObjectUpload, StoredObject } from '../ports/artifacts.ts';
 import { ControlPlaneError, ObjectDeleteError } from '../errors.ts';
-import { ValidationError, assertValid, checkRevision, checkSource } from '../../state/validate.ts';
+import { PATTERNS, ValidationError, assertValid, checkRevision, checkSource } from '../../state/validate.ts';
 import { MANIFEST_FILE, OBJECTS_FOLDER, OBJECT_SHARD_DIGITS, objectKey, objectOfKey } from '../../state/manifest.ts';
+import { PUBLISH_STATE_FOLDER, deltaPath, newestFirst } from '../../state/manifestDelta.ts';
 import { HashingStream, WHOLE_READ_BYTES, contentChanged, sha256 } from '../publish/hashing.ts';
 import { checkStoredRevision } from '../publish/revisionCheck.ts';
 
@@ -62,7 +63,7 @@ export class LocalArtifacts implements ArtifactStore {
   async hasPlainFiles(args: { source: string; revision: string }): Promise<boolean> {
     const where = this.revisionFolder(args.source, args.revision);
     try {
-      return (await readdir(where)).some((entry) => entry !== MANIFEST_FILE);
+      return (await readdir(where)).some((entry) => entry !== MANIFEST_FILE && entry !== PUBLISH_STATE_FOLDER);
     } catch (err) {
       if (errnoOf(err) === 'ENOENT' || errnoOf(err) === 'ENOTDIR') return false;
       throw new ControlPlaneError(`cannot read ${where}: ${(err as Error).message}`, { cause: err });
@@ -173,4 +174,35 @@ export class LocalArtifacts implements ArtifactStore {
       await rm(temp, { force: true });
     }
   }
+
+  async recentRevisions(args: { source: string; limit: number }): Promise<string[]> {
+    const root = this.root(args.source);
+    let names: string[];
+    try {
+      names = await readdir(root);
+    } catch (err) {
+      if (errnoOf(err) === 'ENOENT') return [];
+      throw new ControlPlaneError(`cannot read ${root}: ${(err as Error).message}`, { cause: err });
+    }
+    const found: { name: string; ms: number }[] = [];
+    for (const name of names.filter((n) => n !== OBJECTS_FOLDER && PATTERNS.revision.test(n))) {
+      const info = await stat(path.join(root, name, MANIFEST_FILE)).catch(() => undefined);
+      if (info?.isFile()) found.push({ name, ms: info.mtimeMs });
+    }
+    return newestFirst(found, args.limit);
+  }
+
+  async putDelta(args: { source: string; revision: string; base: string; text: string }): Promise<void> {
+    const final = path.join(this.revisionFolder(args.source, args.revision), deltaPath(args.base));
+    await mkdir(path.dirname(final), { recursive: true });
+    const temp = `${final}.tmp-${randomBytes(6).toString('hex')}`;
+    try {
+      await writeFile(temp, args.text, { flag: 'wx', mode: 0o644 });
+      await rename(temp, final);
+    } catch (err) {
+      await rm(temp, { force: true });
+      throw new ControlPlaneError(`cannot write ${final}: ${(err as Error).message}`, { cause: err });
+    }
+  }
 }
+

@@ -1,7 +1,8 @@
 /**
  * Where revisions live. `Artifacts` answers "can this revision be deployed, and how big is it" (deploy and the
  * controller); `ArtifactStore` is the write side `fleetsync publish` uses: content-addressed objects at
- * `<source>/objects/<sha256>` and a manifest at `<source>/<revision>/manifest.json`, written last.
+ * `<source>/objects/<sha256>`, deltas from recent revisions at `<source>/<revision>/.fleetsync/delta/<base>.json`
+ * and a manifest at `<source>/<revision>/manifest.json`, written last.
  */
 
 export interface ArtifactCheck {
@@ -53,12 +54,16 @@ export interface ArtifactStore extends Artifacts {
   deleteObjects(args: { source: string; keys: readonly string[]; signal?: AbortSignal }): Promise<void>;
   /** the text of `<revision>/manifest.json`, or null when there is none */
   readManifest(args: { source: string; revision: string }): Promise<string | null>;
-  /** whether `<revision>/` holds anything besides a manifest.json (a plain-folder revision) */
+  /** whether `<revision>/` holds anything besides a manifest.json and publish's `.fleetsync/` (a plain-folder revision) */
   hasPlainFiles(args: { source: string; revision: string }): Promise<boolean>;
   /** Uploads one object; when the file's content turns out not to match sha256, removes it and throws. */
   putObject(args: ObjectUpload): Promise<void>;
   /** Creates the manifest, never replacing one: 'exists' when a manifest was there first. */
   putManifest(args: { source: string; revision: string; text: string }): Promise<'written' | 'exists'>;
+  /** Published revisions (those with a manifest), the latest manifest first, at most `limit`: the bases of deltas. */
+  recentRevisions(args: { source: string; limit: number; signal?: AbortSignal }): Promise<string[]>;
+  /** Writes `<revision>/.fleetsync/delta/<base>.json`, replacing one a publish cut short left there. */
+  putDelta(args: { source: string; revision: string; base: string; text: string }): Promise<void>;
   /** the manifest's URL, for messages */
   manifestUrl(args: { source: string; revision: string }): string;
 }

@@ -3,15 +3,21 @@
  * not hold yet are uploaded, to `<source>/objects/<sha256>` (shared by all revisions); the manifest is written
  * last, so a revision is deployable only once all of its objects are there. Publishing the same content again
  * is a no-op; other content under a published revision's name is refused (revisions are immutable).
+ *
+ * Before the manifest, a delta from each of the source's latest published revisions (state/manifestDelta.ts says
+ * why deltas): a host holding one of them fetches what changed instead of the whole manifest. Deltas go first
+ * so that no host ever sees a complete revision without them; a host that finds none reads the manifest.
  */
 import type { ArtifactStore } from '../ports/artifacts.ts';
 import type { Clock } from '../ports/clock.ts';
 import { RevisionExistsError } from '../errors.ts';
 import { ValidationError } from '../../state/validate.ts';
 import {
-  OBJECTS_FOLDER, buildManifest, looksLikeManifest, reservedRevision, manifestDifferences, modeString, parseManifest, renderManifest, type Manifest,
+  OBJECTS_FOLDER, buildManifest, canonicalText, looksLikeManifest, reservedRevision, manifestDifferences, modeString, parseManifest, renderManifest, type Manifest,
   type ManifestFile,
 } from '../../state/manifest.ts';
+import { DEFAULT_DELTA_BASES, computeDelta, renderDelta } from '../../state/manifestDelta.ts';
+import { createHash } from 'node:crypto';
 import { forEachLimited } from './concurrency.ts';
 import { sha256File } from './hashing.ts';
 import { walkTree } from './walk.ts';
@@ -36,6 +42,8 @@ export interface PublishSummary {
   uploadedObjects: number;
   uploadedBytes: number;
   seconds: number;
+  /** the revisions a delta to this one was written from, latest first */
+  deltasFrom: string[];
   /** the same content was published before: nothing was uploaded or written */
   alreadyPublished: boolean;
   /** symlinks and other non-regular files left out */
@@ -53,6 +61,8 @@ export interface PublishOptions {
   clock: Clock;
   hashConcurrency?: number;
   uploadConcurrency?: number;
+  /** how many of the source's latest published revisions get a delta to this one (DEFAULT_DELTA_BASES; 0: none) */
+  deltaBases?: number;
   onProgress?: (progress: PublishProgress) => void;
   signal?: AbortSignal;
 }
@@ -105,14 +115,16 @@ export async function publishRevision(options: PublishOptions): Promise<PublishS
     throw new ValidationError(walked.refused.slice(0, SHOWN_PATHS * 2).map((p) => `cannot publish ${p}: rename it, or leave it out with an exclude`));
   }
   const files = await hashFiles(options, walked);
-  const manifest = buildManifest({ revision, publishedBy: options.publishedBy, publishedAt: new Date(startedMs).toISOString(), files });
-  const summary = (uploadedObjects: number, uploadedBytes: number, alreadyPublished: boolean): PublishSummary => ({
+  const manifest = buildManifest({
+    revision, publishedBy: options.publishedBy, publishedAt: new Date(startedMs).toISOString(), files, sha256: textDigest('sha256'),
+  });
+  const summary = (uploadedObjects: number, uploadedBytes: number, alreadyPublished: boolean, deltasFrom: string[]): PublishSummary => ({
     revision, source, manifest: store.manifestUrl({ source, revision }),
     files: manifest.totals.files, bytes: manifest.totals.bytes, uploadedObjects, uploadedBytes,
-    seconds: Math.round((clock.nowMs() - startedMs) / 10) / 100, alreadyPublished,
+    seconds: Math.round((clock.nowMs() - startedMs) / 10) / 100, deltasFrom, alreadyPublished,
     skipped: walked.skipped, excluded: walked.excluded,
   });
-  if (await samePublished(options, manifest)) return summary(0, 0, true);
+  if (await samePublished(options, manifest)) return summary(0, 0, true, []);
 
   const held = await store.listObjects({ source, ...(options.signal ? { signal: options.signal } : {}) });
   const missing = new Map<string, { file: string; size: number }>();
@@ -134,9 +146,43 @@ export async function publishRevision(options: PublishOptions): Promise<PublishS
     options.onProgress?.({ ...progress });
   });
 
-  if (await store.putManifest({ source, revision, text: renderManifest(manifest) }) === 'exists') {
-    // another publish of this revision finished first: fine when it published the same content
+  const text = renderManifest(manifest);
+  const deltasFrom = await writeDeltas(options, manifest, text);
+  if (await store.putManifest({ source, revision, text }) === 'exists') {
+    // another publish of this revision finished first: fine when it published the same content (a host checks
+    // a delta's manifestMd5 against the manifest, so deltas this run wrote beside another manifest are ignored)
     if (!await samePublished(options, manifest)) throw new RevisionExistsError(`revision ${revision} appeared in ${source} while publishing: publish under a new name`);
   }
-  return summary(uploads.length, bytesTotal, false);
+  return summary(uploads.length, bytesTotal, false, deltasFrom);
+}
+
+function textDigest(algorithm: 'sha256' | 'md5'): (text: string) => string {
+  return (text) => createHash(algorithm).update(text, 'utf8').digest('hex');
+}
+
+/** A delta from each of the latest published revisions; a base whose manifest is gone or unreadable is skipped. */
+async function writeDeltas(options: PublishOptions, manifest: Manifest, text: string): Promise<string[]> {
+  const { store, source, revision } = options;
+  const limit = options.deltaBases ?? DEFAULT_DELTA_BASES;
+  if (limit <= 0) return [];
+  const recent = (await store.recentRevisions({ source, limit: limit + 1, ...(options.signal ? { signal: options.signal } : {}) }))
+    .filter((name) => name !== revision).slice(0, limit);
+  const digest = manifest.digest ?? textDigest('sha256')(canonicalText(manifest.files));
+  const manifestMd5 = textDigest('md5')(text);
+  const written: string[] = [];
+  for (const base of recent) {
+    const baseText = await store.readManifest({ source, revision: base });
+    if (baseText === null || !looksLikeManifest(baseText)) continue;
+    let baseManifest: Manifest;
+    try {
+      baseManifest = parseManifest(baseText, store.manifestUrl({ source, revision: base }));
+    } catch {
+      continue;
+    }
+    const baseDigest = textDigest('sha256')(canonicalText(baseManifest.files));
+    const delta = computeDelta({ base: baseManifest, baseDigest, target: manifest, digest, manifestMd5 });
+    await store.putDelta({ source, revision, base, text: renderDelta(delta) });
+    written.push(base);
+  }
+  return written;
 }

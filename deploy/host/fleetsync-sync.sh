@@ -18,7 +18,7 @@
 # Environment: FLEETSYNC_S3_ENDPOINT_URL (optional http(s)://host[:port]) points aws at an S3-compatible store.
 # On the host: DIR/current -> releases/REV, DIR/releases/REV, DIR/shared/FOLDER, and DIR/.fleetsync (mode 0700,
 # root's alone): REVISION (written only once the check passed), journal.json (a switch in progress, rolled
-# back by the next run), records/REV.tsv (what was placed), lock, sync.log, aside/ (folders moved out of the way).
+# back by the next run), records/REV.tsv.gz (what was placed, gzip'd), lock, sync.log, aside/ (folders moved out of the way).
 # Needs: python3 >= 3.9; the aws CLI (v1 or v2) for s3:// sources. Nothing else.
 agent="$(dirname -- "${BASH_SOURCE[0]}")/fleetsync_agent"
 fail() {

@@ -59,7 +59,7 @@ describe('S3Artifacts.check', () => {
     expect(await artifacts.check({ source: 's3://my-codebase/web', revision: '3f9c2ab' }))
       .toEqual({ exists: true, kind: 'prefix', where: 's3://my-codebase/web/3f9c2ab/' });
     expect(s3.commandCalls(ListObjectsV2Command).map((c) => c.args[0].input)).toEqual([
-      { Bucket: 'my-codebase', Prefix: 'web/3f9c2ab/', MaxKeys: 2 },
+      { Bucket: 'my-codebase', Prefix: 'web/3f9c2ab/', MaxKeys: 100 },
     ]);
     expect(await artifacts.check({ source: 's3://my-codebase/web', revision: '3f9c2ab' }))
       .toEqual({ exists: true, kind: 'prefix', where: 's3://my-codebase/web/3f9c2ab/' });
@@ -71,6 +71,14 @@ describe('S3Artifacts.check', () => {
     const check = await artifacts.check({ source: 's3://my-codebase/web/', revision: 'nope' });
     expect(check).toMatchObject({ exists: false, where: 's3://my-codebase/web/nope/' });
     expect(check.problem).toMatch(/no manifest.json and no files at s3:\/\/my-codebase\/web\/nope\/.*interrupted.*run the publish again/);
+  });
+
+  it('a folder holding only publish\'s deltas is an interrupted publish, not a plain folder', async () => {
+    s3.on(GetObjectCommand).rejects(noSuchKey());
+    s3.on(ListObjectsV2Command).resolves({ KeyCount: 2, Contents: [{ Key: 'web/r2/.fleetsync/delta/r1.json' }, { Key: 'web/r2/.fleetsync/delta/r0.json' }] });
+    const check = await artifacts.check({ source: 's3://my-codebase/web', revision: 'r2' });
+    expect(check).toMatchObject({ exists: false, where: 's3://my-codebase/web/r2/' });
+    expect(check.problem).toMatch(/interrupted/);
   });
 
   it('looks at the bucket root for a source without a prefix, and never matches a longer revision name', () => {

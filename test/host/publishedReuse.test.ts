@@ -84,7 +84,7 @@ describe('content from older releases, modes, renames, drift', () => {
     expect(again.result).toMatchObject({ downloadedFiles: 0, downloadedBytes: 0, reusedFiles: 32 });
     expect(src.objectGets()).toEqual([]);
     expect(await folderDigest(join(dest, 'current/'), sharedLinks)).toEqual(src.digest('a1'));
-    expect((await readdir(join(dest, '.fleetsync', 'records'))).sort()).toEqual(['a1.tsv', 'a2.tsv']);
+    expect((await readdir(join(dest, '.fleetsync', 'records'))).sort()).toEqual(['a1.tsv.gz', 'a2.tsv.gz']);
   }, SLOW);
 
   it('repairs the live release in place when the revision is already live: drifted files replaced by rename, extras deleted, excluded host state kept', async () => {

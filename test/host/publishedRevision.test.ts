@@ -74,7 +74,7 @@ describe('a 2,000-file revision that changes 1%', () => {
     // nothing was written through the hard links the two releases share
     expect(await folderDigest(join(dest, 'releases', 'r1'), sharedLinks)).toEqual(src.digest('r1'));
     // both releases have a record of what was placed: r1 from the plain folder too
-    expect((await readdir(join(dest, '.fleetsync', 'records'))).sort()).toEqual(['r1.tsv', 'r2.tsv']);
+    expect((await readdir(join(dest, '.fleetsync', 'records'))).sort()).toEqual(['r1.tsv.gz', 'r2.tsv.gz']);
     expect(existsSync(join(dest, '.fleetsync', 'work'))).toBe(false);
   }, SLOW);
 
@@ -85,7 +85,7 @@ describe('a 2,000-file revision that changes 1%', () => {
     // r1 is kept as it was placed (from the plain folder): it goes live again without a download or a hash
     expect(back.result).toMatchObject({ files: 20, downloadedFiles: 0, hashedFiles: 0, reusedFiles: FILES });
     expect((await readdir(join(dest, 'releases'))).sort()).toEqual(['r1']);
-    expect((await readdir(join(dest, '.fleetsync', 'records'))).sort()).toEqual(['r1.tsv']); // pruned with its release
+    expect((await readdir(join(dest, '.fleetsync', 'records'))).sort()).toEqual(['r1.tsv.gz']); // pruned with its release
     expect(await folderDigest(join(dest, 'current/'), sharedLinks)).toEqual(src.digest('r1'));
     const unchanged = 'src/module-1/part-1/file-1.php';
     const inode = (await stat(join(dest, 'releases', 'r1', unchanged))).ino;

@@ -59,6 +59,7 @@ mkdir .fleetsync
 for f in ${STATE_FILES.join(' ')}; do ln -s "$2" ".fleetsync/$f"; done
 mkdir .fleetsync/work .fleetsync/records
 ln -s "$2" .fleetsync/records/rev2.tsv
+ln -s "$2" .fleetsync/records/rev2.tsv.gz
 ln -s "$2" .fleetsync/REVISION.tmp.1`;
 
 describe('the state folder after a normal sync', () => {

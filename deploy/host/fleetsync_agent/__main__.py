@@ -62,7 +62,6 @@ def main(argv):
     for sig in SIGNALS:
         signal.signal(sig, on_signal)
     agent = Agent()
-    agent.exclude_rx = None
     finish = outcome(agent, argv)
     signal.pthread_sigmask(signal.SIG_BLOCK, SIGNALS)
     agent.cleanup(finish)

@@ -10,6 +10,7 @@ from records import RecordsMixin
 from arguments import ArgumentsMixin
 from statefolder import StateFolderMixin
 from sources import SourcesMixin
+from delta import DeltaMixin
 from objects import ObjectsMixin
 from layout import LayoutMixin
 from build import BuildMixin
@@ -18,7 +19,7 @@ from check import CheckMixin
 from inplace import InplaceMixin
 
 
-class Agent(RecordsMixin, ArgumentsMixin, StateFolderMixin, SourcesMixin, ObjectsMixin, LayoutMixin, BuildMixin, ReleaseMixin, CheckMixin, InplaceMixin):
+class Agent(RecordsMixin, ArgumentsMixin, StateFolderMixin, SourcesMixin, DeltaMixin, ObjectsMixin, LayoutMixin, BuildMixin, ReleaseMixin, CheckMixin, InplaceMixin):
     """One run of the host agent: a sync or a probe of one destination."""
 
     def __init__(self):
@@ -38,6 +39,13 @@ class Agent(RecordsMixin, ArgumentsMixin, StateFolderMixin, SourcesMixin, Object
         self.work = ''
         self.child = None
         self.ledger = {}
+        # revision -> Record (or None): each kept release's record is read once a run
+        self.records = {}
+        self.exclude_rx = None
+        # a published revision's manifest: its digest (kept in the record, the base of the next delta) and the
+        # entries excludes left out of self.wanted (path -> Entry), which the record keeps too
+        self.manifest_digest = None
+        self.manifest_excluded = {}
         # inodes that reached the file system's link limit (ext4: 65,000) in this run
         self.saturated = set()
         self.hashed = 0

@@ -19,7 +19,8 @@ class BuildMixin:
                 continue
             base = os.path.join(self.dest, 'releases', revision)
             for path, rec in record.files.items():
-                index.setdefault(rec[0], []).append((os.path.join(base, path), rec))
+                if rec[3]:  # inode 0: changed behind the agent's back, never a source
+                    index.setdefault(rec[0], []).append((os.path.join(base, path), rec))
         return index
 
     def hash_untrusted(self, release, index):
@@ -158,7 +159,7 @@ class BuildMixin:
             return None
         out = {}
         for path, rec in record.files.items():
-            if intact(os.path.join(live, path), rec) is not None:
+            if rec[3] and intact(os.path.join(live, path), rec) is not None:
                 out[path] = (rec[0], rec[1])
         return out
 

@@ -155,3 +155,12 @@ def syncfs(path):
         os.sync()
     finally:
         os.close(fd)
+
+
+def manifest_digest(entries):
+    """The digest publish writes in a manifest's header and in deltas (canonicalText of state/manifest.ts): SHA-256
+    of `path TAB sha256 TAB size TAB mode LF` per entry, paths in UTF-16 code unit order as publish sorts them
+    (UTF-16BE bytes compare in that order). entries: path -> (sha256, size, mode as an int)."""
+    lines = ['%s\t%s\t%d\t%03o\n' % (p, entries[p][0], entries[p][1], entries[p][2])
+             for p in sorted(entries, key=lambda p: p.encode('utf-16-be'))]
+    return hashlib.sha256(''.join(lines).encode('utf-8')).hexdigest()

@@ -150,7 +150,7 @@ class LayoutMixin:
             # half-deleted release under its own name
             trash = os.path.join(releases, '.trash-%s-%d' % (name, os.getpid()))
             os.rename(os.path.join(releases, name), trash)
-            self.state_remove(self.record_path(name))
+            self.forget_record(name)
             self.remove_release(trash)
 
     def clean_leftovers(self):

@@ -1,10 +1,12 @@
 """What a run placed in each kept release, and the ctime ledger that keeps those records true across this run's own links and unlinks."""
 from __future__ import annotations
 
+import gzip
 import json
 import os
 import shutil
 import stat
+import zlib
 
 from common import RECORD_VERSION, json_line
 
@@ -18,19 +20,28 @@ class Entry:
 
 
 class Record:
-    """What a run placed in one release: path -> (sha256, mode, size, inode, ctime_ns)."""
+    """What a run placed in one release: path -> (sha256, mode, size, inode, ctime_ns). A published revision's record
+    also keeps its manifest's digest and the entries excludes left out ('x' lines), so the record holds the whole
+    manifest: a delta to the next revision applies to it. An entry whose file changed behind the agent's back
+    stays with inode 0 (never intact): its content is not trusted, but the manifest still lists it."""
 
-    def __init__(self, excludes, files, links, dirs):
+    def __init__(self, excludes, files, links, dirs, digest=None, excluded=None):
         self.excludes, self.files, self.links, self.dirs = excludes, files, links, dirs
+        self.digest, self.excluded = digest, excluded or {}
 
     def dump(self):
-        lines = [json_line({'format': RECORD_VERSION, 'excludes': self.excludes})]
+        head = {'format': RECORD_VERSION, 'excludes': self.excludes}
+        if self.digest:
+            head['digest'] = self.digest
+        lines = [json_line(head)]
         for path in sorted(self.dirs):
             lines.append('d\t' + path)
         for path, target in sorted(self.links.items()):
             lines.append('l\t%s\t%s' % (path, target))
         for path, (sha, mode, size, ino, ctime) in sorted(self.files.items()):
             lines.append('f\t%s\t%o\t%d\t%d\t%d\t%s' % (sha, mode, size, ino, ctime, path))
+        for path, (sha, mode, size) in sorted(self.excluded.items()):
+            lines.append('x\t%s\t%o\t%d\t%s' % (sha, mode, size, path))
         return '\n'.join(lines) + '\n'
 
     @staticmethod
@@ -39,8 +50,13 @@ class Record:
         head = json.loads(lines[0])
         if head.get('format') != RECORD_VERSION:
             raise ValueError('unknown record format')
-        files, links, dirs = {}, {}, set()
+        files, links, dirs, excluded = {}, {}, set(), {}
         for line in lines[1:]:
+            if line.startswith('f\t'):
+                # the common line first, unpacked at once: a 50,000-file record is read on every sync
+                _, sha, mode, size, ino, ctime, path = line.split('\t')
+                files[path] = (sha, int(mode, 8), int(size), int(ino), int(ctime))
+                continue
             if not line:
                 continue
             parts = line.split('\t')
@@ -48,11 +64,18 @@ class Record:
                 dirs.add(parts[1])
             elif parts[0] == 'l':
                 links[parts[1]] = parts[2]
-            elif parts[0] == 'f' and len(parts) == 7:
-                files[parts[6]] = (parts[1], int(parts[2], 8), int(parts[3]), int(parts[4]), int(parts[5]))
+            elif parts[0] == 'x' and len(parts) == 5:
+                excluded[parts[4]] = (parts[1], int(parts[2], 8), int(parts[3]))
             else:
                 raise ValueError('bad record line')
-        return Record(head.get('excludes'), files, links, dirs)
+        digest = head.get('digest')
+        return Record(head.get('excludes'), files, links, dirs, digest if isinstance(digest, str) else None, excluded)
+
+    def manifest_entries(self):
+        """path -> (sha256, size, mode) of every entry of the manifest this release was built from."""
+        out = {p: (r[0], r[2], r[1]) for p, r in self.files.items()}
+        out.update((p, (r[0], r[2], r[1])) for p, r in self.excluded.items())
+        return out
 
 
 def intact(path, rec):
@@ -70,16 +93,41 @@ def intact(path, rec):
 
 class RecordsMixin:
     def record_path(self, revision):
+        """gzip'd: a 50,000-file record is 6.9 MB as text, 2.9 MB at level 1 (half is SHA-256 hex), and every sync
+        rewrites the records of the kept releases whose inodes it linked."""
+        return 'records/%s.tsv.gz' % revision
+
+    @staticmethod
+    def legacy_record_path(revision):
+        """Where agents before gzip'd records kept them: read once, replaced by the next write."""
         return 'records/%s.tsv' % revision
 
     def load_record(self, revision):
-        text = self.state_read(self.record_path(revision))
-        if text is None:
-            return None
+        """Each record is read once a run (a 50,000-file record is 7 MB); writes go through save_record."""
+        if revision in self.records:
+            return self.records[revision]
+        data = self.state_read_bytes(self.record_path(revision))
+        record = None
         try:
-            return Record.parse(text)
-        except (ValueError, IndexError):
-            return None
+            if data is not None:
+                record = Record.parse(gzip.decompress(data).decode('utf-8'))
+            else:
+                text = self.state_read(self.legacy_record_path(revision))
+                record = None if text is None else Record.parse(text)
+        except (ValueError, IndexError, OSError, EOFError, zlib.error):
+            record = None
+        self.records[revision] = record
+        return record
+
+    def save_record(self, revision, record):
+        self.state_write(self.record_path(revision), gzip.compress(record.dump().encode('utf-8'), 1, mtime=0))
+        self.state_remove(self.legacy_record_path(revision))
+        self.records[revision] = record
+
+    def forget_record(self, revision):
+        self.state_remove(self.record_path(revision))
+        self.state_remove(self.legacy_record_path(revision))
+        self.records.pop(revision, None)
 
     def note(self, path):
         """Before this run links, unlinks or renames a file: its ctime as it was, so that records of other releases
@@ -103,8 +151,10 @@ class RecordsMixin:
             shutil.rmtree(self.work, ignore_errors=True)
 
     def refresh_records(self, revisions):
-        """Rewrites the records of kept releases: an entry stays trusted if its file is untouched, or changed only
-        by what this run did to its inode; anything else drops out (that file will be hashed before reuse)."""
+        """Rewrites the records of kept releases after this run linked or unlinked their inodes: an entry whose inode
+        the run touched stays trusted if its ctime moved only by what this run did, and is marked untrusted (inode 0:
+        hashed before any reuse) otherwise. Entries of inodes the run never touched are not even lstat-ed: whoever
+        else changed them moved their ctime, and every use checks it (intact)."""
         self.drop_work()
         for revision in revisions:
             record = self.load_record(revision)
@@ -114,6 +164,8 @@ class RecordsMixin:
             changed = False
             for path, rec in list(record.files.items()):
                 sha, mode, size, ino, ctime = rec
+                if ino not in self.ledger:
+                    continue
                 try:
                     st = os.lstat(os.path.join(base, path))
                 except OSError:
@@ -122,14 +174,14 @@ class RecordsMixin:
                         and stat.S_IMODE(st.st_mode) == mode:
                     if st.st_ctime_ns == ctime:
                         continue
-                    if ctime in self.ledger.get(ino, ()):
+                    if ctime in self.ledger[ino]:
                         record.files[path] = (sha, mode, size, ino, st.st_ctime_ns)
                         changed = True
                         continue
-                del record.files[path]
+                record.files[path] = (sha, mode, size, 0, 0)
                 changed = True
             if changed:
-                self.state_write(self.record_path(revision), record.dump())
+                self.save_record(revision, record)
 
     def write_record(self, revision, placed):
         base = os.path.join(self.dest, 'releases', revision)
@@ -143,5 +195,6 @@ class RecordsMixin:
                 st = os.lstat(os.path.join(base, path))
                 files[path] = (entry.sha, entry.mode, entry.size, st.st_ino, st.st_ctime_ns)
                 self.ledger.setdefault(st.st_ino, set()).add(st.st_ctime_ns)
+        excluded = {p: (e.sha, e.mode, e.size) for p, e in self.manifest_excluded.items()}
         self.state_mkdir('records')
-        self.state_write(self.record_path(revision), Record(self.excludes, files, links, dirs).dump())
+        self.save_record(revision, Record(self.excludes, files, links, dirs, self.manifest_digest, excluded))

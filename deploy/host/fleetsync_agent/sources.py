@@ -8,7 +8,8 @@ import shutil
 import stat
 import subprocess
 
-from common import MANIFEST_HEADER, NO_FILES, STATE, file_digest, has_dot_segment
+from common import MANIFEST_HEADER, NO_FILES, STATE, file_digest, has_dot_segment, manifest_digest
+from delta import DELTA_FOLDER
 from records import Entry
 
 
@@ -50,13 +51,24 @@ class SourcesMixin:
                                 '--output', 'json'], 'listing s3://%s/%s (permissions, region or network?)'
                                % (bucket, key_prefix), capture=True)
             try:
-                contents = (json.loads(listing) if listing.strip() else {}).get('Contents') or []
+                listed = (json.loads(listing) if listing.strip() else {}).get('Contents') or []
             except ValueError:
                 self.fail('cannot read the listing of s3://%s/%s' % (bucket, key_prefix))
+            # publish's own files (deltas) are not the revision's: a folder of only those is an interrupted publish
+            ours = key_prefix + STATE + '/'
+            deltas = {item['Key'][len(key_prefix + DELTA_FOLDER):-len('.json')]: item for item in listed
+                      if str(item.get('Key', '')).startswith(key_prefix + DELTA_FOLDER) and item['Key'].endswith('.json')}
+            contents = [item for item in listed if not str(item.get('Key', '')).startswith(ours)]
             if not contents:
                 self.fail('revision %s not found: s3://%s/%s %s' % (self.revision, bucket, key_prefix, NO_FILES))
             manifest_key = key_prefix + 'manifest.json'
-            if any(item.get('Key') == manifest_key for item in contents):
+            manifest_item = next((item for item in contents if item.get('Key') == manifest_key), None)
+            if manifest_item is not None:
+                got = self.delta_from_s3(bucket, key_prefix, deltas, manifest_item)
+                if got is not None:
+                    self.objects = self.root + 'objects/'
+                    self.wanted = self.take_manifest(got[0], got[1], 'delta', got[2])
+                    return
                 local = self.work + '/manifest.json'
                 self.aws(['s3', 'cp', '--only-show-errors', 's3://%s/%s' % (bucket, manifest_key), local],
                          'downloading s3://%s/%s' % (bucket, manifest_key))
@@ -75,7 +87,8 @@ class SourcesMixin:
         manifest = src + '/manifest.json'
         if self.read_head(manifest) == MANIFEST_HEADER:
             self.objects = self.root + 'objects/'
-            self.wanted = self.read_manifest(manifest)
+            got = self.delta_from_folder(src)
+            self.wanted = self.take_manifest(got[0], got[1], 'delta', got[2]) if got else self.read_manifest(manifest)
             return
         if os.path.isfile(manifest):
             self.log('%s/manifest.json is not a fleetsync manifest: syncing plain files' % src)
@@ -106,6 +119,8 @@ class SourcesMixin:
                             + r'.*"totals":\{"files":([0-9]+),"bytes":([0-9]+)\},"files":\[', lines[0] if lines else '')
         if head is None:
             bad('line 1: bad first line')
+        # written by publish since deltas came; a JSON string cannot hold an unescaped ,"digest":" of its own
+        claimed = re.search(r',"digest":"([0-9a-f]{64})","totals":', lines[0])
         entry = re.compile(r'\{"path":"([^"\\\x00-\x1f\x7f]+)","sha256":"([0-9a-f]{64})","size":(0|[1-9][0-9]{0,15}),'
                            r'"mode":"([0-7]{3})"\}(,?)')
         wanted, total, ended, more = {}, 0, False, False
@@ -124,15 +139,30 @@ class SourcesMixin:
             more = m.group(5) == ','
             size = int(m.group(3))
             total += size
-            wanted[p] = Entry('f', sha=m.group(2), size=size, mode=int(m.group(4), 8))
+            wanted[p] = (m.group(2), size, int(m.group(4), 8))
         if not ended:
             bad('line %d: no ]}' % (len(lines) + 1))
         if int(head.group(1)) != len(wanted) or int(head.group(2)) != total:
             bad('totals do not add up')
         if not wanted:
             bad('no files')
-        kept = self.drop_excluded(wanted)
-        self.log('manifest: %d files (%d more excluded), %d bytes' % (len(kept), len(wanted) - len(kept), total))
+        digest = manifest_digest(wanted)
+        if claimed and claimed.group(1) != digest:
+            bad('its digest is not the SHA-256 of its entries')
+        return self.take_manifest(wanted, digest, 'full', os.path.getsize(path))
+
+    def take_manifest(self, entries, digest, how, size):
+        """A published revision's whole file list (path -> (sha256, size, mode)), from its manifest or a delta: what
+        the excludes keep is wanted; the rest and the digest go in the record, for the next delta."""
+        every = {p: Entry('f', sha=e[0], size=e[1], mode=e[2]) for p, e in entries.items()}
+        kept = self.drop_excluded(every)
+        self.manifest_digest = digest
+        self.manifest_excluded = {p: e for p, e in every.items() if p not in kept}
+        self.counts['manifest'] = how
+        self.counts['manifestBytes'] = size
+        self.log('manifest: %d files (%d more excluded), %d bytes (read from %s of %d bytes)' % (
+            len(kept), len(every) - len(kept), sum(e[1] for e in entries.values()),
+            'a delta' if how == 'delta' else 'the whole manifest', size))
         return kept
 
     def drop_excluded(self, wanted):
@@ -173,7 +203,8 @@ class SourcesMixin:
                     self.hashed += 1
                     wanted[rel] = Entry('f', sha=file_digest(full), size=st.st_size,
                                         mode=stat.S_IMODE(st.st_mode) & 0o7755, source=full)
-        if not any(e.kind != 'd' for e in wanted.values()) and not os.listdir(src):
+        # publish's own .fleetsync/ (deltas of a publish cut short before its manifest) is not content
+        if not any(e.kind != 'd' for e in wanted.values()) and not [n for n in os.listdir(src) if n != STATE]:
             self.fail('revision %s is empty: %s/ %s; refusing to sync an empty codebase' % (self.revision, src, NO_FILES))
         return wanted
 

@@ -59,6 +59,10 @@ class StateFolderMixin:
         return os.open(name, flags | os.O_NOFOLLOW | os.O_CLOEXEC, mode, dir_fd=self.fs_fd)
 
     def state_read(self, name):
+        data = self.state_read_bytes(name)
+        return None if data is None else data.decode('utf-8', 'replace')
+
+    def state_read_bytes(self, name):
         try:
             fd = self.state_open(name, os.O_RDONLY)
         except OSError:
@@ -72,7 +76,7 @@ class StateFolderMixin:
                 if not chunk:
                     break
                 chunks.append(chunk)
-            return b''.join(chunks).decode('utf-8', 'replace')
+            return b''.join(chunks)
         finally:
             os.close(fd)
 
@@ -85,7 +89,9 @@ class StateFolderMixin:
             pass
         fd = self.state_open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL)
         try:
-            os.write(fd, text.encode())
+            data = memoryview(text if isinstance(text, bytes) else text.encode())
+            while data:
+                data = data[os.write(fd, data):]
             os.fsync(fd)
         finally:
             os.close(fd)
