@@ -10,16 +10,16 @@ import subprocess
 from common import OBJECTS_FOLDER, SPARE_BYTES, file_digest, flat_object_key, object_key
 
 # Measured against s3rver (README, "On the host"): an aws process costs about half a second of CPU to start, and the
-# CLI checks every listed key against every --include (about 20 us a pair). So a store of up to SMALL_STORE objects is
-# listed and filtered in one process; in a larger one, up to EXACT_KEY_OBJECTS objects go by exact key or one shard
-# (objects/ab/) at a time, and a routine deploy costs the same whatever the store holds.
+# CLI checks every listed key against every --include (about 20 us a pair). So up to EXACT_KEY_OBJECTS objects go by
+# exact key (a few processes, no listing: a routine deploy moves only what changed, whatever the store holds); more
+# list the store once, and are picked from a store of up to SMALL_STORE objects by includes in one process, or from a
+# larger one shard by shard (objects/ab/), or come as the whole store when they are most of it.
 SMALL_STORE = 16384
 EXACT_KEY_OBJECTS = 64
 # aws CLI processes at a time: each is CPU-bound while it starts, so more would only queue.
 PARALLEL_PROCESSES = 8
 # The store is synced whole when it holds at most this many times the objects needed (a new host's first sync).
 WHOLE_STORE_FACTOR = 4
-SHARDS = 256
 
 
 class ObjectsMixin:
@@ -72,18 +72,14 @@ class ObjectsMixin:
         return st.f_bavail * st.f_frsize
 
     def download_objects(self, need, odir):
-        """The store's size decides (one shard, counted, tells it): a small store is listed once and the objects needed
-        picked by includes, or synced whole when they are most of it; a large one is never listed for a routine
-        deploy: objects go by exact key, or shard by shard with the includes of that shard only."""
+        """A routine deploy (up to EXACT_KEY_OBJECTS objects) fetches each object by its exact key and lists nothing,
+        so it moves what changed whatever the store holds. More (a new host, a large change) list the store once:
+        it is synced whole when the objects needed are most of it, else they are picked by includes (a small store)
+        or fetched shard by shard with the includes of that shard only."""
         m = len(need)
         if m <= EXACT_KEY_OBJECTS:
-            about = self.shard_count(need[0][:2]) * SHARDS
-            if about > SMALL_STORE:
-                self.log('%d objects needed from a store of about %d: by key, without listing it' % (m, about))
-                self.download_by_shard(need, odir)
-            else:
-                self.log('downloading %d objects by name from the listing of a small store (about %d)' % (m, about))
-                self.download_by_includes(need, odir, None)
+            self.log('%d objects needed: by exact key, %d at a time, without listing the store' % (m, PARALLEL_PROCESSES))
+            self.download_by_key(need, odir)
         else:
             layout = self.store_listing()
             n, total = len(layout), sum(size for _, size in layout.values())
@@ -104,13 +100,11 @@ class ObjectsMixin:
                      'keep them (%s<sha256>)' % (len(missing), self.objects, self.objects))
             self.download_flat(missing, odir)
 
-    def shard_count(self, shard):
-        """How many objects one shard holds, up to 65: 1/256 of the store, near enough to tell a small one."""
-        bucket, _, prefix = self.objects[len('s3://'):].partition('/')
-        out = self.aws(['s3api', 'list-objects-v2', '--bucket', bucket, '--prefix', '%s%s/' % (prefix, shard),
-                        '--max-keys', '65', '--no-paginate', '--query', 'KeyCount', '--output', 'text'],
-                       'listing %s%s/' % (self.objects, shard), capture=True).strip()
-        return int(out) if out.isdigit() else 0
+    def download_by_key(self, need, odir):
+        for sha in need:
+            os.makedirs(os.path.dirname(os.path.join(odir, object_key(sha))), exist_ok=True)
+        self.run_parallel([['s3', 'cp', '--only-show-errors', self.root + object_key(sha),
+                            os.path.join(odir, object_key(sha))] for sha in need])
 
     def download_by_includes(self, need, odir, layout):
         """One process over the listing of objects/, 500 objects at a time: each in the layout the listing has it in,
