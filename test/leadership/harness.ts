@@ -13,14 +13,15 @@ import { realClock } from '../../controller/clock/realClock.ts';
 import { Manager } from '../../controller/manager.ts';
 import type { LeaderSettings } from '../../controller/leader.ts';
 import type { Logger } from '../../controller/log.ts';
-import type { Commands, InvocationResult, SendArgs } from '../../controller/ports/commands.ts';
-import type { Fleet, FleetRef, Instance, LifecycleResult } from '../../controller/ports/fleet.ts';
+import type { Commands, SendArgs } from '../../controller/ports/commands.ts';
+import type { Fleet } from '../../controller/ports/fleet.ts';
 import type { Lease, Store } from '../../controller/ports/store.ts';
 import { DEFAULT_SETTINGS, type ReconcilerSettings } from '../../controller/reconciler/settings.ts';
 import { killable } from '../../controller/sim/killable.ts';
 import { seededRandom } from '../../controller/sim/random.ts';
 import { SimCommands } from '../../controller/sim/simCommands.ts';
 import { SimFleet } from '../../controller/sim/simFleet.ts';
+import { SimGroups, type SimGroup } from '../../controller/sim/simGroups.ts';
 import { SimTraffic } from '../../controller/sim/simTraffic.ts';
 import { SimWorld } from '../../controller/sim/simWorld.ts';
 import type { FleetStatus } from '../../state/spec.ts';
@@ -60,16 +61,9 @@ export async function waitFor(what: string, check: () => boolean | Promise<boole
 
 // ---- the simulated fleets --------------------------------------------------------------------------------
 
-/** One Auto Scaling group per fleet: each has its own simulated world, commands and counts. */
-export interface SimGroup {
-  fleet: string;
-  world: SimWorld;
-  fleetPort: SimFleet;
-  commands: SimCommands;
-}
-
+/** One Auto Scaling group per fleet (`<fleet>-asg`), each its own simulated world, routed by SimGroups. */
 export class SimFleets {
-  readonly groups = new Map<string, SimGroup>();
+  private readonly routed = new SimGroups();
   readonly traffic: SimTraffic;
   private seed = 1;
 
@@ -82,10 +76,11 @@ export class SimFleets {
     const world = this.newWorld();
     world.launch(options.hosts, { inService: true, revision: 'rev-0' });
     const group: SimGroup = {
-      fleet, world, fleetPort: new SimFleet(world),
+      fleet, groupName: `${fleet}-asg`, targetGroupArn: `${fleet}-targets`, world, fleetPort: new SimFleet(world),
       commands: new SimCommands(world, { syncMs: options.syncMs ?? SYNC_MS, probeMs: PROBE_MS, failRate: 0 }),
+      traffic: this.traffic,
     };
-    this.groups.set(fleet, group);
+    this.routed.add(group);
     return group;
   }
 
@@ -96,53 +91,21 @@ export class SimFleets {
   }
 
   group(fleet: string): SimGroup {
-    const group = this.groups.get(fleet);
-    if (!group) throw new Error(`no simulated group for fleet ${fleet}`);
-    return group;
+    return this.routed.group(fleet);
   }
 
-  private byAsg(ref: FleetRef): SimGroup {
-    return this.group(ref.autoScalingGroupName.replace(/-asg$/, ''));
-  }
-
-  /** The Fleet port: routed to a fleet's group by its Auto Scaling group name (`<fleet>-asg`). */
+  /** The Fleet port: routed to a fleet's group by its Auto Scaling group name. */
   fleetPort(): Fleet {
-    return {
-      list: (ref: FleetRef): Promise<Instance[]> => this.byAsg(ref).fleetPort.list(ref),
-      completeLifecycle: (args: { ref: FleetRef; instanceId: string; result: LifecycleResult }) => this.byAsg(args.ref).fleetPort.completeLifecycle(args),
-      heartbeat: (args: { ref: FleetRef; instanceId: string }) => this.byAsg(args.ref).fleetPort.heartbeat(args),
-      markUnhealthy: (args: { ref: FleetRef; instanceId: string }) => this.byAsg(args.ref).fleetPort.markUnhealthy(args),
-    };
+    return this.routed.fleetPort();
   }
 
   /** The Commands port: routed by fleet; command ids carry their fleet (`<fleet>/<id>`). */
   commands(): Commands {
-    const split = (commandId: string): [SimGroup, string] => {
-      const at = commandId.indexOf('/');
-      return [this.group(commandId.slice(0, at)), commandId.slice(at + 1)];
-    };
-    return {
-      send: async (args: SendArgs) => {
-        const { commandId } = await this.group(args.fleet).commands.send(args);
-        return { commandId: `${args.fleet}/${commandId}` };
-      },
-      results: async (commandId: string): Promise<InvocationResult[]> => {
-        const [group, id] = split(commandId);
-        return group.commands.results(id);
-      },
-      cancel: async (args: { commandId: string; instanceIds?: string[] }) => {
-        const [group, id] = split(args.commandId);
-        await group.commands.cancel({ ...args, commandId: id });
-      },
-      findByAttempt: async (args: { fleet: string; attemptId: string }) => {
-        const id = await this.group(args.fleet).commands.findByAttempt(args);
-        return id === null ? null : `${args.fleet}/${id}`;
-      },
-    };
+    return this.routed.commands();
   }
 
   duplicateSends(): number {
-    return [...this.groups.values()].reduce((sum, g) => sum + g.commands.duplicateSends, 0);
+    return this.routed.all().reduce((sum, g) => sum + g.commands.duplicateSends, 0);
   }
 
   /** Every host of the fleet's group runs `revision` on disk. */
