@@ -15,7 +15,7 @@ from common import OBJECTS_FOLDER, SPARE_BYTES, file_digest, flat_object_key, ob
 # list the store once, and are picked from a store of up to SMALL_STORE objects by includes in one process, or from a
 # larger one shard by shard (objects/ab/), or come as the whole store when they are most of it.
 SMALL_STORE = 16384
-EXACT_KEY_OBJECTS = 64
+EXACT_KEY_OBJECTS = 32
 # aws CLI processes at a time: each is CPU-bound while it starts, so more would only queue.
 PARALLEL_PROCESSES = 8
 # The store is synced whole when it holds at most this many times the objects needed (a new host's first sync).

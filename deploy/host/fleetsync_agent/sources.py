@@ -10,6 +10,7 @@ import subprocess
 
 from common import MANIFEST_HEADER, NO_FILES, STATE, file_digest, has_dot_segment, manifest_digest
 from delta import DELTA_FOLDER
+from objects import EXACT_KEY_OBJECTS
 from records import Entry
 
 
@@ -228,12 +229,13 @@ class SourcesMixin:
         self.state_mkdir('s3-next')
         nxt = self.state_path('s3-next')
         rx = self.exclude_rx
-        etags, reused, not_reusable = {}, {}, 0
+        etags, reused, not_reusable, keys = {}, {}, 0, {}
         for item in contents:
             key, etag = item.get('Key', ''), str(item.get('ETag', '')).strip('"')
             rel = key[len(key_prefix):] if key.startswith(key_prefix) else ''
             if not rel or rel.endswith('/') or has_dot_segment(rel) or (rx and rx.match(rel)):
                 continue
+            keys[rel] = key
             if not re.fullmatch(r'[0-9a-f]{32}', etag):
                 not_reusable += 1
                 continue
@@ -250,12 +252,26 @@ class SourcesMixin:
             if when is not None:
                 os.utime(dst, ns=(when, when), follow_symlinks=False)
             reused[rel] = os.lstat(dst).st_ino
-        args = ['s3', 'sync', 's3://%s/%s' % (bucket, key_prefix), nxt + '/', '--delete', '--exact-timestamps',
-                '--no-follow-symlinks', '--only-show-errors', '--no-progress']
-        for pattern in self.excludes:
-            args += ['--exclude', pattern]
-        self.log('downloading s3://%s/%s: %d files found on the host by their ETag' % (bucket, key_prefix, len(reused)))
-        self.aws(args, 'aws s3 sync from s3://%s/%s' % (bucket, key_prefix))
+        missing = sorted(rel for rel in keys if rel not in reused)
+        if len(missing) <= EXACT_KEY_OBJECTS:
+            # A routine deploy: the listing above is all the host reads besides the changed files themselves.
+            self.log('downloading %d files of s3://%s/%s by key: %d found on the host by their ETag'
+                     % (len(missing), bucket, key_prefix, len(reused)))
+            for rel in missing:
+                os.makedirs(os.path.dirname(os.path.join(nxt, rel)), 0o700, exist_ok=True)
+            self.run_parallel([['s3', 'cp', '--only-show-errors', 's3://%s/%s' % (bucket, keys[rel]), os.path.join(nxt, rel)]
+                               for rel in missing])
+            absent = [rel for rel in missing if not os.path.isfile(os.path.join(nxt, rel))]
+            if absent:
+                self.fail('could not download s3://%s/%s (and %d more): see the aws CLI errors in the log, then sync again'
+                          % (bucket, keys[absent[0]], len(absent) - 1))
+        else:
+            args = ['s3', 'sync', 's3://%s/%s' % (bucket, key_prefix), nxt + '/', '--delete', '--exact-timestamps',
+                    '--no-follow-symlinks', '--only-show-errors', '--no-progress']
+            for pattern in self.excludes:
+                args += ['--exclude', pattern]
+            self.log('downloading s3://%s/%s: %d files found on the host by their ETag' % (bucket, key_prefix, len(reused)))
+            self.aws(args, 'aws s3 sync from s3://%s/%s' % (bucket, key_prefix))
         index, moved, moved_bytes = {}, 0, 0
         for top, _, files in os.walk(nxt):
             for name in files:
