@@ -113,6 +113,28 @@ describe('downloading objects from S3', () => {
     expect(await folderDigest(join(dest, 'current'))).toEqual(src.digest('f4'));
   }, SLOW);
 
+  it('a plain folder\'s 1% change: one listing of the revision, then exactly the changed files, each by its key', async () => {
+    const p1 = codebase(FILES);
+    const p2 = codebase(FILES, CHANGED);
+    for (const [name, tree] of [['p1', p1], ['p2', p2]] as const) {
+      for (const [path, value] of Object.entries(tree)) {
+        await src.bucket.put(`plainfetch/${name}/${path}`, typeof value === 'string' || Buffer.isBuffer(value) ? value : value.content);
+      }
+    }
+    const host = src.newDest();
+    const first = await sync(src.s3Source('plainfetch'), 'p1', host);
+    expect(first.code, first.stdout).toBe(EXIT.synced);
+    src.proxy.clear();
+    const next = await sync(src.s3Source('plainfetch'), 'p2', host);
+    expect(next.code, next.stdout).toBe(EXIT.synced);
+    const listings = src.proxy.requests.filter((r) => r.method === 'GET' && r.query.includes('list-type=2'));
+    expect(listings.map((r) => new URLSearchParams(r.query).get('prefix'))).toEqual(['plainfetch/p2/']);
+    const gets = src.proxy.requests.filter((r) => r.method === 'GET' && !r.query.includes('list-type=2'));
+    expect(gets).toHaveLength(CHANGED.length);
+    expect(next.result).toMatchObject({ downloadedFiles: CHANGED.length });
+    expect(await folderDigest(join(host, 'current'))).toEqual(await folderDigest(join(host, 'releases', 'p2')));
+  }, SLOW);
+
   it('refuses the revision name "objects": that folder is the object store, not a codebase', async () => {
     const run = await runScript(syncArgs({ source: src.fileSource, revision: 'objects', destination: src.newDest(), excludes: '' }),
       { env: src.env, timeoutMs: SLOW });
