@@ -14,7 +14,6 @@ import type { ArtifactCheck, ArtifactStore, ObjectUpload, StoredObject } from '.
 import { ValidationError, checkRevision } from '../../state/validate.ts';
 import { MANIFEST_FILE, OBJECTS_FOLDER, objectKey, objectOfKey } from '../../state/manifest.ts';
 import { PUBLISH_STATE_FOLDER, deltaPath, newestFirst } from '../../state/manifestDelta.ts';
-import { PATTERNS } from '../../state/validate.ts';
 import { forEachLimited } from '../publish/concurrency.ts';
 import { HashingStream, contentChanged } from '../publish/hashing.ts';
 import { checkStoredRevision } from '../publish/revisionCheck.ts';
@@ -211,20 +210,7 @@ export class S3Artifacts implements ArtifactStore {
   /** One listing of the source's folders, then one HeadObject per revision for its manifest's time. */
   async recentRevisions(args: { source: string; limit: number; signal?: AbortSignal }): Promise<string[]> {
     const { bucket, prefix } = sourceParts(args.source);
-    const names: string[] = [];
-    let token: string | undefined;
-    await this.bucketNamed(args.source, bucket, async () => {
-      do {
-        const page = await callAws('ListObjectsV2', this.onCall, () => this.client.send(
-          new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, Delimiter: '/', ContinuationToken: token }),
-          args.signal ? { abortSignal: args.signal } : {}));
-        for (const common of page.CommonPrefixes ?? []) {
-          const name = (common.Prefix ?? '').slice(prefix.length, -1);
-          if (name !== OBJECTS_FOLDER && PATTERNS.revision.test(name)) names.push(name);
-        }
-        token = page.IsTruncated ? page.NextContinuationToken : undefined;
-      } while (token);
-    });
+    const names = await this.listRevisions(args);
     const found: { name: string; ms: number }[] = [];
     await forEachLimited(names, 8, async (name) => {
       try {
