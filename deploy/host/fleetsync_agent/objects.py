@@ -100,11 +100,11 @@ class ObjectsMixin:
                      'keep them (%s<sha256>)' % (len(missing), self.objects, self.objects))
             self.download_flat(missing, odir)
 
-    def download_by_key(self, need, odir):
+    def download_by_key(self, need, odir, key=object_key):
         for sha in need:
-            os.makedirs(os.path.dirname(os.path.join(odir, object_key(sha))), exist_ok=True)
-        self.run_parallel([['s3', 'cp', '--only-show-errors', self.root + object_key(sha),
-                            os.path.join(odir, object_key(sha))] for sha in need])
+            os.makedirs(os.path.dirname(os.path.join(odir, key(sha))), exist_ok=True)
+        self.run_parallel([['s3', 'cp', '--only-show-errors', self.root + key(sha), os.path.join(odir, key(sha))]
+                           for sha in need])
 
     def download_by_includes(self, need, odir, layout):
         """One process over the listing of objects/, 500 objects at a time: each in the layout the listing has it in,
@@ -162,8 +162,7 @@ class ObjectsMixin:
         """Objects of a store published before sharding, at objects/<sha256>: by exact key when they are few, else by
         includes over the listing (the cost such a store always had)."""
         if len(need) <= EXACT_KEY_OBJECTS:
-            self.run_parallel([['s3', 'cp', '--only-show-errors', self.root + flat_object_key(sha),
-                                os.path.join(odir, flat_object_key(sha))] for sha in need])
+            self.download_by_key(need, odir, flat_object_key)
             return
         for i in range(0, len(need), 500):
             args = ['s3', 'cp', self.objects, os.path.join(odir, OBJECTS_FOLDER) + '/', '--recursive',
